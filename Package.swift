@@ -1,0 +1,46 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Release builds skip exclusivity checks in the numeric kernels; everything else keeps Swift's defaults.
+let fastMath: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "Mneme",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "mneme", targets: ["mneme"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // System libraries: module maps only.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+
+        .target(name: "Tensor", dependencies: ["CBLAS", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: fastMath),
+        .target(name: "ModelIO", dependencies: ["Tensor"], swiftSettings: fastMath),
+        .target(name: "Tokenizer"),
+        .target(name: "Imaging", dependencies: ["CJPEG", "CPNG", "Tensor"], swiftSettings: fastMath),
+        .target(name: "LLaVA", dependencies: ["Tensor", "ModelIO", "Tokenizer", "Imaging",
+                                              .product(name: "Logging", package: "swift-log")],
+                swiftSettings: fastMath),
+        .executableTarget(name: "mneme", dependencies: [
+            "Tensor", "ModelIO", "Tokenizer", "Imaging", "LLaVA",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: fastMath),
+
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "ModelIOTests", dependencies: ["ModelIO"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
+        .testTarget(name: "LLaVATests", dependencies: ["LLaVA"]),
+    ]
+)

@@ -1,0 +1,1 @@
+// LLaVA module: see DESIGN §1.

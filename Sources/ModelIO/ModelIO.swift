@@ -1,0 +1,1 @@
+// ModelIO module: see DESIGN §1.

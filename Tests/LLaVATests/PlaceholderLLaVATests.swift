@@ -1,0 +1,6 @@
+import XCTest
+@testable import LLaVA
+
+final class LLaVAModuleTests: XCTestCase {
+    func testModuleLoads() {}
+}

@@ -1,0 +1,6 @@
+import XCTest
+@testable import ModelIO
+
+final class ModelIOModuleTests: XCTestCase {
+    func testModuleLoads() {}
+}

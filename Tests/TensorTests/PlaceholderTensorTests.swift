@@ -1,0 +1,6 @@
+import XCTest
+@testable import Tensor
+
+final class TensorModuleTests: XCTestCase {
+    func testModuleLoads() {}
+}

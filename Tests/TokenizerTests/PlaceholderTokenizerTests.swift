@@ -1,0 +1,6 @@
+import XCTest
+@testable import Tokenizer
+
+final class TokenizerModuleTests: XCTestCase {
+    func testModuleLoads() {}
+}
