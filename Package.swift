@@ -27,7 +27,9 @@ let package = Package(
                 swiftSettings: fastMath),
         .target(name: "ModelIO", dependencies: ["Tensor"], swiftSettings: fastMath),
         .target(name: "Tokenizer"),
-        .target(name: "Imaging", dependencies: ["CJPEG", "CPNG", "Tensor"], swiftSettings: fastMath),
+        // setjmp-based wrappers over libjpeg/libpng (their error exits longjmp, which Swift cannot).
+        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"]),
+        .target(name: "Imaging", dependencies: ["CImageCodecs", "CJPEG", "CPNG", "Tensor"], swiftSettings: fastMath),
         .target(name: "LLaVA", dependencies: ["Tensor", "ModelIO", "Tokenizer", "Imaging",
                                               .product(name: "Logging", package: "swift-log")],
                 swiftSettings: fastMath),

@@ -1,6 +1,0 @@
-import XCTest
-@testable import Imaging
-
-final class ImagingModuleTests: XCTestCase {
-    func testModuleLoads() {}
-}
