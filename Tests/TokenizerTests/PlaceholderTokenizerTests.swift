@@ -1,6 +1,0 @@
-import XCTest
-@testable import Tokenizer
-
-final class TokenizerModuleTests: XCTestCase {
-    func testModuleLoads() {}
-}
