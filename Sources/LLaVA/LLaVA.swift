@@ -1,1 +1,0 @@
-// LLaVA module: see DESIGN §1.

@@ -1,0 +1,136 @@
+import Foundation
+import ModelIO
+import Tensor
+
+/// Errors of the model itself (as opposed to its files).
+public enum LlavaError: Error, CustomStringConvertible {
+    case imageTokenCount(expected: Int, found: Int)
+    case tokenOutOfVocabulary(id: Int, vocabulary: Int)
+    case promptTooLong(tokens: Int, limit: Int)
+    case pixelShape(expected: [Int], got: [Int])
+    case missingImageToken(String)
+
+    public var description: String {
+        switch self {
+        case let .imageTokenCount(expected, found):
+            return "the prompt holds \(found) image tokens, the image gives \(expected) features"
+        case let .tokenOutOfVocabulary(id, vocabulary): return "token id \(id) is outside the vocabulary of \(vocabulary)"
+        case let .promptTooLong(tokens, limit): return "the prompt needs \(tokens) positions, the model allows \(limit)"
+        case let .pixelShape(expected, got): return "pixel tensor has shape \(got), the vision tower expects \(expected)"
+        case let .missingImageToken(detail): return "no image token: \(detail)"
+        }
+    }
+}
+
+/// A LLaVA model: CLIP vision tower, projector and Llama decoder, with weights in float32.
+public struct LlavaModel: Sendable {
+    public let config: LlavaConfig
+    public var vision: CLIP.VisionWeights
+    public var projector: Projector.Weights
+    public var text: Llama.Weights
+    public let rope: RotaryEmbedding
+
+    public init(config: LlavaConfig, vision: CLIP.VisionWeights, projector: Projector.Weights, text: Llama.Weights) {
+        self.config = config
+        self.vision = vision
+        self.projector = projector
+        self.text = text
+        let textConfig = config.textConfig
+        rope = RotaryEmbedding(headDim: textConfig.headDim, theta: textConfig.ropeTheta,
+                               maxPositions: max(textConfig.maxPositionEmbeddings, 1))
+    }
+
+    /// Loads `config.json` and the safetensors weights of a model directory.
+    public static func load(from directory: URL) throws -> LlavaModel {
+        let config = try LlavaConfig.load(from: directory)
+        return try LlavaModel(config: config, checkpoint: Checkpoint(directory: directory))
+    }
+
+    /// Read → sanitize → bind strictly.
+    public init(config: LlavaConfig, checkpoint: Checkpoint) throws {
+        var checkpoint = checkpoint
+        checkpoint.renamePrefixes(Self.keyLayouts)
+        let binder = WeightBinder(checkpoint)
+        let vision = try CLIP.bind(binder, prefix: "vision.", config: config.visionConfig)
+        // LLaVA reads hidden states, never CLIP's pooled output; text-tower or projection keys would be a wrong checkpoint.
+        let projector = try Projector.bind(binder, prefix: "projector.", config: config)
+        let text = try Llama.bind(binder, prefix: "text.", lmHeadKey: "lm_head.weight", config: config.textConfig,
+                                  tied: config.tieWordEmbeddings)
+        // Non-persistent buffers some older writers saved.
+        binder.ignore { $0.hasSuffix("position_ids") || $0.hasSuffix("rotary_emb.inv_freq") }
+        try binder.finish()
+        self.init(config: config, vision: vision, projector: projector, text: text)
+    }
+
+    /// Prefix renames from every layout transformers versions write to one canonical layout.
+    static let keyLayouts: [(from: String, to: String)] = [
+        ("model.vision_tower.vision_model.", "vision."),
+        ("vision_tower.vision_model.", "vision."),
+        ("model.vision_tower.", "vision."),
+        ("vision_tower.", "vision."),
+        ("model.multi_modal_projector.", "projector."),
+        ("multi_modal_projector.", "projector."),
+        ("language_model.model.", "text."),
+        ("model.language_model.", "text."),
+        ("language_model.lm_head.", "lm_head."),
+        ("language_model.", "text."),
+    ]
+
+    /// Image features (n, text hidden) of one preprocessed image (C, H, W): the selected vision hidden states,
+    /// without the class token under the `default` strategy, through the projector.
+    public func imageFeatures(pixels: Tensor) throws -> Tensor {
+        let v = config.visionConfig
+        let expected = [v.numChannels, v.imageSize, v.imageSize]
+        guard pixels.shape == expected || pixels.shape == [1] + expected else {
+            throw LlavaError.pixelShape(expected: expected, got: pixels.shape)
+        }
+        let indices = config.featureHiddenStateIndices
+        let states = CLIP.hiddenStates(weights: vision, config: v, pixels: pixels, indices: indices)
+        let first = config.keepsClassToken ? 0 : 1
+        let tokens = v.patchCount + 1 - first
+        let selected = Tensor(zeros: [tokens, v.hiddenSize * indices.count])
+        for (slot, index) in indices.enumerated() {
+            let state = states[index]!
+            for row in 0 ..< tokens {
+                (selected.data + row * selected.columns + slot * v.hiddenSize)
+                    .update(from: state.data + (row + first) * v.hiddenSize, count: v.hiddenSize)
+            }
+        }
+        let activation = Activation(name: config.projectorHiddenAct) ?? .gelu
+        return Projector.forward(weights: projector, activation: activation, features: selected)
+    }
+
+    /// Prompt embeddings (T, hidden) with the image features spliced in at the image-token positions.
+    public func embed(ids: [Int], imageFeatures: Tensor?) throws -> Tensor {
+        let vocabulary = config.textConfig.vocabSize
+        if let bad = ids.first(where: { $0 < 0 || $0 >= vocabulary }) {
+            throw LlavaError.tokenOutOfVocabulary(id: bad, vocabulary: vocabulary)
+        }
+        let hidden = config.textConfig.hiddenSize
+        let out = Tensor(zeros: [ids.count, hidden])
+        Embedding.forward(out: out, table: text.embedTokens, ids: ids)
+        let imagePositions = ids.indices.filter { ids[$0] == config.imageTokenIndex }
+        let featureCount = imageFeatures?.rows ?? 0
+        guard imagePositions.count == featureCount else {
+            throw LlavaError.imageTokenCount(expected: featureCount, found: imagePositions.count)
+        }
+        if let imageFeatures {
+            for (row, position) in imagePositions.enumerated() {
+                (out.data + position * hidden).update(from: imageFeatures.data + row * hidden, count: hidden)
+            }
+        }
+        return out
+    }
+
+    /// A fresh KV cache for one sequence of up to `capacity` positions.
+    public func makeCache(capacity: Int) -> KVCache {
+        KVCache(config: config.textConfig, capacity: min(capacity, rope.maxPositions))
+    }
+
+    /// The decoder on one or more segments; see `Llama.forward`.
+    public func decode(embeddings: Tensor, segments: [Llama.Segment]) -> Tensor {
+        Llama.forward(weights: text, config: config.textConfig, rope: rope, input: embeddings, segments: segments)
+    }
+
+    public func logits(hidden: Tensor) -> Tensor { Llama.logits(weights: text, hidden: hidden) }
+}

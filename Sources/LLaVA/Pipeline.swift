@@ -1,0 +1,87 @@
+import Foundation
+import Imaging
+import ModelIO
+import Tensor
+import Tokenizer
+
+/// Everything needed to answer a question about an image: model, tokenizer, image preprocessing, prompt settings.
+public struct LlavaPipeline: Sendable {
+    public var model: LlavaModel
+    public let tokenizer: Tokenizer
+    public let preprocessor: CLIPImagePreprocessor
+    public let settings: ModelSettings
+
+    public init(model: LlavaModel, tokenizer: Tokenizer, preprocessor: CLIPImagePreprocessor, settings: ModelSettings) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.preprocessor = preprocessor
+        self.settings = settings
+    }
+
+    /// Loads a Hugging Face LLaVA directory: config.json, safetensors, tokenizer.json, preprocessor_config.json, mneme.json.
+    public static func load(from directory: URL) throws -> LlavaPipeline {
+        let model = try LlavaModel.load(from: directory)
+        let tokenizer = try Tokenizer(contentsOf: directory.appendingPathComponent("tokenizer.json"))
+        let preprocessor = CLIPImagePreprocessor(config: try ImagePreprocessorConfig.load(from: directory))
+        return LlavaPipeline(model: model, tokenizer: tokenizer, preprocessor: preprocessor,
+                             settings: try ModelSettings.load(from: directory))
+    }
+
+    /// Token ids of the prompt for `question`, with the image marker expanded to one id per image feature.
+    public func promptIds(question: String) throws -> [Int] {
+        let text = settings.promptTemplate.replacingOccurrences(of: "{question}", with: question)
+        guard text.contains(settings.imageToken) else {
+            throw LlavaError.missingImageToken("the prompt template has no \(settings.imageToken)")
+        }
+        let imageId = model.config.imageTokenIndex
+        guard tokenizer.id(of: settings.imageToken) == imageId else {
+            throw LlavaError.missingImageToken("the tokenizer maps \(settings.imageToken) to \(tokenizer.id(of: settings.imageToken).map(String.init) ?? "nothing"), the model expects \(imageId)")
+        }
+        let featureCount = model.config.imageFeatureCount
+        return tokenizer.encode(text).flatMap { $0 == imageId ? Array(repeating: imageId, count: featureCount) : [$0] }
+    }
+
+    /// The ids that end an answer: the model's and the tokenizer's end-of-sequence tokens.
+    public var stopIds: Set<Int> {
+        var ids = Set(model.config.textConfig.eosTokenIds)
+        if let eos = tokenizer.eosTokenId { ids.insert(eos) }
+        return ids
+    }
+
+    /// Preprocessed pixels (C, H, W) of an image.
+    public func pixels(of image: RGBImage) -> Tensor {
+        let values = preprocessor(image)
+        return Tensor(shape: [3, preprocessor.outputHeight, preprocessor.outputWidth], values: values)
+    }
+
+    /// Answers one question about one image by greedy decoding.
+    public func answer(image: RGBImage, question: String, maxNewTokens: Int? = nil, topLogprobs: Int = 0) throws -> Answer {
+        let clock = ContinuousClock()
+        var start = clock.now
+        let pixels = self.pixels(of: image)
+        let preprocess = start.duration(to: clock.now)
+        start = clock.now
+        let features = try model.imageFeatures(pixels: pixels)
+        let vision = start.duration(to: clock.now)
+        start = clock.now
+        let ids = try promptIds(question: question)
+        let embeddings = try model.embed(ids: ids, imageFeatures: features)
+        let tokenize = start.duration(to: clock.now)
+        let generation = try Greedy.generate(model: model, promptEmbeddings: embeddings,
+                                             maxNewTokens: maxNewTokens ?? settings.maxAnswerTokens,
+                                             stopIds: stopIds, topK: topLogprobs)
+        let text = tokenizer.decode(generation.tokenIds, skipSpecialTokens: true)
+        return Answer(text: text.trimmingCharacters(in: .whitespacesAndNewlines), promptIds: ids, generation: generation,
+                      timings: ["preprocess": Greedy.milliseconds(preprocess), "vision": Greedy.milliseconds(vision),
+                                "tokenize": Greedy.milliseconds(tokenize), "prefill": generation.prefillMilliseconds,
+                                "decode": generation.decodeMilliseconds])
+    }
+}
+
+/// An answer with what produced it.
+public struct Answer: Sendable {
+    public var text: String
+    public var promptIds: [Int]
+    public var generation: Generation
+    public var timings: [String: Double]
+}

@@ -1,1 +1,0 @@
-// ModelIO module: see DESIGN §1.

@@ -1,0 +1,6 @@
+import ArgumentParser
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Benchmarks that print tables (never part of the tests).",
+                                                    subcommands: [BenchInfer.self])
+}

@@ -1,0 +1,157 @@
+import ArgumentParser
+import Foundation
+import Imaging
+import LLaVA
+import Tensor
+
+struct BenchInfer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "infer",
+        abstract: "Time one full query per stage: image decode, preprocess, vision, prefill, 4 decoded tokens.")
+
+    @Option(help: "Model directory. Default: models/default.")
+    var model: String?
+
+    @Option(help: "Image file; default: a synthetic 320×240 PNG.")
+    var image: String?
+
+    @Option(help: "Timed iterations (after 3 warm-up runs).")
+    var iterations = 50
+
+    @Option(help: "Decoded tokens per query (EOS ignored so every run does the same work).")
+    var tokens = 4
+
+    @Option(help: "Python with the pinned reference libraries: also run scripts/bench_torch.py on the same model and image.")
+    var torchPython: String?
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func run() throws {
+        let directory = try DefaultModel.resolve(model)
+        let pipeline = try LlavaPipeline.load(from: directory)
+        let imageBytes = try image.map { try Data(contentsOf: URL(fileURLWithPath: $0)) } ?? BenchImage.png()
+        let question = "What colour is the circle?"
+        let stages = ["decode_image", "preprocess", "vision", "prefill", "decode", "total"]
+        var samples = Dictionary(uniqueKeysWithValues: stages.map { ($0, [Double]()) })
+        let clock = ContinuousClock()
+        var flops = 0
+        var busy = 0.0
+        for iteration in 0 ..< iterations + 3 {
+            let flopsBefore = BLAS.flopCounter.load(ordering: .relaxed)
+            let t0 = clock.now
+            let decoded = try ImageDecoder.decode(imageBytes)
+            let t1 = clock.now
+            let pixels = pipeline.pixels(of: decoded)
+            let t2 = clock.now
+            let features = try pipeline.model.imageFeatures(pixels: pixels)
+            let t3 = clock.now
+            let embeddings = try pipeline.model.embed(ids: try pipeline.promptIds(question: question), imageFeatures: features)
+            let generation = try Greedy.generate(model: pipeline.model, promptEmbeddings: embeddings, maxNewTokens: tokens, stopIds: [])
+            let t4 = clock.now
+            guard iteration >= 3 else { continue }
+            samples["decode_image"]!.append(Greedy.milliseconds(t0.duration(to: t1)))
+            samples["preprocess"]!.append(Greedy.milliseconds(t1.duration(to: t2)))
+            samples["vision"]!.append(Greedy.milliseconds(t2.duration(to: t3)))
+            samples["prefill"]!.append(generation.prefillMilliseconds)
+            samples["decode"]!.append(generation.decodeMilliseconds)
+            let total = Greedy.milliseconds(t0.duration(to: t4))
+            samples["total"]!.append(total)
+            flops += BLAS.flopCounter.load(ordering: .relaxed) - flopsBefore
+            busy += total
+        }
+        let gflops = Double(flops) / (busy / 1000) / 1e9
+        var result: [String: Any] = [
+            "model": directory.path, "iterations": iterations, "tokens": tokens, "gflops": gflops,
+            "blas_core": BLAS.coreName, "blas_threads": BLAS.threads,
+            "stages": Dictionary(uniqueKeysWithValues: stages.map { ($0, ["p50_ms": percentile(samples[$0]!, 50), "p90_ms": percentile(samples[$0]!, 90)]) }),
+            "p50_ms": percentile(samples["total"]!, 50), "p90_ms": percentile(samples["total"]!, 90),
+        ]
+        var torch: [String: Any]?
+        if let torchPython {
+            torch = try TorchComparison.run(python: torchPython, script: "bench_torch.py",
+                                            arguments: ["--model", directory.path, "--iterations", String(iterations),
+                                                        "--tokens", String(tokens)], image: imageBytes)
+            result["torch"] = torch
+        }
+        if json { try writeJSON(result); return }
+        print("mneme bench infer — \(directory.lastPathComponent), \(iterations) iterations, \(tokens) tokens, OpenBLAS \(BLAS.coreName) × \(BLAS.threads) threads")
+        var header = "stage".padding(toLength: 14, withPad: " ", startingAt: 0) + "mneme p50   mneme p90"
+        if torch != nil { header += "   torch p50   torch p90   ratio p50" }
+        print(header)
+        let torchStages = torch?["stages"] as? [String: [String: Double]]
+        for stage in stages {
+            var line = stage.padding(toLength: 14, withPad: " ", startingAt: 0)
+                + format(percentile(samples[stage]!, 50)) + format(percentile(samples[stage]!, 90))
+            if let t = torchStages?[stage], let p50 = t["p50_ms"], let p90 = t["p90_ms"] {
+                line += format(p50) + format(p90) + String(format: "%10.2f×", percentile(samples[stage]!, 50) / p50)
+            }
+            print(line)
+        }
+        print(String(format: "GFLOP/s through BLAS during the queries: %.1f", gflops))
+    }
+
+    func format(_ milliseconds: Double) -> String { String(format: "%9.3f ms", milliseconds) }
+}
+
+func percentile(_ values: [Double], _ p: Double) -> Double {
+    guard !values.isEmpty else { return .nan }
+    let sorted = values.sorted()
+    let rank = Int((p / 100 * Double(sorted.count - 1)).rounded())
+    return sorted[min(max(rank, 0), sorted.count - 1)]
+}
+
+/// A deterministic picture for benchmarks when the user gives none.
+enum BenchImage {
+    static func png(width: Int = 320, height: Int = 240) -> Data {
+        var pixels = [UInt8](repeating: 0, count: width * height * 3)
+        for y in 0 ..< height {
+            for x in 0 ..< width {
+                let inside = (x - 100) * (x - 100) + (y - 120) * (y - 120) < 60 * 60
+                let offset = (y * width + x) * 3
+                pixels[offset] = inside ? 220 : UInt8((x * 7 + y * 3) & 0xFF)
+                pixels[offset + 1] = inside ? 30 : UInt8((x * 3 + y * 5) & 0xFF)
+                pixels[offset + 2] = inside ? 40 : 128
+            }
+        }
+        return PNGEncoder.encode(RGBImage(width: width, height: height, pixels: pixels))
+    }
+}
+
+/// Runs a comparison script under scripts/ with the same inputs and reads the JSON it prints.
+enum TorchComparison {
+    static func scriptsDirectory() throws -> URL {
+        var candidates = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("scripts")]
+        var executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0 ..< 4 {
+            candidates.append(executable.appendingPathComponent("scripts"))
+            executable.deleteLastPathComponent()
+        }
+        guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
+            throw CommandError("cannot find the scripts/ directory for the PyTorch comparison")
+        }
+        return found
+    }
+
+    static func run(python: String, script: String, arguments: [String], image: Data?) throws -> [String: Any] {
+        var arguments = arguments
+        if let image {
+            let url = FileManager.default.temporaryDirectory.appendingPathComponent("mneme-bench-\(getpid()).png")
+            try image.write(to: url)
+            arguments += ["--image", url.path]
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [try scriptsDirectory().appendingPathComponent(script).path] + arguments + ["--json"]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0,
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw CommandError("\(script) failed (exit \(process.terminationStatus)); run it by hand to see why")
+        }
+        return object
+    }
+}

@@ -1,6 +1,0 @@
-import XCTest
-@testable import LLaVA
-
-final class LLaVAModuleTests: XCTestCase {
-    func testModuleLoads() {}
-}

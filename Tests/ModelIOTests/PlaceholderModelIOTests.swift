@@ -1,6 +1,0 @@
-import XCTest
-@testable import ModelIO
-
-final class ModelIOModuleTests: XCTestCase {
-    func testModuleLoads() {}
-}
