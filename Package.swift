@@ -33,8 +33,12 @@ let package = Package(
         .target(name: "LLaVA", dependencies: ["Tensor", "ModelIO", "Tokenizer", "Imaging",
                                               .product(name: "Logging", package: "swift-log")],
                 swiftSettings: fastMath),
+        .target(name: "Datasets", dependencies: ["Imaging"]),
+        .target(name: "ShapesWorld", dependencies: ["Imaging", "Datasets"]),
+        .target(name: "Store", dependencies: ["Datasets", "ModelIO", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "HTTP", dependencies: ["CMicroHTTPD", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "mneme", dependencies: [
-            "Tensor", "ModelIO", "Tokenizer", "Imaging", "LLaVA",
+            "Tensor", "ModelIO", "Tokenizer", "Imaging", "LLaVA", "Datasets", "ShapesWorld", "Store", "HTTP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: fastMath),
@@ -44,5 +48,9 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "LLaVATests", dependencies: ["LLaVA"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
+        .testTarget(name: "ShapesWorldTests", dependencies: ["ShapesWorld"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
     ]
 )

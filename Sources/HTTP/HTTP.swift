@@ -1,0 +1,1 @@
+// HTTP module: see DESIGN §1 (placeholder until its first file lands).

@@ -1,0 +1,6 @@
+import XCTest
+@testable import Datasets
+
+final class DatasetsPlaceholderTests: XCTestCase {
+    func testModuleLoads() {}
+}

@@ -1,0 +1,6 @@
+import XCTest
+@testable import ShapesWorld
+
+final class ShapesWorldPlaceholderTests: XCTestCase {
+    func testModuleLoads() {}
+}
