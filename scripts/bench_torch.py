@@ -1,0 +1,87 @@
+"""Times transformers on the same checkpoint and stages as `mneme bench infer`.
+
+Stages: decode_image (PIL open + RGB), preprocess (the checkpoint's image processor), vision (image features
+through the projector), prefill (the prompt with a KV cache), decode (N greedy tokens, EOS ignored), total.
+
+    venv/bin/python scripts/bench_torch.py --model DIR --image FILE [--iterations 50] [--tokens 4] [--threads 2] [--json]
+"""
+import argparse
+import io
+import json
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+from transformers import AutoImageProcessor, LlavaForConditionalGeneration, PreTrainedTokenizerFast
+
+QUESTION = "What colour is the circle?"
+TEMPLATE = "USER: <image>\n{question} ASSISTANT:"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--image", required=True)
+    parser.add_argument("--iterations", type=int, default=50)
+    parser.add_argument("--tokens", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    model = LlavaForConditionalGeneration.from_pretrained(args.model, dtype=torch.float32).eval()
+    processor = AutoImageProcessor.from_pretrained(args.model)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=f"{args.model}/tokenizer.json")
+    config = model.config
+    patches = (config.vision_config.image_size // config.vision_config.patch_size) ** 2
+    count = patches + (1 if config.vision_feature_select_strategy == "full" else 0)
+    prompt = TEMPLATE.format(question=QUESTION).replace("<image>", "<image>" * count)
+    image_bytes = open(args.image, "rb").read()
+
+    stages = ["decode_image", "preprocess", "vision", "prefill", "decode", "total"]
+    samples = {stage: [] for stage in stages}
+    with torch.inference_mode():
+        for iteration in range(args.iterations + 3):
+            t0 = time.perf_counter()
+            image = Image.open(io.BytesIO(image_bytes)).convert("RGB")
+            t1 = time.perf_counter()
+            pixels = processor(images=image, return_tensors="pt")["pixel_values"]
+            t2 = time.perf_counter()
+            features = model.model.get_image_features(pixel_values=pixels).pooler_output[0]
+            t3 = time.perf_counter()
+            ids = torch.tensor([tokenizer.encode(prompt)])
+            embeddings = model.get_input_embeddings()(ids)
+            mask = ids == config.image_token_index
+            embeddings = embeddings.masked_scatter(mask.unsqueeze(-1), features.to(embeddings.dtype))
+            output = model(inputs_embeds=embeddings, use_cache=True)
+            next_token = output.logits[:, -1].argmax(-1, keepdim=True)
+            t4 = time.perf_counter()
+            cache = output.past_key_values
+            for _ in range(args.tokens - 1):
+                output = model(input_ids=next_token, past_key_values=cache, use_cache=True)
+                cache = output.past_key_values
+                next_token = output.logits[:, -1].argmax(-1, keepdim=True)
+            t5 = time.perf_counter()
+            if iteration < 3:
+                continue
+            for stage, value in zip(stages, [t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t5 - t0]):
+                samples[stage].append(value * 1000)
+
+    def percentile(values, p):
+        return float(np.percentile(values, p, method="nearest"))
+
+    result = {
+        "torch": torch.__version__, "threads": args.threads, "iterations": args.iterations, "tokens": args.tokens,
+        "stages": {s: {"p50_ms": percentile(samples[s], 50), "p90_ms": percentile(samples[s], 90)} for s in stages},
+        "p50_ms": percentile(samples["total"], 50), "p90_ms": percentile(samples["total"], 90),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for stage in stages:
+            print(f"{stage:14s} {result['stages'][stage]['p50_ms']:9.3f} ms {result['stages'][stage]['p90_ms']:9.3f} ms")
+
+
+if __name__ == "__main__":
+    main()
