@@ -63,18 +63,29 @@ public enum Llama {
 
     /// Runs the decoder on `input` (N, hidden), rows grouped into segments, appending to each segment's cache.
     /// Returns the final-normed hidden states (N, hidden).
-    public static func forward(weights: Weights, config: LlamaConfig, rope: RotaryEmbedding, input: Tensor, segments: [Segment]) -> Tensor {
+    /// Adapters, when given, add their (unmerged) updates for `task`; merged snapshots pass none.
+    public static func forward(weights: Weights, config: LlamaConfig, rope: RotaryEmbedding, input: Tensor, segments: [Segment],
+                               adapters: AdapterSet? = nil, task: Int = 0) -> Tensor {
         let rows = input.rows, hidden = config.hiddenSize
         let shape = Attention.Shape(heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads,
                                     headDim: config.headDim, causal: true)
         for segment in segments {
             precondition(segment.cache.length + segment.rows.count <= segment.cache.capacity, "KV cache overflow")
         }
+        let context = AdapterContext(task: task, sequences: segments.map(\.rows))
         var x = input
         let normed = Tensor(zeros: [rows, hidden])
         for (index, layer) in weights.layers.enumerated() {
+            func project(_ linear: LinearWeights, _ name: String, _ input: Tensor) -> Tensor {
+                let out = linear.forward(input)
+                if let adapter = adapters?.adapter(layer: index, projection: name) {
+                    _ = adapter.forward(input: input, out: out, context: context)
+                }
+                return out
+            }
             RMSNorm.forward(out: normed, input: x, weight: layer.inputNorm, eps: config.rmsNormEps)
-            let q = layer.query.forward(normed), k = layer.key.forward(normed), v = layer.value.forward(normed)
+            let q = project(layer.query, "q_proj", normed), k = project(layer.key, "k_proj", normed)
+            let v = project(layer.value, "v_proj", normed)
             let attended = Tensor(zeros: [rows, config.qDim])
             for segment in segments {
                 let start = segment.cache.length, count = segment.rows.count
@@ -87,12 +98,12 @@ public enum Llama {
                 Attention.forward(out: attended.slice(segment.rows), queries: q.slice(segment.rows),
                                   keys: cachedKeys, values: cachedValues, keyCount: start + count, offset: start, shape: shape)
             }
-            let residual = layer.output.forward(attended)
+            let residual = project(layer.output, "o_proj", attended)
             Elementwise.add(residual, x)
             RMSNorm.forward(out: normed, input: residual, weight: layer.postAttentionNorm, eps: config.rmsNormEps)
-            let gate = layer.gate.forward(normed), up = layer.up.forward(normed)
+            let gate = project(layer.gate, "gate_proj", normed), up = project(layer.up, "up_proj", normed)
             SwiGLU.forward(out: gate, gate: gate, up: up)
-            let out = layer.down.forward(gate)
+            let out = project(layer.down, "down_proj", gate)
             Elementwise.add(out, residual)
             x = out
         }

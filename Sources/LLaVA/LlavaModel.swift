@@ -29,6 +29,9 @@ public struct LlavaModel: Sendable {
     public var projector: Projector.Weights
     public var text: Llama.Weights
     public let rope: RotaryEmbedding
+    /// Unmerged adapters applied on top of `text` for `task` (nil when the weights are merged or plain).
+    public var adapters: AdapterSet?
+    public var task = 0
 
     public init(config: LlavaConfig, vision: CLIP.VisionWeights, projector: Projector.Weights, text: Llama.Weights) {
         self.config = config
@@ -129,7 +132,8 @@ public struct LlavaModel: Sendable {
 
     /// The decoder on one or more segments; see `Llama.forward`.
     public func decode(embeddings: Tensor, segments: [Llama.Segment]) -> Tensor {
-        Llama.forward(weights: text, config: config.textConfig, rope: rope, input: embeddings, segments: segments)
+        Llama.forward(weights: text, config: config.textConfig, rope: rope, input: embeddings, segments: segments,
+                      adapters: adapters, task: task)
     }
 
     public func logits(hidden: Tensor) -> Tensor { Llama.logits(weights: text, hidden: hidden) }

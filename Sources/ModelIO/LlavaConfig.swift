@@ -18,7 +18,7 @@ public struct LlavaConfig: Codable, Sendable, Equatable {
         case imageTokenId = "image_token_id"
         case projectorHiddenAct = "projector_hidden_act", visionFeatureSelectStrategy = "vision_feature_select_strategy"
         case visionFeatureLayer = "vision_feature_layer", multimodalProjectorBias = "multimodal_projector_bias"
-        case tieWordEmbeddings = "tie_word_embeddings", modelType = "model_type"
+        case tieWordEmbeddings = "tie_word_embeddings", modelType = "model_type", architectures
     }
 
     public init(visionConfig: CLIPVisionConfig, textConfig: LlamaConfig, imageTokenIndex: Int,
@@ -56,6 +56,7 @@ public struct LlavaConfig: Codable, Sendable, Equatable {
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode("llava", forKey: .modelType)
+        try c.encode(["LlavaForConditionalGeneration"], forKey: .architectures)
         try c.encode(visionConfig, forKey: .visionConfig)
         try c.encode(textConfig, forKey: .textConfig)
         try c.encode(imageTokenIndex, forKey: .imageTokenIndex)

@@ -1,0 +1,114 @@
+import Foundation
+import Tensor
+
+/// The adapters of a decoder: one per (layer, target projection), all of one kind.
+public final class AdapterSet: @unchecked Sendable {
+    public enum Kind: String, Codable, Sendable, CaseIterable {
+        case lora, moeLora = "moe-lora", branchLora = "branchlora"
+    }
+
+    public struct Settings: Codable, Sendable, Equatable {
+        public var kind: Kind
+        public var targets: [String]
+        public var rank: Int
+        public var alpha: Float
+        /// MoELoRA experts / BranchLoRA branches.
+        public var branches: Int
+        public var topK: Int
+
+        public init(kind: Kind, targets: [String] = ["q_proj", "v_proj"], rank: Int = 8, alpha: Float = 16,
+                    branches: Int = 8, topK: Int = 2) {
+            self.kind = kind
+            self.targets = targets
+            self.rank = rank
+            self.alpha = alpha
+            self.branches = branches
+            self.topK = topK
+        }
+
+        enum CodingKeys: String, CodingKey { case kind, targets, rank, alpha, branches, topK = "top_k" }
+    }
+
+    public let settings: Settings
+    /// layers[l][projection name]
+    public let layers: [[String: any Adapter]]
+
+    public init(settings: Settings, layers: [[String: any Adapter]]) {
+        self.settings = settings
+        self.layers = layers
+    }
+
+    /// Fresh adapters on the decoder's target projections.
+    public convenience init(settings: Settings, decoder: Llama.Weights, seed: UInt64) {
+        var layers: [[String: any Adapter]] = []
+        for (index, layer) in decoder.layers.enumerated() {
+            var adapters: [String: any Adapter] = [:]
+            for (t, name) in settings.targets.enumerated() {
+                guard let linear = layer[projection: name] else { continue }
+                let seed = seed &+ UInt64(index * 64 + t) &* 7919
+                switch settings.kind {
+                case .lora:
+                    adapters[name] = LoRAAdapter(inFeatures: linear.inFeatures, outFeatures: linear.outFeatures,
+                                                 rank: settings.rank, alpha: settings.alpha, seed: seed)
+                case .moeLora:
+                    adapters[name] = MoELoRAAdapter(inFeatures: linear.inFeatures, outFeatures: linear.outFeatures,
+                                                    rank: settings.rank, alpha: settings.alpha, experts: settings.branches, seed: seed)
+                case .branchLora:
+                    adapters[name] = BranchLoRAAdapter(inFeatures: linear.inFeatures, outFeatures: linear.outFeatures,
+                                                       rank: settings.rank, alpha: settings.alpha,
+                                                       branchCount: settings.branches, topK: settings.topK, seed: seed)
+                }
+            }
+            layers.append(adapters)
+        }
+        self.init(settings: settings, layers: layers)
+    }
+
+    public func adapter(layer: Int, projection: String) -> (any Adapter)? { layers[layer][projection] }
+
+    /// Every adapter tensor under PEFT-like names: `layers.{l}.{projection}.{tensor}`.
+    public func namedTensors() -> [(String, Tensor)] {
+        var named: [(String, Tensor)] = []
+        for (index, adapters) in layers.enumerated() {
+            for name in adapters.keys.sorted() {
+                for (tensorName, tensor) in adapters[name]!.namedTensors() {
+                    named.append(("layers.\(index).\(name).\(tensorName)", tensor))
+                }
+            }
+        }
+        return named
+    }
+
+    public func trainableTensors(task: Int) -> [(String, Tensor)] {
+        var named: [(String, Tensor)] = []
+        for (index, adapters) in layers.enumerated() {
+            for name in adapters.keys.sorted() {
+                for (tensorName, tensor) in adapters[name]!.trainableTensors(task: task) {
+                    named.append(("layers.\(index).\(name).\(tensorName)", tensor))
+                }
+            }
+        }
+        return named
+    }
+
+    /// Whether every adapter has a dense update for `task` (then serving costs a plain dense forward).
+    public func isMergeable(task: Int) -> Bool {
+        layers.allSatisfy { $0.values.allSatisfy { $0.mergedDelta(task: task) != nil } }
+    }
+
+    /// The decoder with `task`'s updates folded in: W + Δ for every adapted projection; other weights shared.
+    public func merged(into decoder: Llama.Weights, task: Int) -> Llama.Weights? {
+        var result = decoder
+        for (index, adapters) in layers.enumerated() {
+            for (name, adapter) in adapters {
+                guard let delta = adapter.mergedDelta(task: task) else { return nil }
+                guard var linear = result.layers[index][projection: name] else { continue }
+                let weight = linear.weight.copy()
+                Elementwise.add(weight, delta)
+                linear.weight = weight
+                result.layers[index][projection: name] = linear
+            }
+        }
+        return result
+    }
+}

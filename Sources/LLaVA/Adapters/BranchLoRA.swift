@@ -1,0 +1,203 @@
+import Foundation
+import Tensor
+
+/// BranchLoRA (DESIGN §3): one shared trunk A (r, in), N branches B_i (out, r), one router per task.
+///
+/// y = W x + (α / r) · Σ_i g_i · B_i A x, with g = softmax over the router's top-k logits (others 0), the router a
+/// linear map (plus bias) of the adapter's input at the sequence's first token. That input is the same for every
+/// prompt (causal decoder, fixed prefix), so a learned task's gates are constants: they are recorded when the task
+/// is finished and its router frozen, which is what lets a task's weights merge into one dense matrix.
+/// The router gradient does not flow back into the first token's hidden state (it is a constant of the prefix).
+public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
+    public let trunk: Tensor  // A (r, in)
+    public let branches: [Tensor]  // B_i (out, r)
+    public let scale: Float
+    public let topK: Int
+    /// routers[t − 1] = (weight (N, in), bias (N)) of task t ≥ 1; task 0 is the base model (no update).
+    public private(set) var routers: [(weight: Tensor, bias: Tensor)] = []
+    /// Gates recorded when a task was finished; such a task's router is frozen.
+    public private(set) var recordedGates: [Int: [Float]] = [:]
+    public private(set) var frozenBranches: Set<Int> = []
+    public var trunkFrozen = false
+
+    public init(inFeatures: Int, outFeatures: Int, rank: Int, alpha: Float, branchCount: Int, topK: Int, seed: UInt64) {
+        trunk = Tensor.uniform([rank, inFeatures], bound: 1 / Float(inFeatures).squareRoot(), seed: seed)
+        branches = (0 ..< branchCount).map { _ in Tensor(zeros: [outFeatures, rank]) }
+        scale = alpha / Float(rank)
+        self.topK = min(topK, branchCount)
+    }
+
+    public init(trunk: Tensor, branches: [Tensor], scale: Float, topK: Int, routers: [(Tensor, Tensor)],
+                recordedGates: [Int: [Float]], frozenBranches: Set<Int>, trunkFrozen: Bool) {
+        self.trunk = trunk
+        self.branches = branches
+        self.scale = scale
+        self.topK = topK
+        self.routers = routers.map { (weight: $0.0, bias: $0.1) }
+        self.recordedGates = recordedGates
+        self.frozenBranches = frozenBranches
+        self.trunkFrozen = trunkFrozen
+    }
+
+    public var inFeatures: Int { trunk.shape[1] }
+    public var outFeatures: Int { branches[0].shape[0] }
+    public var rank: Int { trunk.shape[0] }
+    public var branchCount: Int { branches.count }
+    public var taskCount: Int { routers.count }
+
+    /// Adds a router for a new task. Its bias starts in favour of the `topK` tunable branches used least so far,
+    /// so a new task begins on branches it may train (it can still learn to route to frozen ones).
+    @discardableResult
+    public func addTask(seed: UInt64, preference: Float = 1) -> Int {
+        let weight = Tensor.uniform([branchCount, inFeatures], bound: 0.01 / Float(inFeatures).squareRoot(), seed: seed)
+        let bias = Tensor(zeros: [branchCount])
+        let usage = branchUsage()
+        let tunable = (0 ..< branchCount).filter { !frozenBranches.contains($0) }
+        for branch in tunable.sorted(by: { (usage[$0], $0) < (usage[$1], $1) }).prefix(topK) {
+            bias.data[branch] = preference
+        }
+        routers.append((weight, bias))
+        return routers.count
+    }
+
+    /// Total gate mass each branch carries over the recorded tasks.
+    public func branchUsage() -> [Float] {
+        var usage = [Float](repeating: 0, count: branchCount)
+        for gates in recordedGates.values { for (i, g) in gates.enumerated() { usage[i] += g } }
+        return usage
+    }
+
+    /// Finishes `task`: records its gates (from the router applied to `firstInput`, the adapter input at the
+    /// first token) and freezes the k branches it activates most (tuning-freezing).
+    public func finishTask(_ task: Int, firstInput: UnsafePointer<Float>) {
+        let gates = liveGates(task: task, firstInput: firstInput)
+        recordedGates[task] = gates
+        for branch in gates.indices.sorted(by: { gates[$0] > gates[$1] }).prefix(topK) where gates[branch] > 0 {
+            frozenBranches.insert(branch)
+        }
+    }
+
+    func liveGates(task: Int, firstInput x: UnsafePointer<Float>) -> [Float] {
+        let router = routers[task - 1]
+        var logits = [Float](repeating: 0, count: branchCount)
+        for i in 0 ..< branchCount {
+            var sum = router.bias.data[i]
+            let row = router.weight.data + i * inFeatures
+            for j in 0 ..< inFeatures { sum += row[j] * x[j] }
+            logits[i] = sum
+        }
+        return Self.topKSoftmax(logits, k: topK)
+    }
+
+    /// Softmax over the k largest logits (ties to the lower index); the rest get 0.
+    static func topKSoftmax(_ logits: [Float], k: Int) -> [Float] {
+        let chosen = logits.indices.sorted { (logits[$0], -$0) > (logits[$1], -$1) }.prefix(k)
+        let maximum = chosen.map { logits[$0] }.max() ?? 0
+        var gates = [Float](repeating: 0, count: logits.count)
+        var sum: Float = 0
+        for i in chosen { gates[i] = expf(logits[i] - maximum); sum += gates[i] }
+        for i in chosen { gates[i] /= sum }
+        return gates
+    }
+
+    func gates(task: Int, firstInput: UnsafePointer<Float>) -> [Float] {
+        recordedGates[task] ?? liveGates(task: task, firstInput: firstInput)
+    }
+
+    /// Σ_i g_i B_i  (out, r)
+    func combinedBranch(_ gates: [Float]) -> Tensor {
+        let combined = Tensor(zeros: [outFeatures, rank])
+        for (i, g) in gates.enumerated() where g != 0 {
+            let source = branches[i].data
+            for j in 0 ..< combined.count { combined.data[j] += g * source[j] }
+        }
+        return combined
+    }
+
+    public func forward(input: Tensor, out: Tensor, context: AdapterContext) -> AdapterActivations {
+        let saved = AdapterActivations()
+        guard context.task > 0 else { return saved }
+        let h = Tensor(zeros: [input.rows, rank])
+        BLAS.matmul(input, trunk, transposeB: true, into: h)
+        for (index, rows) in context.sequences.enumerated() {
+            let gates = gates(task: context.task, firstInput: input.data + rows.lowerBound * inFeatures)
+            saved.values["gates\(index)"] = gates
+            BLAS.matmul(h.slice(rows), combinedBranch(gates), transposeB: true, into: out.slice(rows), alpha: scale, beta: 1)
+        }
+        saved.tensors["h"] = h
+        return saved
+    }
+
+    public func backward(dOut: Tensor, input: Tensor, dInput: Tensor?, saved: AdapterActivations,
+                         gradients: Gradients, context: AdapterContext) {
+        guard context.task > 0, let h = saved.tensors["h"] else { return }
+        let task = context.task
+        let routerLive = recordedGates[task] == nil
+        let dH = Tensor(zeros: h.shape)
+        let dCombined = Tensor(zeros: [outFeatures, rank])
+        for (index, rows) in context.sequences.enumerated() {
+            let gates = saved.values["gates\(index)"]!
+            let dOutRows = dOut.slice(rows)
+            BLAS.matmul(dOutRows, combinedBranch(gates), into: dH.slice(rows), alpha: scale)
+            // dB_eff = s · dOutᵀ h, shared by the branches in proportion to their gates.
+            BLAS.matmul(dOutRows, transposeA: true, h.slice(rows), into: dCombined, alpha: scale)
+            var dGates = [Float](repeating: 0, count: branchCount)
+            for (i, g) in gates.enumerated() where g != 0 {
+                if let dB = gradients.of(branches[i]) {
+                    for j in 0 ..< dB.count { dB.data[j] += g * dCombined.data[j] }
+                }
+                var dot: Float = 0
+                for j in 0 ..< dCombined.count { dot += dCombined.data[j] * branches[i].data[j] }
+                dGates[i] = dot
+            }
+            guard routerLive else { continue }
+            // Softmax backward over the chosen branches only; unchosen logits get no gradient.
+            var inner: Float = 0
+            for i in 0 ..< branchCount { inner += dGates[i] * gates[i] }
+            let router = routers[task - 1]
+            let dWeight = gradients.of(router.weight), dBias = gradients.of(router.bias)
+            let x = input.data + rows.lowerBound * inFeatures
+            for i in 0 ..< branchCount where gates[i] != 0 {
+                let dLogit = gates[i] * (dGates[i] - inner)
+                dBias?.data[i] += dLogit
+                if let dWeight {
+                    let row = dWeight.data + i * inFeatures
+                    for j in 0 ..< inFeatures { row[j] += dLogit * x[j] }
+                }
+            }
+        }
+        if let dA = gradients.of(trunk) { BLAS.matmul(dH, transposeA: true, input, into: dA, beta: 1) }
+        if let dInput { BLAS.matmul(dH, trunk, into: dInput, beta: 1) }
+    }
+
+    /// (α / r) · (Σ_i g_i B_i) · A for a task whose gates are recorded; nil for the base task or a task in training.
+    public func mergedDelta(task: Int) -> Tensor? {
+        if task == 0 { return Tensor(zeros: [outFeatures, inFeatures]) }
+        guard let gates = recordedGates[task] else { return nil }
+        let delta = Tensor(zeros: [outFeatures, inFeatures])
+        BLAS.matmul(combinedBranch(gates), trunk, into: delta, alpha: scale)
+        return delta
+    }
+
+    public func namedTensors() -> [(String, Tensor)] {
+        var named: [(String, Tensor)] = [("trunk_A", trunk)]
+        for (i, branch) in branches.enumerated() { named.append(("branch_B.\(i)", branch)) }
+        for (t, router) in routers.enumerated() {
+            named.append(("router.\(t + 1).weight", router.weight))
+            named.append(("router.\(t + 1).bias", router.bias))
+        }
+        return named
+    }
+
+    /// The trunk (unless frozen), the unfrozen branches and the task's own router while it is live.
+    public func trainableTensors(task: Int) -> [(String, Tensor)] {
+        guard task > 0 else { return [] }
+        var named: [(String, Tensor)] = trunkFrozen ? [] : [("trunk_A", trunk)]
+        for (i, branch) in branches.enumerated() where !frozenBranches.contains(i) { named.append(("branch_B.\(i)", branch)) }
+        if recordedGates[task] == nil, task <= routers.count {
+            named.append(("router.\(task).weight", routers[task - 1].weight))
+            named.append(("router.\(task).bias", routers[task - 1].bias))
+        }
+        return named
+    }
+}

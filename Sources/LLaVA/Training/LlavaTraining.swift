@@ -1,0 +1,172 @@
+import ModelIO
+import Tensor
+
+/// One training example: the prompt (image tokens expanded) followed by the answer, and the image input.
+public struct TrainingExample: Sendable {
+    public enum Image: Sendable {
+        /// Preprocessed pixels (C, H, W): the vision tower runs (and trains when its weights are trainable).
+        case pixels(Tensor)
+        /// Selected vision hidden states (features, hidden·layers) of a frozen tower: only the projector runs.
+        case visionStates(Tensor)
+        /// Projected image features (features, text hidden) of a frozen tower and projector.
+        case features(Tensor)
+    }
+
+    public var image: Image?
+    public var promptIds: [Int]
+    /// Answer ids followed by the end-of-sequence id; the loss covers exactly these.
+    public var answerIds: [Int]
+
+    public init(image: Image?, promptIds: [Int], answerIds: [Int]) {
+        self.image = image
+        self.promptIds = promptIds
+        self.answerIds = answerIds
+    }
+
+    public var tokens: [Int] { promptIds + answerIds }
+}
+
+/// Forward, loss and backward of the whole LLaVA model on a batch: cross-entropy on answer tokens only.
+public enum LlavaTraining {
+    public struct Options: Sendable {
+        /// Which adapters run, and for which task (BranchLoRA routers).
+        public var adapters: AdapterSet?
+        public var task: Int
+        public var padId: Int
+
+        public init(adapters: AdapterSet? = nil, task: Int = 0, padId: Int = 0) {
+            self.adapters = adapters
+            self.task = task
+            self.padId = padId
+        }
+    }
+
+    public struct StepResult: Sendable {
+        public var loss: Float
+        public var tokens: Int
+    }
+
+    /// Runs forward and backward, adding gradients of the mean answer-token loss into `gradients`.
+    /// With `gradients` nil it only computes the loss.
+    @discardableResult
+    public static func step(model: LlavaModel, examples: [TrainingExample], options: Options, gradients: Gradients?) -> StepResult {
+        let config = model.config, text = config.textConfig
+        let batch = examples.count
+        let length = examples.map { $0.tokens.count }.max() ?? 0
+        let hidden = text.hiddenSize
+        // Token ids, padded at the end; the targets are the answer positions.
+        var ids = [Int](repeating: options.padId, count: batch * length)
+        var targetRows: [Int] = [], targets: [Int] = []
+        for (b, example) in examples.enumerated() {
+            let tokens = example.tokens
+            for (i, token) in tokens.enumerated() { ids[b * length + i] = token }
+            for offset in 0 ..< example.answerIds.count {
+                let position = example.promptIds.count - 1 + offset
+                targetRows.append(b * length + position)
+                targets.append(tokens[position + 1])
+            }
+        }
+        let embeddings = Tensor(zeros: [batch * length, hidden])
+        Embedding.forward(out: embeddings, table: model.text.embedTokens, ids: ids)
+
+        // Image features: run whatever part of the vision path is not cached, image by image in batch order.
+        let pixelExamples = examples.enumerated().filter { if case .pixels = $0.element.image { return true }; return false }
+        let stateExamples = examples.enumerated().filter { if case .visionStates = $0.element.image { return true }; return false }
+        var towerActivations: CLIPTraining.Activations?
+        var projectorActivations: CLIPTraining.Activations?
+        var featureRows: [Int: Tensor] = [:]  // example index → its feature rows
+        if !pixelExamples.isEmpty {
+            let pixels = pixelExamples.map { if case let .pixels(p) = $0.element.image! { return p }; fatalError() }
+            let activations = CLIPTraining.forward(model: model, pixels: pixels)
+            let perImage = activations.features.rows / pixels.count
+            for (slot, entry) in pixelExamples.enumerated() {
+                featureRows[entry.offset] = activations.features.slice(slot * perImage ..< (slot + 1) * perImage)
+            }
+            towerActivations = activations
+        }
+        if !stateExamples.isEmpty {
+            let states = stateExamples.map { if case let .visionStates(s) = $0.element.image! { return s }; fatalError() }
+            let perImage = states[0].rows
+            let stacked = Tensor(zeros: [perImage * states.count, states[0].columns])
+            for (slot, state) in states.enumerated() { stacked.slice(slot * perImage ..< (slot + 1) * perImage).copy(from: state) }
+            let activations = CLIPTraining.projectorForward(model: model, selected: stacked)
+            for (slot, entry) in stateExamples.enumerated() {
+                featureRows[entry.offset] = activations.features.slice(slot * perImage ..< (slot + 1) * perImage)
+            }
+            projectorActivations = activations
+        }
+        for (index, example) in examples.enumerated() {
+            if case let .features(features) = example.image { featureRows[index] = features }
+        }
+        var imagePositions: [Int: [Int]] = [:]
+        for (b, example) in examples.enumerated() {
+            let positions = example.promptIds.indices.filter { example.promptIds[$0] == config.imageTokenIndex }
+            guard let features = featureRows[b] else { continue }
+            precondition(features.rows == positions.count, "example \(b): \(positions.count) image tokens for \(features.rows) features")
+            imagePositions[b] = positions
+            for (row, position) in positions.enumerated() {
+                (embeddings.data + (b * length + position) * hidden).update(from: features.data + row * hidden, count: hidden)
+            }
+        }
+
+        let activations = LlamaTraining.forward(weights: model.text, config: text, rope: model.rope, input: embeddings,
+                                                batch: batch, length: length, adapters: options.adapters, task: options.task)
+        let rows = Tensor(zeros: [targetRows.count, hidden])
+        for (i, row) in targetRows.enumerated() {
+            (rows.data + i * hidden).update(from: activations.hidden.data + row * hidden, count: hidden)
+        }
+        let logits = Tensor(zeros: [targetRows.count, text.vocabSize])
+        Linear.forward(out: logits, input: rows, weight: model.text.lmHead, bias: nil)
+        let probabilities = Tensor(zeros: logits.shape)
+        let loss = CrossEntropy.forward(logits: logits, targets: targets, probabilities: probabilities)
+        guard let gradients else { return StepResult(loss: loss, tokens: targets.count) }
+
+        let dLogits = Tensor(zeros: logits.shape)
+        CrossEntropy.backward(dLogits: dLogits, probabilities: probabilities, targets: targets, weight: 1 / Float(max(targets.count, 1)))
+        let dRows = Tensor(zeros: rows.shape)
+        Linear.backward(dInput: dRows, dWeight: gradients.of(model.text.lmHead), dBias: nil, dOut: dLogits, input: rows,
+                        weight: model.text.lmHead)
+        let dHidden = Tensor(zeros: activations.hidden.shape)
+        for (i, row) in targetRows.enumerated() {
+            let target = dHidden.data + row * hidden, source = dRows.data + i * hidden
+            for j in 0 ..< hidden { target[j] += source[j] }
+        }
+        let dEmbeddings = LlamaTraining.backward(weights: model.text, config: text, rope: model.rope, activations: activations,
+                                                 dHidden: dHidden, adapters: options.adapters, task: options.task,
+                                                 gradients: gradients)
+        // Image rows go back to the vision path; the rest to the token embedding table.
+        var tokenIds = ids
+        func imageGradient(for entries: [(offset: Int, element: TrainingExample)], perImage: Int) -> Tensor {
+            let dFeatures = Tensor(zeros: [entries.count * perImage, hidden])
+            for (slot, entry) in entries.enumerated() {
+                for (row, position) in imagePositions[entry.offset]!.enumerated() {
+                    (dFeatures.data + (slot * perImage + row) * hidden)
+                        .update(from: dEmbeddings.data + (entry.offset * length + position) * hidden, count: hidden)
+                }
+            }
+            return dFeatures
+        }
+        for (b, positions) in imagePositions { for p in positions { tokenIds[b * length + p] = -1 } }
+        if let dTable = gradients.of(model.text.embedTokens) {
+            Embedding.backward(dTable: dTable, dOut: dEmbeddings, ids: tokenIds)
+        }
+        if let towerActivations {
+            let perImage = towerActivations.features.rows / pixelExamples.count
+            CLIPTraining.backward(model: model, activations: towerActivations,
+                                  dFeatures: imageGradient(for: pixelExamples, perImage: perImage), gradients: gradients,
+                                  throughTower: gradients.isTrainable(model.vision.patchEmbedding))
+        }
+        if let projectorActivations {
+            let perImage = projectorActivations.features.rows / stateExamples.count
+            CLIPTraining.backward(model: model, activations: projectorActivations,
+                                  dFeatures: imageGradient(for: stateExamples, perImage: perImage), gradients: gradients,
+                                  throughTower: false)
+        }
+        return StepResult(loss: loss, tokens: targets.count)
+    }
+
+    /// Every base-model tensor with its Hugging Face-style name, for registering in `Gradients` (full training).
+    public static func namedWeights(of model: LlavaModel) -> [(String, Tensor)] {
+        model.exportTensors().sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+}
