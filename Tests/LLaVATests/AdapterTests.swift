@@ -1,0 +1,141 @@
+import Foundation
+import ModelIO
+import Tensor
+import XCTest
+@testable import LLaVA
+
+/// Adapter backward passes against finite differences, and merged weights against the unmerged adapters.
+final class AdapterTests: XCTestCase {
+    func random(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor { Tensor.uniform(shape, bound: scale, seed: seed) }
+
+    func weighted(_ out: Tensor, _ r: Tensor) -> Double {
+        (0 ..< out.count).reduce(0) { $0 + Double(out.data[$1]) * Double(r.data[$1]) }
+    }
+
+    func check(_ label: String, _ input: Tensor, _ analytic: Tensor, loss: () -> Double) {
+        let epsilon: Float = 1e-2
+        var worst: Float = 0, scale: Float = 0
+        for i in 0 ..< input.count {
+            let saved = input.data[i]
+            input.data[i] = saved + epsilon; let plus = loss()
+            input.data[i] = saved - epsilon; let minus = loss()
+            input.data[i] = saved
+            let numeric = Float((plus - minus) / Double(2 * epsilon))
+            worst = max(worst, abs(numeric - analytic.data[i]))
+            scale = max(scale, abs(numeric))
+        }
+        XCTAssertLessThan(worst / max(scale, 1e-3), 2e-2, "\(label): max diff \(worst) on \(scale)")
+    }
+
+    /// Runs forward once for the analytic gradients, then checks each tensor by finite differences.
+    func gradientCheck(_ adapter: any Adapter, context: AdapterContext, rows: Int, checkInput: Bool, label: String) {
+        let x = random([rows, adapter.inFeatures], seed: 3), r = random([rows, adapter.outFeatures], seed: 4)
+        func loss() -> Double {
+            let out = Tensor(zeros: [rows, adapter.outFeatures])
+            _ = adapter.forward(input: x, out: out, context: context)
+            return weighted(out, r)
+        }
+        let gradients = Gradients()
+        gradients.register(adapter.trainableTensors(task: context.task))
+        let out = Tensor(zeros: [rows, adapter.outFeatures])
+        let saved = adapter.forward(input: x, out: out, context: context)
+        let dX = Tensor(zeros: x.shape)
+        adapter.backward(dOut: r, input: x, dInput: dX, saved: saved, gradients: gradients, context: context)
+        XCTAssertFalse(gradients.parameters.isEmpty)
+        for (name, tensor) in gradients.parameters { check("\(label) \(name)", tensor, gradients.of(tensor)!, loss: loss) }
+        if checkInput { check("\(label) input", x, dX, loss: loss) }
+    }
+
+    func testLoRAGradients() {
+        let lora = LoRAAdapter(a: random([3, 6], seed: 1), b: random([5, 3], seed: 2), scale: 2)
+        gradientCheck(lora, context: AdapterContext(task: 1, sequences: [0 ..< 4]), rows: 4, checkInput: true, label: "lora")
+    }
+
+    func testMoELoRAGradients() {
+        let moe = MoELoRAAdapter(a: random([4, 6], seed: 1), b: random([5, 4], seed: 2), router: random([2, 6], seed: 5), scale: 1.5)
+        gradientCheck(moe, context: AdapterContext(task: 1, sequences: [0 ..< 4]), rows: 4, checkInput: true, label: "moe-lora")
+    }
+
+    func testBranchLoRAGradientsWithLiveRouter() {
+        let adapter = BranchLoRAAdapter(trunk: random([3, 6], seed: 1), branches: (0 ..< 4).map { random([5, 3], seed: 10 + UInt64($0)) },
+                                        scale: 2, topK: 2, routers: [(random([4, 6], seed: 7), random([4], seed: 8))],
+                                        recordedGates: [:], frozenBranches: [1], trunkFrozen: false)
+        let context = AdapterContext(task: 1, sequences: [0 ..< 3, 3 ..< 6])
+        // The input is not checked here: the router reads the first token's input as a constant of the prefix.
+        gradientCheck(adapter, context: context, rows: 6, checkInput: false, label: "branchlora")
+        XCTAssertFalse(adapter.trainableTensors(task: 1).contains { $0.0 == "branch_B.1" }, "frozen branch must not train")
+    }
+
+    func testBranchLoRAInputGradientWithRecordedGates() {
+        let adapter = BranchLoRAAdapter(trunk: random([3, 6], seed: 1), branches: (0 ..< 4).map { random([5, 3], seed: 10 + UInt64($0)) },
+                                        scale: 2, topK: 2, routers: [(random([4, 6], seed: 7), random([4], seed: 8))],
+                                        recordedGates: [1: [0.25, 0, 0.75, 0]], frozenBranches: [0, 2], trunkFrozen: false)
+        gradientCheck(adapter, context: AdapterContext(task: 1, sequences: [0 ..< 3, 3 ..< 6]), rows: 6, checkInput: true,
+                      label: "branchlora recorded")
+    }
+
+    func testTopKSoftmax() {
+        let gates = BranchLoRAAdapter.topKSoftmax([0.5, 2, -1, 2, 1], k: 2)
+        XCTAssertEqual(gates[1], 0.5, accuracy: 1e-6)
+        XCTAssertEqual(gates[3], 0.5, accuracy: 1e-6)
+        XCTAssertEqual(gates.filter { $0 > 0 }.count, 2)
+    }
+
+    func testFinishingATaskFreezesItsTopBranchesAndNewTasksPreferTunableOnes() {
+        let adapter = BranchLoRAAdapter(inFeatures: 6, outFeatures: 5, rank: 3, alpha: 6, branchCount: 4, topK: 2, seed: 1)
+        XCTAssertEqual(adapter.addTask(seed: 2), 1)
+        let x = [Float](repeating: 0.1, count: 6)
+        x.withUnsafeBufferPointer { adapter.finishTask(1, firstInput: $0.baseAddress!) }
+        XCTAssertEqual(adapter.frozenBranches.count, 2)
+        let first = adapter.recordedGates[1]!
+        XCTAssertEqual(Set(first.indices.filter { first[$0] > 0 }), adapter.frozenBranches)
+        adapter.addTask(seed: 3)
+        let gates = x.withUnsafeBufferPointer { adapter.liveGates(task: 2, firstInput: $0.baseAddress!) }
+        XCTAssertTrue(gates.indices.filter { gates[$0] > 0 }.allSatisfy { !adapter.frozenBranches.contains($0) },
+                      "a new task starts on tunable branches")
+    }
+
+    /// For every adapted task, the merged dense decoder gives the unmerged adapter's logits.
+    func testMergedWeightsEqualUnmergedAdapters() throws {
+        let model = try LlavaModel.load(from: ModelFixtures.directory("mha_untied_default_m2_f32"))
+        for kind in [AdapterSet.Kind.lora, .branchLora] {
+            let settings = AdapterSet.Settings(kind: kind, targets: ["q_proj", "v_proj", "down_proj"], rank: 4, alpha: 8, branches: 4, topK: 2)
+            let adapters = AdapterSet(settings: settings, decoder: model.text, seed: 5)
+            // Give every update a non-zero value (B starts at zero) and, for BranchLoRA, two finished tasks.
+            for (index, (name, tensor)) in adapters.namedTensors().enumerated() where name.contains("_B") {
+                tensor.copy(from: Tensor.uniform(tensor.shape, bound: 0.2, seed: UInt64(index)))
+            }
+            let ids = [1, 30, 41, 7, 12, 3]
+            var tasks = [1]
+            if kind == .branchLora {
+                tasks = [1, 2]
+                for task in tasks {
+                    for layer in adapters.layers { for adapter in layer.values { (adapter as! BranchLoRAAdapter).addTask(seed: UInt64(task)) } }
+                    // Record gates from the live routers at the first token, as the trainer does after a task.
+                    recordGates(model: model, adapters: adapters, task: task, ids: ids)
+                }
+            }
+            for task in tasks {
+                var unmerged = model
+                unmerged.adapters = adapters
+                unmerged.task = task
+                var merged = model
+                merged.text = try XCTUnwrap(adapters.merged(into: model.text, task: task))
+                let run = { (m: LlavaModel) in
+                    m.logits(hidden: m.decode(embeddings: try! m.embed(ids: ids, imageFeatures: nil),
+                                              segments: [.init(cache: m.makeCache(capacity: 8), rows: 0 ..< ids.count)]))
+                }
+                let a = run(unmerged), b = run(merged), base = run(model)
+                XCTAssertLessThan(ModelFixtures.relativeError(a, b).error, 1e-5, "\(kind) task \(task): merged vs unmerged")
+                XCTAssertGreaterThan(ModelFixtures.relativeError(a, base).maxDiff, 1e-3, "\(kind) task \(task): the adapter changes the output")
+            }
+        }
+    }
+
+    func recordGates(model: LlavaModel, adapters: AdapterSet, task: Int, ids: [Int]) {
+        let embeddings = try! model.embed(ids: ids, imageFeatures: nil)
+        let activations = LlamaTraining.forward(weights: model.text, config: model.config.textConfig, rope: model.rope,
+                                                input: embeddings, batch: 1, length: ids.count, adapters: adapters, task: task)
+        BranchLoRATraining.finishTask(task, adapters: adapters, activations: activations)
+    }
+}
