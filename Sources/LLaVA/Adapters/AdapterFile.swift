@@ -1,0 +1,119 @@
+import Foundation
+import ModelIO
+import Tensor
+
+/// `adapters.safetensors` + `adapters.json`: every adapter tensor and selector key, and the state that is not a
+/// tensor (settings, task names, recorded gates, frozen branches).
+public enum AdapterFile {
+    struct AdapterState: Codable {
+        var recordedGates: [String: [Float]]?
+        var frozenBranches: [Int]?
+        var trunkFrozen: Bool?
+        var routers: Int?
+        enum CodingKeys: String, CodingKey {
+            case recordedGates = "recorded_gates", frozenBranches = "frozen_branches", trunkFrozen = "trunk_frozen", routers
+        }
+    }
+
+    struct Document: Codable {
+        var settings: AdapterSet.Settings
+        /// Task names by id; id 0 is the base model.
+        var tasks: [String]
+        var adapters: [String: AdapterState]
+        var selector: Bool
+    }
+
+    public static func save(_ adapters: AdapterSet, selector: TaskSelector?, tasks: [String], to directory: URL) throws {
+        var tensors: [String: Tensor] = [:]
+        for (name, tensor) in adapters.namedTensors() { tensors[name] = tensor }
+        var states: [String: AdapterState] = [:]
+        for (index, layer) in adapters.layers.enumerated() {
+            for (projection, adapter) in layer {
+                guard let branch = adapter as? BranchLoRAAdapter else { continue }
+                states["layers.\(index).\(projection)"] = AdapterState(
+                    recordedGates: Dictionary(uniqueKeysWithValues: branch.recordedGates.map { (String($0.key), $0.value) }),
+                    frozenBranches: branch.frozenBranches.sorted(), trunkFrozen: branch.trunkFrozen, routers: branch.taskCount)
+            }
+        }
+        if let selector {
+            for task in 0 ..< selector.taskCount {
+                tensors["selector.image_key.\(task)"] = selector.imageKeys[task]
+                tensors["selector.text_key.\(task)"] = selector.textKeys[task]
+            }
+        }
+        let document = Document(settings: adapters.settings, tasks: tasks, adapters: states, selector: selector != nil)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try SafeTensorsWriter.write(tensors, to: directory.appendingPathComponent("adapters.safetensors"), metadata: ["format": "mneme"])
+        try AtomicFile.write(encoder.encode(document), to: directory.appendingPathComponent("adapters.json"))
+    }
+
+    public struct Loaded {
+        public var adapters: AdapterSet
+        public var selector: TaskSelector?
+        public var tasks: [String]
+    }
+
+    /// Reads adapters for `decoder` (shapes are checked against its projections).
+    public static func load(from directory: URL, decoder: Llama.Weights) throws -> Loaded {
+        let jsonURL = directory.appendingPathComponent("adapters.json")
+        let document: Document
+        do {
+            document = try JSONDecoder().decode(Document.self, from: Data(contentsOf: jsonURL))
+        } catch {
+            throw ModelIOError.malformedConfig(path: jsonURL.path, reason: "\(error)")
+        }
+        let file = try SafeTensorsFile(contentsOf: directory.appendingPathComponent("adapters.safetensors"))
+        let binder = WeightBinder(Checkpoint(tensors: Dictionary(uniqueKeysWithValues: try file.keys.map { ($0, try file.tensor($0)) })))
+        let s = document.settings
+        var layers: [[String: any Adapter]] = []
+        for (index, layer) in decoder.layers.enumerated() {
+            var adapters: [String: any Adapter] = [:]
+            for projection in s.targets {
+                guard let linear = layer[projection: projection] else { continue }
+                let prefix = "layers.\(index).\(projection)."
+                let (inF, outF) = (linear.inFeatures, linear.outFeatures)
+                let scale = s.alpha / Float(s.rank)
+                switch s.kind {
+                case .lora:
+                    adapters[projection] = LoRAAdapter(a: try binder.take(prefix + "lora_A", shape: [s.rank, inF]),
+                                                       b: try binder.take(prefix + "lora_B", shape: [outF, s.rank]), scale: scale)
+                case .moeLora:
+                    adapters[projection] = MoELoRAAdapter(a: try binder.take(prefix + "lora_A", shape: [s.rank, inF]),
+                                                          b: try binder.take(prefix + "lora_B", shape: [outF, s.rank]),
+                                                          router: try binder.take(prefix + "router", shape: [s.branches, inF]), scale: scale)
+                case .branchLora:
+                    let state = document.adapters["layers.\(index).\(projection)"] ?? AdapterState()
+                    let routers = try (0 ..< (state.routers ?? 0)).map { t in
+                        (try binder.take(prefix + "router.\(t + 1).weight", shape: [s.branches, inF]),
+                         try binder.take(prefix + "router.\(t + 1).bias", shape: [s.branches]))
+                    }
+                    var gates: [Int: [Float]] = [:]
+                    for (key, value) in state.recordedGates ?? [:] { if let task = Int(key) { gates[task] = value } }
+                    adapters[projection] = BranchLoRAAdapter(
+                        trunk: try binder.take(prefix + "trunk_A", shape: [s.rank, inF]),
+                        branches: try (0 ..< s.branches).map { try binder.take(prefix + "branch_B.\($0)", shape: [outF, s.rank]) },
+                        scale: scale, topK: s.topK, routers: routers, recordedGates: gates,
+                        frozenBranches: Set(state.frozenBranches ?? []), trunkFrozen: state.trunkFrozen ?? false)
+                }
+            }
+            layers.append(adapters)
+        }
+        var selector: TaskSelector?
+        if document.selector {
+            let imageKeys = try (0 ..< document.tasks.count).map { t -> Tensor in
+                guard let key = file.entries["selector.image_key.\(t)"] else { throw ModelIOError.missingTensor(key: "selector.image_key.\(t)") }
+                return try binder.take("selector.image_key.\(t)", shape: key.shape)
+            }
+            let textKeys = try (0 ..< document.tasks.count).map { t -> Tensor in
+                guard let key = file.entries["selector.text_key.\(t)"] else { throw ModelIOError.missingTensor(key: "selector.text_key.\(t)") }
+                return try binder.take("selector.text_key.\(t)", shape: key.shape)
+            }
+            let chosen = TaskSelector(imageDimension: imageKeys.first?.count ?? 0, textDimension: textKeys.first?.count ?? 0)
+            chosen.restore(names: document.tasks, imageKeys: imageKeys, textKeys: textKeys)
+            selector = chosen
+        }
+        try binder.finish()
+        return Loaded(adapters: AdapterSet(settings: s, layers: layers), selector: selector, tasks: document.tasks)
+    }
+}

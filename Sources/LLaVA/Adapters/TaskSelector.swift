@@ -1,0 +1,122 @@
+import Foundation
+import Tensor
+
+/// Picks a task from the input alone: each task has an image key and a text key, and the task whose keys are
+/// most similar (cosine) to the query's frozen-model features wins. Task 0 is the base model.
+///
+/// Features: the image's mean projected feature and the question's mean token embedding, both from the frozen
+/// base model (`SelectorFeatures`). Keys are trained with the alignment loss Σ (1 − cos(e, k)) (DESIGN §3).
+public final class TaskSelector: @unchecked Sendable {
+    public private(set) var names: [String] = []
+    public private(set) var imageKeys: [Tensor] = []
+    public private(set) var textKeys: [Tensor] = []
+    public let imageDimension: Int
+    public let textDimension: Int
+
+    public init(imageDimension: Int, textDimension: Int) {
+        self.imageDimension = imageDimension
+        self.textDimension = textDimension
+    }
+
+    public var taskCount: Int { names.count }
+
+    /// Adds a task whose keys start at the mean direction of the given features.
+    @discardableResult
+    public func addTask(name: String, images: [[Float]], texts: [[Float]]) -> Int {
+        names.append(name)
+        imageKeys.append(Tensor(shape: [imageDimension], values: Self.meanDirection(images, dimension: imageDimension)))
+        textKeys.append(Tensor(shape: [textDimension], values: Self.meanDirection(texts, dimension: textDimension)))
+        return names.count - 1
+    }
+
+    public func restore(names: [String], imageKeys: [Tensor], textKeys: [Tensor]) {
+        self.names = names
+        self.imageKeys = imageKeys
+        self.textKeys = textKeys
+    }
+
+    static func meanDirection(_ vectors: [[Float]], dimension: Int) -> [Float] {
+        var sum = [Float](repeating: 0, count: dimension)
+        for vector in vectors {
+            let norm = max(vector.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+            for i in 0 ..< dimension { sum[i] += vector[i] / norm }
+        }
+        if vectors.isEmpty { sum[0] = 1 }
+        return sum
+    }
+
+    static func cosine(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> (cos: Float, normA: Float, normB: Float) {
+        var dot: Float = 0, na: Float = 0, nb: Float = 0
+        for i in 0 ..< count { dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i] }
+        let normA = max(na.squareRoot(), 1e-12), normB = max(nb.squareRoot(), 1e-12)
+        return (dot / (normA * normB), normA, normB)
+    }
+
+    public struct Choice: Sendable {
+        public var task: Int
+        public var name: String
+        /// Half the gap between the best and the second-best score (0 … 2 scale halves to 0 … 1).
+        public var confidence: Float
+        public var scores: [Float]
+    }
+
+    /// The task whose keys best match the features.
+    public func select(image: [Float], text: [Float]) -> Choice? {
+        guard !names.isEmpty else { return nil }
+        let scores = names.indices.map { task in
+            image.withUnsafeBufferPointer { i in Self.cosine(i.baseAddress!, imageKeys[task].data, count: imageDimension).cos }
+                + text.withUnsafeBufferPointer { t in Self.cosine(t.baseAddress!, textKeys[task].data, count: textDimension).cos }
+        }
+        let best = scores.indices.max { scores[$0] < scores[$1] }!
+        let second = scores.indices.filter { $0 != best }.map { scores[$0] }.max() ?? -2
+        return Choice(task: best, name: names[best], confidence: min(max((scores[best] - second) / 2, 0), 1), scores: scores)
+    }
+
+    /// Mean over the batch of (1 − cos(e_img, k_img)) + (1 − cos(e_txt, k_txt)) for `task`; adds ∂/∂keys into
+    /// `gradients` when the keys are registered there.
+    @discardableResult
+    public func alignmentLoss(task: Int, images: [[Float]], texts: [[Float]], gradients: Gradients?) -> Float {
+        var total: Float = 0
+        let weight = 1 / Float(max(images.count, 1))
+        for (features, key, dimension) in [(images, imageKeys[task], imageDimension), (texts, textKeys[task], textDimension)] {
+            let dKey = gradients?.of(key)
+            for e in features {
+                e.withUnsafeBufferPointer { ep in
+                    let (cos, normE, normK) = Self.cosine(ep.baseAddress!, key.data, count: dimension)
+                    total += weight * (1 - cos)
+                    guard let dKey else { return }
+                    for i in 0 ..< dimension {
+                        let dCos = ep[i] / (normE * normK) - cos * key.data[i] / (normK * normK)
+                        dKey.data[i] -= weight * dCos
+                    }
+                }
+            }
+        }
+        return total
+    }
+
+    public func trainableKeys(task: Int) -> [(String, Tensor)] {
+        [("selector.image_key.\(task)", imageKeys[task]), ("selector.text_key.\(task)", textKeys[task])]
+    }
+}
+
+/// The frozen-model features the task selector compares.
+public enum SelectorFeatures {
+    /// Mean of the image's projected features (n, hidden) → (hidden).
+    public static func image(_ features: Tensor) -> [Float] {
+        var mean = [Float](repeating: 0, count: features.columns)
+        for row in 0 ..< features.rows {
+            for i in 0 ..< features.columns { mean[i] += features.data[row * features.columns + i] }
+        }
+        return mean.map { $0 / Float(max(features.rows, 1)) }
+    }
+
+    /// Mean token embedding of the question's ids.
+    public static func text(embeddings table: Tensor, ids: [Int]) -> [Float] {
+        var mean = [Float](repeating: 0, count: table.columns)
+        for id in ids where id >= 0 && id < table.rows {
+            for i in 0 ..< table.columns { mean[i] += table.data[id * table.columns + i] }
+        }
+        return mean.map { $0 / Float(max(ids.count, 1)) }
+    }
+}

@@ -1,0 +1,173 @@
+import Foundation
+import Imaging
+import ModelIO
+import Tensor
+
+/// `snapshot.json`: what a snapshot directory adds to its base model.
+public struct SnapshotManifest: Codable, Sendable, Equatable {
+    public var format: Int
+    /// The base model directory, relative to the snapshot directory or absolute.
+    public var base: String
+    public var strategy: String
+    /// Task names by id; id 0 is the base model.
+    public var tasks: [String]
+    public var parent: String?
+    public var createdAt: String
+
+    enum CodingKeys: String, CodingKey { case format, base, strategy, tasks, parent, createdAt = "created_at" }
+
+    public init(base: String, strategy: String, tasks: [String], parent: String?, createdAt: String = ISO8601DateFormatter().string(from: Date())) {
+        format = 1
+        self.base = base
+        self.strategy = strategy
+        self.tasks = tasks
+        self.parent = parent
+        self.createdAt = createdAt
+    }
+}
+
+/// A model ready to serve: the base model, its adapters and task selector, and per task the weights that answer it
+/// (merged into dense matrices when the adapter allows, so a routed query costs one plain forward).
+public final class Snapshot: @unchecked Sendable {
+    public let directory: URL?
+    public let manifest: SnapshotManifest?
+    public let base: LlavaPipeline
+    public let adapters: AdapterSet?
+    public let selector: TaskSelector?
+    /// Task names by id; id 0 is the base model.
+    public let tasks: [String]
+    /// Serving model per task id.
+    let variants: [LlavaModel]
+
+    public init(base: LlavaPipeline, adapters: AdapterSet?, selector: TaskSelector?, tasks: [String],
+                manifest: SnapshotManifest? = nil, directory: URL? = nil) {
+        self.base = base
+        self.adapters = adapters
+        self.selector = selector
+        self.tasks = tasks.isEmpty ? ["base"] : tasks
+        self.manifest = manifest
+        self.directory = directory
+        var variants: [LlavaModel] = []
+        for task in self.tasks.indices {
+            var model = base.model
+            if let adapters {
+                // LoRA-style kinds adapt every query (they have no per-task state); BranchLoRA answers per task.
+                let servedTask = adapters.settings.kind == .branchLora ? task : max(task, 1)
+                if adapters.settings.kind == .branchLora && task == 0 {
+                    // The base task uses the base weights.
+                } else if let merged = adapters.merged(into: base.model.text, task: servedTask) {
+                    model.text = merged
+                } else {
+                    model.adapters = adapters
+                    model.task = servedTask
+                }
+            }
+            variants.append(model)
+        }
+        self.variants = variants
+    }
+
+    /// Loads a snapshot directory (with `snapshot.json`) or a plain model directory.
+    public static func load(from directory: URL) throws -> Snapshot {
+        let manifestURL = directory.appendingPathComponent("snapshot.json")
+        guard FileManager.default.fileExists(atPath: manifestURL.path) else {
+            return Snapshot(base: try LlavaPipeline.load(from: directory), adapters: nil, selector: nil, tasks: ["base"], directory: directory)
+        }
+        let manifest: SnapshotManifest
+        do {
+            manifest = try JSONDecoder().decode(SnapshotManifest.self, from: Data(contentsOf: manifestURL))
+        } catch {
+            throw ModelIOError.malformedConfig(path: manifestURL.path, reason: "\(error)")
+        }
+        let baseURL = manifest.base.hasPrefix("/") ? URL(fileURLWithPath: manifest.base)
+            : directory.appendingPathComponent(manifest.base).standardizedFileURL
+        let base = try LlavaPipeline.load(from: baseURL)
+        var adapters: AdapterSet?, selector: TaskSelector?
+        var tasks = manifest.tasks
+        if FileManager.default.fileExists(atPath: directory.appendingPathComponent("adapters.json").path) {
+            let loaded = try AdapterFile.load(from: directory, decoder: base.model.text)
+            adapters = loaded.adapters
+            selector = loaded.selector
+            tasks = loaded.tasks
+        }
+        return Snapshot(base: base, adapters: adapters, selector: selector, tasks: tasks, manifest: manifest, directory: directory)
+    }
+
+    /// Writes `snapshot.json` and the adapters into `directory` (which must exist).
+    public func save(to directory: URL, manifest: SnapshotManifest) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        if let adapters { try AdapterFile.save(adapters, selector: selector, tasks: tasks, to: directory) }
+        try AtomicFile.write(encoder.encode(manifest), to: directory.appendingPathComponent("snapshot.json"))
+    }
+
+    public func taskId(named name: String) -> Int? { tasks.firstIndex(of: name) }
+
+    /// The serving model of a task id.
+    public func model(forTask task: Int) -> LlavaModel { variants[min(max(task, 0), variants.count - 1)] }
+
+    /// A pipeline whose model serves `task`.
+    public func pipeline(forTask task: Int) -> LlavaPipeline {
+        var pipeline = base
+        pipeline.model = model(forTask: task)
+        return pipeline
+    }
+
+    public struct Routed: Sendable {
+        public var answer: Answer
+        public var task: String
+        public var taskId: Int
+        /// 1 when the task was named by the caller or there is only one; otherwise the selector's margin.
+        public var confidence: Float
+    }
+
+    public enum RoutingError: Error, CustomStringConvertible {
+        case unknownTask(String, known: [String])
+        public var description: String {
+            switch self {
+            case let .unknownTask(name, known): return "unknown task \(name); this snapshot knows \(known.joined(separator: ", "))"
+            }
+        }
+    }
+
+    /// Routes (unless `task` names one) and answers.
+    public func answer(image: RGBImage, question: String, task: String? = nil, maxNewTokens: Int? = nil,
+                       topLogprobs: Int = 0) throws -> Routed {
+        let clock = ContinuousClock()
+        var start = clock.now
+        let pixels = base.pixels(of: image)
+        let preprocess = start.duration(to: clock.now)
+        start = clock.now
+        // Adapters touch only the decoder, so the base vision path serves every task and feeds the selector.
+        let features = try base.model.imageFeatures(pixels: pixels)
+        let vision = start.duration(to: clock.now)
+        start = clock.now
+        let (taskId, confidence) = try route(features: features, question: question, forced: task)
+        let chosen = pipeline(forTask: taskId)
+        let ids = try chosen.promptIds(question: question)
+        let embeddings = try chosen.model.embed(ids: ids, imageFeatures: features)
+        let route = start.duration(to: clock.now)
+        let generation = try Greedy.generate(model: chosen.model, promptEmbeddings: embeddings,
+                                             maxNewTokens: maxNewTokens ?? base.settings.maxAnswerTokens,
+                                             stopIds: base.stopIds, topK: topLogprobs)
+        let text = base.tokenizer.decode(generation.tokenIds, skipSpecialTokens: true).trimmingCharacters(in: .whitespacesAndNewlines)
+        let answer = Answer(text: text, promptIds: ids, generation: generation,
+                            timings: ["preprocess": Greedy.milliseconds(preprocess), "vision": Greedy.milliseconds(vision),
+                                      "route": Greedy.milliseconds(route), "prefill": generation.prefillMilliseconds,
+                                      "decode": generation.decodeMilliseconds])
+        return Routed(answer: answer, task: tasks[taskId], taskId: taskId, confidence: confidence)
+    }
+
+    /// The task for a query: the named one, or the selector's choice, or the only/latest one.
+    public func route(features: Tensor, question: String, forced: String?) throws -> (Int, Float) {
+        if let forced {
+            guard let id = taskId(named: forced) else { throw RoutingError.unknownTask(forced, known: tasks) }
+            return (id, 1)
+        }
+        guard let selector, selector.taskCount > 1 else { return (tasks.count - 1, 1) }
+        let textIds = base.tokenizer.encode(question, addSpecialTokens: false)
+        let choice = selector.select(image: SelectorFeatures.image(features),
+                                     text: SelectorFeatures.text(embeddings: base.model.text.embedTokens, ids: textIds))!
+        return (choice.task, choice.confidence)
+    }
+}
