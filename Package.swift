@@ -36,9 +36,10 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["Imaging"]),
         .target(name: "ShapesWorld", dependencies: ["Imaging", "Datasets"]),
         .target(name: "Store", dependencies: ["Datasets", "ModelIO", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Continual", dependencies: ["LLaVA", "Imaging", "Tensor", "Tokenizer"], swiftSettings: fastMath),
         .target(name: "HTTP", dependencies: ["CMicroHTTPD", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "mneme", dependencies: [
-            "Tensor", "ModelIO", "Tokenizer", "Imaging", "LLaVA", "Datasets", "ShapesWorld", "Store", "HTTP",
+            "Tensor", "ModelIO", "Tokenizer", "Imaging", "LLaVA", "Datasets", "ShapesWorld", "Store", "HTTP", "Continual",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: fastMath),
@@ -52,5 +53,6 @@ let package = Package(
         .testTarget(name: "ShapesWorldTests", dependencies: ["ShapesWorld"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
+        .testTarget(name: "ContinualTests", dependencies: ["Continual"]),
     ]
 )

@@ -6,8 +6,11 @@ import LLaVA
 struct Ask: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Answer one question about one image.")
 
-    @Option(help: "Model directory (Hugging Face LLaVA layout). Default: models/default.")
+    @Option(help: "Model directory (Hugging Face LLaVA layout) or snapshot. Default: models/default.")
     var model: String?
+
+    @Option(help: "Answer as this task (default: the task selector routes).")
+    var task: String?
 
     @Option(help: "Image file (PNG or JPEG).")
     var image: String
@@ -33,7 +36,7 @@ struct Ask: ParsableCommand {
         let clock = ContinuousClock()
         let start = clock.now
         let directory = try DefaultModel.resolve(model)
-        let pipeline = try LlavaPipeline.load(from: directory)
+        let snapshot = try Snapshot.load(from: directory)
         let loaded = clock.now
         let bytes: Data
         do { bytes = try Data(contentsOf: URL(fileURLWithPath: image)) } catch {
@@ -41,7 +44,9 @@ struct Ask: ParsableCommand {
         }
         let decoded = try ImageDecoder.decode(bytes)
         let decodedAt = clock.now
-        let answer = try pipeline.answer(image: decoded, question: question, maxNewTokens: maxNewTokens, topLogprobs: topLogprobs)
+        let routed = try snapshot.answer(image: decoded, question: question, task: task, maxNewTokens: maxNewTokens,
+                                         topLogprobs: topLogprobs)
+        let answer = routed.answer
         guard json else {
             print(answer.text)
             return
@@ -57,6 +62,8 @@ struct Ask: ParsableCommand {
                 step.map { ["token_id": $0.tokenId, "logprob": Double($0.logprob)] as [String: Any] }
             },
             "timings_ms": timings,
+            "task": routed.task,
+            "task_confidence": Double(routed.confidence),
         ])
     }
 }

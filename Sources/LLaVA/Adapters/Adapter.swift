@@ -40,6 +40,9 @@ public protocol Adapter: AnyObject, Sendable {
 
     /// The tensors tuning on `task` may change.
     func trainableTensors(task: Int) -> [(String, Tensor)]
+
+    /// An independent copy (tuning a copy never changes a snapshot that is serving).
+    func copy() -> any Adapter
 }
 
 extension Adapter {

@@ -66,6 +66,11 @@ public final class AdapterSet: @unchecked Sendable {
 
     public func adapter(layer: Int, projection: String) -> (any Adapter)? { layers[layer][projection] }
 
+    /// An independent copy of every adapter.
+    public func copy() -> AdapterSet {
+        AdapterSet(settings: settings, layers: layers.map { $0.mapValues { $0.copy() } })
+    }
+
     /// Every adapter tensor under PEFT-like names: `layers.{l}.{projection}.{tensor}`.
     public func namedTensors() -> [(String, Tensor)] {
         var named: [(String, Tensor)] = []

@@ -92,4 +92,6 @@ public final class MoELoRAAdapter: Adapter, @unchecked Sendable {
 
     public func namedTensors() -> [(String, Tensor)] { [("lora_A", a), ("lora_B", b), ("router", router)] }
     public func trainableTensors(task: Int) -> [(String, Tensor)] { namedTensors() }
+
+    public func copy() -> any Adapter { MoELoRAAdapter(a: a.copy(), b: b.copy(), router: router.copy(), scale: scale) }
 }

@@ -20,6 +20,12 @@ public final class TaskSelector: @unchecked Sendable {
 
     public var taskCount: Int { names.count }
 
+    public func copy() -> TaskSelector {
+        let copy = TaskSelector(imageDimension: imageDimension, textDimension: textDimension)
+        copy.restore(names: names, imageKeys: imageKeys.map { $0.copy() }, textKeys: textKeys.map { $0.copy() })
+        return copy
+    }
+
     /// Adds a task whose keys start at the mean direction of the given features.
     @discardableResult
     public func addTask(name: String, images: [[Float]], texts: [[Float]]) -> Int {

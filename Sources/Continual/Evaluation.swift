@@ -1,0 +1,67 @@
+import Foundation
+import LLaVA
+
+/// Exact-match evaluation of a snapshot on labelled items.
+public enum Evaluation {
+    public enum Routing: Sendable {
+        /// Always answer with this task's weights.
+        case task(String)
+        /// Let the selector route; `expected` is the task the items belong to (for selector accuracy).
+        case automatic(expected: String?)
+    }
+
+    public struct Prediction: Sendable {
+        public var question: String
+        public var expected: String
+        public var answer: String
+        public var correct: Bool
+        public var routedTask: String
+    }
+
+    public struct Report: Sendable {
+        public var items: Int
+        public var correct: Int
+        public var accuracy: Double { items == 0 ? 0 : Double(correct) / Double(items) }
+        /// Fraction routed to the expected task (automatic routing with an expected task only).
+        public var selectorAccuracy: Double?
+        public var predictions: [Prediction]
+    }
+
+    public static func evaluate(snapshot: Snapshot, items: [LabeledItem], routing: Routing, maxNewTokens: Int = 8,
+                                progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> Report {
+        let results = ParallelResults<Prediction>(count: items.count)
+        let forced: String? = if case let .task(name) = routing { name } else { nil }
+        DispatchQueue.concurrentPerform(iterations: items.count) { index in
+            let item = items[index]
+            results.set(index, Swift.Result {
+                let routed = try snapshot.answer(image: item.image, question: item.question, task: forced, maxNewTokens: maxNewTokens)
+                return Prediction(question: item.question, expected: item.answer, answer: routed.answer.text,
+                                  correct: ExactMatch.matches(routed.answer.text, item.answer), routedTask: routed.task)
+            })
+            if index % 16 == 0 { progress?(results.completed, items.count) }
+        }
+        let predictions = try results.values()
+        var selectorAccuracy: Double?
+        if case let .automatic(expected?) = routing, !predictions.isEmpty {
+            selectorAccuracy = Double(predictions.filter { $0.routedTask == expected }.count) / Double(predictions.count)
+        }
+        return Report(items: predictions.count, correct: predictions.filter(\.correct).count,
+                      selectorAccuracy: selectorAccuracy, predictions: predictions)
+    }
+}
+
+/// Our exact-match rule: case, surrounding whitespace, inner whitespace runs and final punctuation are ignored.
+public enum ExactMatch {
+    public static func normalize(_ text: String) -> String {
+        var words = text.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        while let last = words.last, ".!?,;:".contains(last) {
+            words.removeLast()
+            words = words.trimmingCharacters(in: .whitespaces)
+        }
+        return words
+    }
+
+    public static func matches(_ prediction: String, _ reference: String) -> Bool {
+        normalize(prediction) == normalize(reference)
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Imaging
+import LLaVA
+import Tensor
+
+/// One labelled question about an image, as the tuner receives it.
+public struct LabeledItem: Sendable {
+    public var image: RGBImage
+    public var question: String
+    public var answer: String
+
+    public init(image: RGBImage, question: String, answer: String) {
+        self.image = image
+        self.question = question
+        self.answer = answer
+    }
+}
+
+/// An item turned into model inputs once: token ids, the image input, and the selector's features.
+public struct PreparedExample: Sendable {
+    public var item: LabeledItem
+    public var example: TrainingExample
+    /// Frozen base-model features for the task selector.
+    public var imageFeature: [Float]
+    public var textFeature: [Float]
+}
+
+/// Turns items into training examples for a given base pipeline.
+public struct ExampleBuilder: Sendable {
+    public enum VisionInput: Sendable {
+        /// Pixels: the tower runs every step (full training).
+        case pixels
+        /// Cached projected features: tower and projector frozen (adapter tuning).
+        case cachedFeatures
+    }
+
+    public let pipeline: LlavaPipeline
+    public let vision: VisionInput
+
+    public init(pipeline: LlavaPipeline, vision: VisionInput) {
+        self.pipeline = pipeline
+        self.vision = vision
+    }
+
+    /// Answer ids as the model must generate them after the prompt: " answer" then end-of-sequence.
+    public func answerIds(_ answer: String) -> [Int] {
+        let eos = pipeline.tokenizer.eosTokenId ?? pipeline.model.config.textConfig.eosTokenIds.first ?? 0
+        return pipeline.tokenizer.encode(" " + answer, addSpecialTokens: false) + [eos]
+    }
+
+    public func prepare(_ item: LabeledItem) throws -> PreparedExample {
+        let pixels = pipeline.pixels(of: item.image)
+        let features = try pipeline.model.imageFeatures(pixels: pixels)
+        let image: TrainingExample.Image = vision == .pixels ? .pixels(pixels) : .features(features)
+        let example = TrainingExample(image: image, promptIds: try pipeline.promptIds(question: item.question),
+                                      answerIds: answerIds(item.answer))
+        let questionIds = pipeline.tokenizer.encode(item.question, addSpecialTokens: false)
+        return PreparedExample(item: item, example: example, imageFeature: SelectorFeatures.image(features),
+                               textFeature: SelectorFeatures.text(embeddings: pipeline.model.text.embedTokens, ids: questionIds))
+    }
+
+    /// Prepares items on all cores, in order; reports progress as (done, total).
+    public func prepare(_ items: [LabeledItem], progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> [PreparedExample] {
+        let results = ParallelResults<PreparedExample>(count: items.count)
+        let chunk = 32
+        DispatchQueue.concurrentPerform(iterations: (items.count + chunk - 1) / chunk) { c in
+            for index in c * chunk ..< min((c + 1) * chunk, items.count) {
+                results.set(index, Result { try prepare(items[index]) })
+            }
+            progress?(results.completed, items.count)
+        }
+        return try results.values()
+    }
+}
+
+/// Results filled in from concurrent work, in index order.
+final class ParallelResults<Value>: @unchecked Sendable {
+    private var slots: [Result<Value, Error>?]
+    private let lock = NSLock()
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ result: Result<Value, Error>) { lock.withLock { slots[index] = result } }
+
+    var completed: Int { lock.withLock { slots.reduce(0) { $0 + ($1 == nil ? 0 : 1) } } }
+
+    func values() throws -> [Value] { try slots.map { try $0!.get() } }
+}

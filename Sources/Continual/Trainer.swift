@@ -1,0 +1,146 @@
+import Foundation
+import LLaVA
+import Tensor
+
+/// Optimiser settings of one training run.
+public struct TrainingSettings: Sendable, Codable, Equatable {
+    public var steps: Int
+    public var batchSize: Int
+    public var learningRate: Float
+    public var warmupSteps: Int
+    public var weightDecay: Float
+    public var clipNorm: Float
+    public var seed: UInt64
+
+    public init(steps: Int, batchSize: Int = 16, learningRate: Float = 1e-3, warmupSteps: Int = 20,
+                weightDecay: Float = 0, clipNorm: Float = 1, seed: UInt64 = 0) {
+        self.steps = steps
+        self.batchSize = batchSize
+        self.learningRate = learningRate
+        self.warmupSteps = warmupSteps
+        self.weightDecay = weightDecay
+        self.clipNorm = clipNorm
+        self.seed = seed
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case steps, batchSize = "batch_size", learningRate = "learning_rate", warmupSteps = "warmup_steps"
+        case weightDecay = "weight_decay", clipNorm = "clip_norm", seed
+    }
+}
+
+/// Where a run stands, for progress bars and job records.
+public struct TrainingProgress: Sendable {
+    public var step: Int
+    public var total: Int
+    /// Exponential moving average of the batch loss.
+    public var loss: Float
+    public var itemsPerSecond: Double
+    public var etaSeconds: Double
+    public var learningRate: Float
+}
+
+public struct TrainingReport: Sendable {
+    public var steps: Int
+    public var finalLoss: Float
+    public var seconds: Double
+    public var itemsPerSecond: Double
+}
+
+/// One batch: the examples, and optionally an auxiliary loss that adds its own gradients (selector alignment,
+/// regularisers). The auxiliary function receives nil gradients when only the value is wanted.
+public struct TrainingBatch {
+    public var examples: [TrainingExample]
+    public var auxiliary: ((Gradients) -> Float)?
+
+    public init(examples: [TrainingExample], auxiliary: ((Gradients) -> Float)? = nil) {
+        self.examples = examples
+        self.auxiliary = auxiliary
+    }
+}
+
+/// The training loop: batches → forward/backward → clip → AdamW with warm-up and cosine decay.
+public final class Trainer {
+    public let model: LlavaModel
+    public let gradients: Gradients
+    public let settings: TrainingSettings
+    public let optimizer: AdamW
+    public var options: LlavaTraining.Options
+    /// Called after each optimiser step with the step index (strategies such as LLaCA's EMA hook in here).
+    public var afterStep: ((Int) -> Void)?
+
+    public init(model: LlavaModel, gradients: Gradients, settings: TrainingSettings, options: LlavaTraining.Options) {
+        self.model = model
+        self.gradients = gradients
+        self.settings = settings
+        self.options = options
+        optimizer = AdamW(settings: AdamW.Settings(weightDecay: settings.weightDecay))
+    }
+
+    public func run(batch next: (Int) -> TrainingBatch, progress: ((TrainingProgress) -> Void)? = nil) -> TrainingReport {
+        let schedule = LearningRateSchedule(peak: settings.learningRate, warmupSteps: min(settings.warmupSteps, settings.steps / 2),
+                                            totalSteps: settings.steps)
+        let clock = ContinuousClock()
+        let start = clock.now
+        var smoothed: Float = .nan
+        var items = 0
+        for step in 0 ..< settings.steps {
+            let batch = next(step)
+            gradients.zero()
+            var loss = LlavaTraining.step(model: model, examples: batch.examples, options: options, gradients: gradients).loss
+            if let auxiliary = batch.auxiliary { loss += auxiliary(gradients) }
+            gradients.clip(norm: settings.clipNorm)
+            let rate = schedule.rate(at: step)
+            optimizer.update(gradients, rate: rate)
+            afterStep?(step)
+            items += batch.examples.count
+            smoothed = smoothed.isNaN ? loss : 0.9 * smoothed + 0.1 * loss
+            let elapsed = Greedy.milliseconds(start.duration(to: clock.now)) / 1000
+            let perStep = elapsed / Double(step + 1)
+            progress?(TrainingProgress(step: step + 1, total: settings.steps, loss: smoothed,
+                                       itemsPerSecond: Double(items) / max(elapsed, 1e-9),
+                                       etaSeconds: perStep * Double(settings.steps - step - 1), learningRate: rate))
+        }
+        let seconds = Greedy.milliseconds(start.duration(to: clock.now)) / 1000
+        return TrainingReport(steps: settings.steps, finalLoss: smoothed, seconds: seconds, itemsPerSecond: Double(items) / max(seconds, 1e-9))
+    }
+}
+
+/// Seeded shuffling of example indices into batches, epoch after epoch.
+public struct BatchSampler {
+    private var generator: SplitMix64
+    private var order: [Int] = []
+    private var position = 0
+    public let count: Int
+
+    public init(count: Int, seed: UInt64) {
+        self.count = count
+        generator = SplitMix64(seed: seed)
+    }
+
+    public mutating func next(_ size: Int) -> [Int] {
+        var batch: [Int] = []
+        while batch.count < min(size, count) {
+            if position == order.count {
+                order = Array(0 ..< count).shuffled(using: &generator)
+                position = 0
+            }
+            batch.append(order[position])
+            position += 1
+        }
+        return batch
+    }
+}
+
+/// A small, fast, seedable generator (deterministic across platforms).
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
