@@ -5,8 +5,19 @@ public final class TensorStorage: @unchecked Sendable {
     public let base: UnsafeMutablePointer<Float>
     public let count: Int
 
+    /// Training allocates and frees megabyte-sized activations every step. glibc would hand each one to mmap
+    /// and back (a page fault per 4 KiB, every step); keeping them in the heap makes reuse free.
+    private static let heapConfigured: Bool = {
+        #if os(Linux)
+        _ = glibcMallopt(-3, 32 << 20)  // M_MMAP_THRESHOLD (glibc's maximum)
+        _ = glibcMallopt(-1, 256 << 20)  // M_TRIM_THRESHOLD
+        #endif
+        return true
+    }()
+
     public init(count: Int) {
         precondition(count >= 0, "negative tensor size")
+        _ = Self.heapConfigured
         self.count = count
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
@@ -84,3 +95,9 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
 
     public var description: String { "Tensor\(shape)" }
 }
+
+#if os(Linux)
+/// glibc's mallopt (malloc.h is not part of the Glibc module map).
+@_silgen_name("mallopt")
+private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+#endif

@@ -109,10 +109,14 @@ public enum LlavaTraining {
             }
         }
 
+        // Only the answer positions' outputs matter: the last layer computes just those.
+        let outputs = examples.map { $0.promptIds.count - 1 ..< $0.promptIds.count - 1 + $0.answerIds.count }
         let activations = LlamaTraining.forward(weights: model.text, config: text, rope: model.rope, input: embeddings,
-                                                batch: batch, length: length, adapters: options.adapters, task: options.task)
+                                                batch: batch, length: length, adapters: options.adapters, task: options.task,
+                                                outputs: outputs)
+        let hiddenRows = targetRows.map { activations.hiddenIndex(ofRow: $0)! }
         let rows = Tensor(zeros: [targetRows.count, hidden])
-        for (i, row) in targetRows.enumerated() {
+        for (i, row) in hiddenRows.enumerated() {
             (rows.data + i * hidden).update(from: activations.hidden.data + row * hidden, count: hidden)
         }
         let logits = Tensor(zeros: [targetRows.count, text.vocabSize])
@@ -127,13 +131,18 @@ public enum LlavaTraining {
         Linear.backward(dInput: dRows, dWeight: gradients.of(model.text.lmHead), dBias: nil, dOut: dLogits, input: rows,
                         weight: model.text.lmHead)
         let dHidden = Tensor(zeros: activations.hidden.shape)
-        for (i, row) in targetRows.enumerated() {
+        for (i, row) in hiddenRows.enumerated() {
             let target = dHidden.data + row * hidden, source = dRows.data + i * hidden
             for j in 0 ..< hidden { target[j] += source[j] }
         }
-        let dEmbeddings = LlamaTraining.backward(weights: model.text, config: text, rope: model.rope, activations: activations,
-                                                 dHidden: dHidden, adapters: options.adapters, task: options.task,
-                                                 gradients: gradients)
+        let imagesTrain = (towerActivations != nil || projectorActivations != nil)
+            && (gradients.isTrainable(model.projector.linear1.weight) || gradients.isTrainable(model.vision.patchEmbedding))
+        let needInput = gradients.isTrainable(model.text.embedTokens) || imagesTrain
+        guard let dEmbeddings = LlamaTraining.backward(weights: model.text, config: text, rope: model.rope, activations: activations,
+                                                       dHidden: dHidden, adapters: options.adapters, task: options.task,
+                                                       gradients: gradients, needInputGradient: needInput) else {
+            return StepResult(loss: loss, tokens: targets.count)
+        }
         // Image rows go back to the vision path; the rest to the token embedding table.
         var tokenIds = ids
         func imageGradient(for entries: [(offset: Int, element: TrainingExample)], perImage: Int) -> Tensor {

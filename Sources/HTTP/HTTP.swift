@@ -1,1 +1,0 @@
-// HTTP module: see DESIGN §1 (placeholder until its first file lands).
