@@ -50,13 +50,17 @@ public enum Activation: String, Sendable {
 
     public func forward(out: Tensor, input: Tensor) {
         let x = input.data, y = out.data
-        for i in 0 ..< input.count { y[i] = value(x[i]) }
+        Parallel.forRanges(input.count, work: input.count * 8) { range in
+            for i in range { y[i] = value(x[i]) }
+        }
     }
 
     /// dInput += dOut · f′(input)
     public func backward(dInput: Tensor, dOut: Tensor, input: Tensor) {
         let x = input.data, g = dOut.data, dx = dInput.data
-        for i in 0 ..< input.count { dx[i] += g[i] * derivative(x[i]) }
+        Parallel.forRanges(input.count, work: input.count * 8) { range in
+            for i in range { dx[i] += g[i] * derivative(x[i]) }
+        }
     }
 }
 
@@ -65,16 +69,20 @@ public enum Activation: String, Sendable {
 public enum SwiGLU {
     public static func forward(out: Tensor, gate: Tensor, up: Tensor) {
         let g = gate.data, u = up.data, y = out.data
-        for i in 0 ..< out.count { y[i] = g[i] / (1 + expf(-g[i])) * u[i] }
+        Parallel.forRanges(out.count, work: out.count * 8) { range in
+            for i in range { y[i] = g[i] / (1 + expf(-g[i])) * u[i] }
+        }
     }
 
     /// dGate += dOut · up · silu′(gate); dUp += dOut · silu(gate)
     public static func backward(dGate: Tensor, dUp: Tensor, dOut: Tensor, gate: Tensor, up: Tensor) {
         let g = gate.data, u = up.data, d = dOut.data, dg = dGate.data, du = dUp.data
-        for i in 0 ..< dOut.count {
-            let s = 1 / (1 + expf(-g[i]))
-            du[i] += d[i] * g[i] * s
-            dg[i] += d[i] * u[i] * s * (1 + g[i] * (1 - s))
+        Parallel.forRanges(dOut.count, work: dOut.count * 10) { range in
+            for i in range {
+                let s = 1 / (1 + expf(-g[i]))
+                du[i] += d[i] * g[i] * s
+                dg[i] += d[i] * u[i] * s * (1 + g[i] * (1 - s))
+            }
         }
     }
 }

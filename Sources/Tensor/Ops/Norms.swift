@@ -52,30 +52,50 @@ public enum LayerNorm {
 public enum RMSNorm {
     public static func forward(out: Tensor, input: Tensor, weight: Tensor, eps: Float, rstd: Tensor? = nil) {
         let rows = input.rows, width = input.columns
-        let w = weight.data
-        for row in 0 ..< rows {
-            let x = input.data + row * width, y = out.data + row * width
-            var squares: Float = 0
-            for i in 0 ..< width { squares += x[i] * x[i] }
-            let r = 1 / (squares / Float(width) + eps).squareRoot()
-            for i in 0 ..< width { y[i] = w[i] * (x[i] * r) }
-            rstd?.data[row] = r
+        let w = weight.data, rstdData = rstd?.data
+        Parallel.forRanges(rows, work: rows * width * 3) { range in
+            for row in range {
+                let x = input.data + row * width, y = out.data + row * width
+                var squares: Float = 0
+                for i in 0 ..< width { squares += x[i] * x[i] }
+                let r = 1 / (squares / Float(width) + eps).squareRoot()
+                for i in 0 ..< width { y[i] = w[i] * (x[i] * r) }
+                rstdData?[row] = r
+            }
         }
     }
 
     public static func backward(dInput: Tensor, dWeight: Tensor?, dOut: Tensor, input: Tensor, weight: Tensor, rstd: Tensor) {
         let rows = input.rows, width = input.columns
         let w = weight.data
-        for row in 0 ..< rows {
-            let x = input.data + row * width, g = dOut.data + row * width, dx = dInput.data + row * width
-            let r = rstd.data[row]
-            var dot: Float = 0
-            for i in 0 ..< width { dot += g[i] * w[i] * x[i] }
-            let coefficient = dot * r * r * r / Float(width)
-            for i in 0 ..< width {
-                dx[i] += g[i] * w[i] * r - x[i] * coefficient
-                dWeight?.data[i] += g[i] * x[i] * r
+        // Each chunk sums its rows' weight gradient privately; the partial sums are added at the end.
+        let partials = dWeight.map { _ in Tensor(zeros: [Parallel.workers, width]) }
+        let chunkOf = UncheckedBox(ChunkCounter())
+        Parallel.forRanges(rows, work: rows * width * 5) { range in
+            let partial = partials.map { $0.data + chunkOf.value.next() * width }
+            for row in range {
+                let x = input.data + row * width, g = dOut.data + row * width, dx = dInput.data + row * width
+                let r = rstd.data[row]
+                var dot: Float = 0
+                for i in 0 ..< width { dot += g[i] * w[i] * x[i] }
+                let coefficient = dot * r * r * r / Float(width)
+                for i in 0 ..< width {
+                    dx[i] += g[i] * w[i] * r - x[i] * coefficient
+                    partial?[i] += g[i] * x[i] * r
+                }
+            }
+        }
+        if let dWeight, let partials {
+            for chunk in 0 ..< Parallel.workers {
+                for i in 0 ..< width { dWeight.data[i] += partials.data[chunk * width + i] }
             }
         }
     }
+}
+
+/// Hands out distinct chunk slots to concurrent workers.
+final class ChunkCounter: @unchecked Sendable {
+    private var value = 0
+    private let lock = NSLock()
+    func next() -> Int { lock.withLock { defer { value += 1 }; return value } }
 }
