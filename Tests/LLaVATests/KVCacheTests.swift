@@ -39,3 +39,36 @@ final class KVCacheTests: XCTestCase {
         XCTAssertLessThan(ModelFixtures.relativeError(joint.slice(5 ..< 8), separate[1]).error, 1e-5)
     }
 }
+
+/// Batched serving must give each query exactly what answering it alone gives.
+final class BatchGenerationTests: XCTestCase {
+    func testBatchedGreedyEqualsOneAtATime() throws {
+        for name in ModelFixtures.names {
+            let pipeline = try LlavaPipeline.load(from: ModelFixtures.directory(name))
+            let model = pipeline.model
+            let pixels = try ModelFixtures.tensors(name).tensor("pixel_values")
+            let flipped = pixels.copy()
+            for i in 0 ..< flipped.count { flipped.data[i] = -flipped.data[i] }
+            let questions = ["What colour is the circle?", "How many?", "Is there a red square on the left side?"]
+            let images = [pixels, flipped, pixels]
+            let batchFeatures = try model.imageFeatures(batch: images)
+            var requests: [BatchedGreedy.Request] = []
+            var singles: [Generation] = []
+            for (image, question) in zip(images, questions) {
+                let features = try model.imageFeatures(pixels: image)
+                let embeddings = try model.embed(ids: pipeline.promptIds(question: question), imageFeatures: features)
+                singles.append(try Greedy.generate(model: model, promptEmbeddings: embeddings, maxNewTokens: 5, stopIds: pipeline.stopIds, topK: 3))
+                requests.append(.init(promptEmbeddings: embeddings, maxNewTokens: 5, topK: 3))
+            }
+            for (single, batched) in zip(images.map { try! model.imageFeatures(pixels: $0) }, batchFeatures) {
+                XCTAssertLessThan(ModelFixtures.relativeError(batched, single).error, 1e-5, "\(name): batched vision")
+            }
+            let batched = try BatchedGreedy.generate(model: model, requests: requests, stopIds: pipeline.stopIds)
+            for (a, b) in zip(singles, batched) {
+                XCTAssertEqual(a.tokenIds, b.tokenIds, name)
+                XCTAssertEqual(a.topLogprobs.map { $0.map(\.tokenId) }, b.topLogprobs.map { $0.map(\.tokenId) }, name)
+                for (x, y) in zip(a.firstLogits, b.firstLogits) { XCTAssertEqual(x, y, accuracy: 1e-4 * max(1, abs(x))) }
+            }
+        }
+    }
+}
