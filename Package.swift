@@ -15,6 +15,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // System libraries: module maps only.
@@ -38,8 +40,14 @@ let package = Package(
         .target(name: "Store", dependencies: ["Datasets", "ModelIO", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Continual", dependencies: ["LLaVA", "Imaging", "Tensor", "Tokenizer"], swiftSettings: fastMath),
         .target(name: "HTTP", dependencies: ["CMicroHTTPD", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Server", dependencies: [
+            "HTTP", "LLaVA", "Continual", "Store", "Datasets", "Imaging",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         .executableTarget(name: "mneme", dependencies: [
-            "Tensor", "ModelIO", "Tokenizer", "Imaging", "LLaVA", "Datasets", "ShapesWorld", "Store", "HTTP", "Continual",
+            "Tensor", "ModelIO", "Tokenizer", "Imaging", "LLaVA", "Datasets", "ShapesWorld", "Store", "HTTP", "Continual", "Server",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: fastMath),
@@ -54,5 +62,6 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
         .testTarget(name: "ContinualTests", dependencies: ["Continual"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server"]),
     ]
 )

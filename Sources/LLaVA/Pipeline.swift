@@ -84,4 +84,11 @@ public struct Answer: Sendable {
     public var promptIds: [Int]
     public var generation: Generation
     public var timings: [String: Double]
+
+    public init(text: String, promptIds: [Int], generation: Generation, timings: [String: Double]) {
+        self.text = text
+        self.promptIds = promptIds
+        self.generation = generation
+        self.timings = timings
+    }
 }

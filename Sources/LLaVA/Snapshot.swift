@@ -119,6 +119,13 @@ public final class Snapshot: @unchecked Sendable {
         public var taskId: Int
         /// 1 when the task was named by the caller or there is only one; otherwise the selector's margin.
         public var confidence: Float
+
+        public init(answer: Answer, task: String, taskId: Int, confidence: Float) {
+            self.answer = answer
+            self.task = task
+            self.taskId = taskId
+            self.confidence = confidence
+        }
     }
 
     public enum RoutingError: Error, CustomStringConvertible {

@@ -1,0 +1,80 @@
+import Foundation
+import LLaVA
+import Logging
+import Synchronization
+
+/// The serving side: loaded snapshots by id and which one is active, swapped atomically.
+///
+/// A request takes the snapshot reference once and keeps it to the end, so promoting or rolling back never
+/// fails or stalls a request in flight: the old snapshot stays alive until its last request lets go.
+final class Engine: Sendable {
+    private struct State {
+        var activeId: String?
+        var loaded: [String: Snapshot] = [:]
+        /// Least recently used last; the active snapshot is never evicted.
+        var recency: [String] = []
+    }
+
+    private let state = Mutex(State())
+    private let loadLock = Mutex(())
+    private let capacity: Int
+    private let locate: @Sendable (String) throws -> URL
+    let scheduler: InferenceScheduler
+    private let logger: Logger
+
+    /// `locate` maps a snapshot id to its directory (throwing the not-found error callers should see).
+    init(capacity: Int = 4, scheduler: InferenceScheduler, logger: Logger, locate: @escaping @Sendable (String) throws -> URL) {
+        self.capacity = capacity
+        self.scheduler = scheduler
+        self.logger = logger
+        self.locate = locate
+    }
+
+    var activeId: String? { state.withLock { $0.activeId } }
+    var isReady: Bool { state.withLock { state in state.activeId.map { state.loaded[$0] != nil } ?? false } }
+
+    /// The snapshot with `id`, loading it on first use.
+    func snapshot(_ id: String) throws -> Snapshot {
+        if let cached = touch(id) { return cached }
+        let directory = try locate(id)
+        // One load at a time: two requests for a cold snapshot must not load it twice.
+        return try loadLock.withLock { _ in
+            if let cached = touch(id) { return cached }
+            let start = ContinuousClock.now
+            let loaded = try Snapshot.load(from: directory)
+            logger.info("loaded snapshot \(id) in \(Greedy.milliseconds(start.duration(to: .now))) ms")
+            state.withLock { state in
+                state.loaded[id] = loaded
+                state.recency.removeAll { $0 == id }
+                state.recency.append(id)
+                while state.loaded.count > capacity, let victim = state.recency.first(where: { $0 != state.activeId }) {
+                    state.loaded[victim] = nil
+                    state.recency.removeAll { $0 == victim }
+                }
+            }
+            return loaded
+        }
+    }
+
+    private func touch(_ id: String) -> Snapshot? {
+        state.withLock { state in
+            guard let snapshot = state.loaded[id] else { return nil }
+            state.recency.removeAll { $0 == id }
+            state.recency.append(id)
+            return snapshot
+        }
+    }
+
+    /// The active snapshot (the one a request without `snapshot` gets).
+    func active() throws -> (id: String, snapshot: Snapshot) {
+        guard let id = activeId else { throw ServerError.notReady("no snapshot is active yet") }
+        return (id, try snapshot(id))
+    }
+
+    /// Loads `id` first, then makes it active in one step: requests never see a half-loaded model.
+    func activate(_ id: String) throws {
+        _ = try snapshot(id)
+        state.withLock { $0.activeId = id }
+        logger.info("active snapshot is now \(id)")
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import HTTP
+import Imaging
+
+/// A query as `/v1/answer` and `/v1/compare` accept it: JSON with a base64 image, or multipart with an image file.
+struct QueryInput: Sendable {
+    var image: RGBImage
+    var question: String
+    var snapshot: String?
+    var snapshots: [String]?
+    var task: String?
+    var maxNewTokens: Int?
+    var topLogprobs: Int
+
+    private struct Body: Decodable {
+        var image: String
+        var question: String
+        var snapshot: String?
+        var snapshots: [String]?
+        var task: String?
+        var max_new_tokens: Int?
+        var top_logprobs: Int?
+    }
+
+    static func parse(_ request: HTTPRequest, limits: ServerLimits) throws -> QueryInput {
+        let type = try request.requireContentType(["application/json", "multipart/form-data"])
+        var imageData: Data
+        var body: Body
+        if type.essence == "multipart/form-data" {
+            let form = try request.multipartFormData()
+            guard let imagePart = form["image"] else { throw HTTPError.badRequest("multipart body has no image part", code: "missing_image") }
+            guard let question = form["question"]?.text else {
+                throw HTTPError.badRequest("multipart body has no question field", code: "missing_question")
+            }
+            imageData = imagePart.data
+            func integer(_ name: String) throws -> Int? {
+                guard let text = form[name]?.text else { return nil }
+                guard let value = Int(text.trimmingCharacters(in: .whitespaces)) else {
+                    throw HTTPError.badRequest("field \(name) must be an integer, got \(text.prefix(20))", code: "invalid_field")
+                }
+                return value
+            }
+            body = Body(image: "", question: question, snapshot: form["snapshot"]?.text,
+                        snapshots: form.parts(named: "snapshots").compactMap(\.text), task: form["task"]?.text,
+                        max_new_tokens: try integer("max_new_tokens"), top_logprobs: try integer("top_logprobs"))
+            if body.snapshots?.isEmpty == true { body.snapshots = nil }
+        } else {
+            body = try request.decodeJSON(Body.self, maxDepth: limits.maxJSONDepth)
+            guard let decoded = Data(base64Encoded: body.image, options: .ignoreUnknownCharacters) else {
+                throw HTTPError.badRequest("image is not valid base64", code: "invalid_image")
+            }
+            imageData = decoded
+        }
+        let question = body.question.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !question.isEmpty else { throw HTTPError.badRequest("question is empty", code: "invalid_question") }
+        guard question.count <= limits.maxQuestionCharacters else {
+            throw HTTPError.badRequest("question has \(question.count) characters; the limit is \(limits.maxQuestionCharacters)",
+                                       code: "question_too_long")
+        }
+        if let tokens = body.max_new_tokens, !(1 ... limits.maxAnswerTokens).contains(tokens) {
+            throw HTTPError.badRequest("max_new_tokens must be between 1 and \(limits.maxAnswerTokens)", code: "invalid_field")
+        }
+        let top = body.top_logprobs ?? 0
+        guard (0 ... limits.maxTopLogprobs).contains(top) else {
+            throw HTTPError.badRequest("top_logprobs must be between 0 and \(limits.maxTopLogprobs)", code: "invalid_field")
+        }
+        return QueryInput(image: try decodeImage(imageData, limits: limits), question: question, snapshot: body.snapshot,
+                          snapshots: body.snapshots, task: body.task, maxNewTokens: body.max_new_tokens, topLogprobs: top)
+    }
+
+    /// Decodes with the limits checked from the header first; every failure is the client's, with a reason.
+    static func decodeImage(_ data: Data, limits: ServerLimits) throws -> RGBImage {
+        do {
+            return try ImageDecoder.decode(data, limits: limits.image)
+        } catch let error as ImageError {
+            if case .tooLarge = error { throw HTTPError(.contentTooLarge, code: "image_too_large", message: error.description) }
+            throw HTTPError.badRequest("image: \(error.description)", code: "invalid_image")
+        }
+    }
+}
