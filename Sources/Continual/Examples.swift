@@ -48,6 +48,13 @@ public struct ExampleBuilder: Sendable {
         return pipeline.tokenizer.encode(" " + answer, addSpecialTokens: false) + [eos]
     }
 
+    /// Just the training example (no selector features): what pretraining needs for fresh items every step.
+    public func trainingExample(_ item: LabeledItem) throws -> TrainingExample {
+        let pixels = pipeline.pixels(of: item.image)
+        let image: TrainingExample.Image = vision == .pixels ? .pixels(pixels) : .features(try pipeline.model.imageFeatures(pixels: pixels))
+        return TrainingExample(image: image, promptIds: try pipeline.promptIds(question: item.question), answerIds: answerIds(item.answer))
+    }
+
     public func prepare(_ item: LabeledItem) throws -> PreparedExample {
         let pixels = pipeline.pixels(of: item.image)
         let features = try pipeline.model.imageFeatures(pixels: pixels)

@@ -1,0 +1,71 @@
+import Foundation
+import LLaVA
+import Tensor
+
+/// Full training of every weight — vision tower, projector, decoder — from items drawn fresh for every step.
+public struct Pretraining {
+    public var training: TrainingSettings
+    /// Evaluate on the held-out sets every this many steps (0: only at the end).
+    public var evaluationInterval: Int
+
+    public init(training: TrainingSettings, evaluationInterval: Int = 0) {
+        self.training = training
+        self.evaluationInterval = evaluationInterval
+    }
+
+    public struct Checkpoint: Sendable {
+        public var step: Int
+        public var accuracy: [String: Double]
+        public var seconds: Double
+    }
+
+    /// Trains `pipeline.model` in place. `draw(step, count)` returns that step's items; `heldOut` are
+    /// per-family evaluation items.
+    public func run(pipeline: LlavaPipeline, draw: (Int, Int) -> [LabeledItem], heldOut: [String: [LabeledItem]],
+                    progress: ((TrainingProgress) -> Void)? = nil,
+                    evaluated: ((Checkpoint) -> Void)? = nil) throws -> (TrainingReport, [Checkpoint]) {
+        let model = pipeline.model
+        let gradients = Gradients()
+        gradients.register(LlavaTraining.namedWeights(of: model))
+        let trainer = Trainer(model: model, gradients: gradients, settings: training,
+                              options: .init(padId: pipeline.tokenizer.padTokenId ?? 0))
+        let builder = ExampleBuilder(pipeline: pipeline, vision: .pixels)
+        var checkpoints: [Checkpoint] = []
+        let clock = ContinuousClock()
+        let start = clock.now
+        var failure: Error?
+        let report = trainer.run(batch: { step in
+            let items = draw(step, training.batchSize)
+            do {
+                return TrainingBatch(examples: try items.map { try builder.trainingExample($0) })
+            } catch {
+                failure = failure ?? error
+                return TrainingBatch(examples: [])
+            }
+        }, progress: { state in
+            progress?(state)
+            if evaluationInterval > 0, state.step % evaluationInterval == 0, state.step < state.total {
+                let checkpoint = Checkpoint(step: state.step, accuracy: evaluate(pipeline: pipeline, heldOut: heldOut),
+                                            seconds: Greedy.milliseconds(start.duration(to: clock.now)) / 1000)
+                checkpoints.append(checkpoint)
+                evaluated?(checkpoint)
+            }
+        })
+        if let failure { throw failure }
+        let final = Checkpoint(step: training.steps, accuracy: evaluate(pipeline: pipeline, heldOut: heldOut),
+                               seconds: Greedy.milliseconds(start.duration(to: clock.now)) / 1000)
+        checkpoints.append(final)
+        evaluated?(final)
+        return (report, checkpoints)
+    }
+
+    /// Exact-match accuracy per family of the plain model.
+    public func evaluate(pipeline: LlavaPipeline, heldOut: [String: [LabeledItem]]) -> [String: Double] {
+        let snapshot = Snapshot(base: pipeline, adapters: nil, selector: nil, tasks: ["base"])
+        var accuracy: [String: Double] = [:]
+        for (family, items) in heldOut {
+            accuracy[family] = (try? Evaluation.evaluate(snapshot: snapshot, items: items, routing: .task("base")).accuracy) ?? 0
+        }
+        return accuracy
+    }
+}

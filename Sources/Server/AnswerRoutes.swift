@@ -1,0 +1,52 @@
+import Foundation
+import HTTP
+import LLaVA
+
+/// `POST /v1/answer` and `POST /v1/compare`.
+enum AnswerRoutes {
+    static func register(_ router: inout Router, context: ServerContext) {
+        router.post("/v1/answer") { request, _ in
+            let input = try QueryInput.parse(request, limits: context.limits)
+            let start = ContinuousClock.now
+            let (id, snapshot) = try context.snapshot(named: input.snapshot)
+            let routed = try await context.answer(input, snapshot: snapshot)
+            var body = result(routed, snapshot: id, topLogprobs: input.topLogprobs)
+            body["latency_ms"] = Greedy.milliseconds(start.duration(to: .now))
+            return try .json(object: body)
+        }
+        router.post("/v1/compare") { request, _ in
+            let input = try QueryInput.parse(request, limits: context.limits)
+            guard let ids = input.snapshots, (1 ... 4).contains(ids.count) else {
+                throw HTTPError.badRequest("snapshots must list one to four snapshot ids", code: "invalid_field")
+            }
+            let start = ContinuousClock.now
+            let snapshots = try ids.map { try context.snapshot(named: $0) }
+            // Both go into the scheduler at once, so they are answered in the same batch.
+            let answers = try await withThrowingTaskGroup(of: (Int, Snapshot.Routed).self) { group in
+                for (index, entry) in snapshots.enumerated() {
+                    group.addTask { (index, try await context.answer(input, snapshot: entry.snapshot)) }
+                }
+                var results = [Snapshot.Routed?](repeating: nil, count: snapshots.count)
+                for try await (index, routed) in group { results[index] = routed }
+                return results.map { $0! }
+            }
+            let results = zip(snapshots, answers).map { entry, routed in
+                result(routed, snapshot: entry.id, topLogprobs: input.topLogprobs)
+            }
+            return try .json(object: ["results": results, "latency_ms": Greedy.milliseconds(start.duration(to: .now))])
+        }
+    }
+
+    static func result(_ routed: Snapshot.Routed, snapshot: String, topLogprobs: Int) -> [String: Any] {
+        var body: [String: Any] = [
+            "answer": routed.answer.text, "task": routed.task, "task_confidence": Double(routed.confidence),
+            "snapshot": snapshot, "token_ids": routed.answer.generation.tokenIds,
+        ]
+        if topLogprobs > 0 {
+            body["top_logprobs"] = routed.answer.generation.topLogprobs.map { step in
+                step.map { ["token_id": $0.tokenId, "logprob": Double($0.logprob)] as [String: Any] }
+            }
+        }
+        return body
+    }
+}
