@@ -66,6 +66,8 @@ public final class Trainer {
     public let settings: TrainingSettings
     public let optimizer: AdamW
     public var options: LlavaTraining.Options
+    /// Called after clipping, before each optimiser step (strategies that project gradients hook in here).
+    public var beforeUpdate: ((Int) -> Void)?
     /// Called after each optimiser step with the step index (strategies such as LLaCA's EMA hook in here).
     public var afterStep: ((Int) -> Void)?
 
@@ -90,6 +92,7 @@ public final class Trainer {
             var loss = LlavaTraining.step(model: model, examples: batch.examples, options: options, gradients: gradients).loss
             if let auxiliary = batch.auxiliary { loss += auxiliary(gradients) }
             gradients.clip(norm: settings.clipNorm)
+            beforeUpdate?(step)
             let rate = schedule.rate(at: step)
             optimizer.update(gradients, rate: rate)
             afterStep?(step)

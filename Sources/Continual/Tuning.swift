@@ -36,14 +36,14 @@ public struct AdapterTuning {
     }
 
     /// Learns `name` from `examples`; `baseExamples` (optional) give the base model's own selector keys the
-    /// first time a selector is created.
+    /// first time a selector is created; `plan` is how a strategy changes the run.
     public func tune(snapshot: Snapshot, name: String, examples: [PreparedExample], baseExamples: [PreparedExample] = [],
-                     progress: ((TrainingProgress) -> Void)? = nil) throws -> (Snapshot, TrainingReport) {
+                     plan: TuningPlan = TuningPlan(), progress: ((TrainingProgress) -> Void)? = nil) throws -> (Snapshot, TrainingReport) {
         guard !examples.isEmpty else { throw TuningError.emptyTask(name) }
         guard snapshot.taskId(named: name) == nil else { throw TuningError.duplicateTask(name) }
         let base = snapshot.base
         let adapters: AdapterSet
-        if let existing = snapshot.adapters {
+        if let existing = snapshot.adapters, !plan.freshAdapters {
             guard existing.settings.kind == adapterSettings.kind else {
                 throw TuningError.kindMismatch(snapshot: existing.settings.kind, requested: adapterSettings.kind)
             }
@@ -70,23 +70,38 @@ public struct AdapterTuning {
         gradients.register(selector.trainableKeys(task: taskId))
         let trainer = Trainer(model: base.model, gradients: gradients, settings: training,
                               options: .init(adapters: adapters, task: taskId, padId: padId(base)))
-        var sampler = BatchSampler(count: examples.count, seed: training.seed)
+        let run = TuningRun(adapters: adapters, gradients: gradients, task: taskId, base: base)
+        trainer.beforeUpdate = plan.beforeUpdate.map { hook in { step in hook(run, step) } }
+        trainer.afterStep = plan.afterStep.map { hook in { step in hook(run, step) } }
+        let pool = examples + plan.jointPool
+        var sampler = BatchSampler(count: pool.count, seed: training.seed)
+        var rehearsalSampler = BatchSampler(count: plan.rehearsal?.examples.count ?? 0, seed: training.seed &+ 1)
+        let rehearsalCount = plan.rehearsal.map { r in r.examples.isEmpty ? 0 : Int((Double(training.batchSize) * r.fraction).rounded()) } ?? 0
         let weight = alignmentWeight
-        let report = trainer.run(batch: { _ in
-            let indices = sampler.next(training.batchSize)
-            return TrainingBatch(examples: indices.map { examples[$0].example }) { gradients in
-                weight * selector.alignmentLoss(task: taskId, images: indices.map { examples[$0].imageFeature },
-                                                texts: indices.map { examples[$0].textFeature }, gradients: gradients)
+        let report = trainer.run(batch: { step in
+            let indices = sampler.next(training.batchSize - rehearsalCount)
+            var batch = indices.map { pool[$0].example }
+            if rehearsalCount > 0, let rehearsal = plan.rehearsal {
+                batch += rehearsalSampler.next(rehearsalCount).map { rehearsal.examples[$0].example }
+            }
+            // Keys align only with the new task's own items (joint pools hold earlier tasks too).
+            let own = indices.filter { $0 < examples.count }
+            return TrainingBatch(examples: batch) { gradients in
+                var loss = weight * selector.alignmentLoss(task: taskId, images: own.map { examples[$0].imageFeature },
+                                                           texts: own.map { examples[$0].textFeature }, gradients: gradients)
+                if let auxiliary = plan.auxiliaryLoss { loss += auxiliary(run, step, gradients) }
+                return loss
             }
         }, progress: progress)
+        plan.finish?(run)
 
         if adapters.settings.kind == .branchLora {
             // Record the task's gates from its live routers at the first token, then freeze its top branches.
-            let probe = examples[0].example
-            let embeddings = Tensor(zeros: [probe.promptIds.count, base.model.config.textConfig.hiddenSize])
-            Embedding.forward(out: embeddings, table: base.model.text.embedTokens, ids: probe.promptIds.map { $0 == base.model.config.imageTokenIndex ? 0 : $0 })
+            let first = examples[0].example.promptIds[0]
+            let embedding = Tensor(zeros: [1, base.model.config.textConfig.hiddenSize])
+            Embedding.forward(out: embedding, table: base.model.text.embedTokens, ids: [first])
             let activations = LlamaTraining.forward(weights: base.model.text, config: base.model.config.textConfig, rope: base.model.rope,
-                                                    input: embeddings.slice(0 ..< 1), batch: 1, length: 1, adapters: adapters, task: taskId)
+                                                    input: embedding, batch: 1, length: 1, adapters: adapters, task: taskId)
             BranchLoRATraining.finishTask(taskId, adapters: adapters, activations: activations)
         }
         let tuned = Snapshot(base: base, adapters: adapters, selector: selector, tasks: snapshot.tasks + [name])
@@ -96,4 +111,32 @@ public struct AdapterTuning {
     func padId(_ pipeline: LlavaPipeline) -> Int {
         pipeline.tokenizer.padTokenId ?? pipeline.tokenizer.eosTokenId ?? 0
     }
+}
+
+/// What a strategy changes in an adapter-tuning run.
+public struct TuningPlan {
+    /// Start from fresh adapters instead of continuing the snapshot's (multitask training from scratch).
+    public var freshAdapters = false
+    /// Examples trained as one pool with the new task's (joint training).
+    public var jointPool: [PreparedExample] = []
+    /// Stored examples of earlier tasks mixed into every batch at this fraction (rehearsal).
+    public var rehearsal: (examples: [PreparedExample], fraction: Double)?
+    /// After clipping, before the optimiser step (gradient projection).
+    public var beforeUpdate: ((TuningRun, Int) -> Void)?
+    /// After every optimiser step (weight averaging).
+    public var afterStep: ((TuningRun, Int) -> Void)?
+    /// An extra loss on each batch that adds its own gradients (regularisers).
+    public var auxiliaryLoss: ((TuningRun, Int, Gradients) -> Float)?
+    /// After the last step, before the snapshot is assembled.
+    public var finish: ((TuningRun) -> Void)?
+
+    public init() {}
+}
+
+/// The state of a run that strategy hooks may read and change.
+public struct TuningRun {
+    public let adapters: AdapterSet
+    public let gradients: Gradients
+    public let task: Int
+    public let base: LlavaPipeline
 }

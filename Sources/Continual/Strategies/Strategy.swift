@@ -1,0 +1,124 @@
+import Foundation
+import LLaVA
+
+/// A task's prepared training examples.
+public struct ContinualTask: Sendable {
+    public var name: String
+    public var examples: [PreparedExample]
+
+    public init(name: String, examples: [PreparedExample]) {
+        self.name = name
+        self.examples = examples
+    }
+}
+
+/// A continual-learning method: how one new task is learned on top of a snapshot (DESIGN §4).
+public protocol ContinualStrategy: Sendable {
+    var name: String { get }
+    /// The adapter kind its snapshots carry.
+    var adapterKind: AdapterSet.Kind { get }
+    /// How the adapter-tuning run is changed for `task`, given the earlier tasks' stored examples.
+    func plan(task: ContinualTask, earlier: [ContinualTask], snapshot: Snapshot) throws -> TuningPlan
+}
+
+extension ContinualStrategy {
+    public func plan(task: ContinualTask, earlier: [ContinualTask], snapshot: Snapshot) throws -> TuningPlan { TuningPlan() }
+}
+
+/// Every strategy by its command-line name.
+public enum Strategies {
+    public static let names = ["seq-lora", "joint", "replay", "moe-lora", "branchlora", "llaca-ema"]
+
+    public struct UnknownStrategy: Error, CustomStringConvertible {
+        public let name: String
+        public var description: String { "unknown strategy \(name); choose one of \(Strategies.names.joined(separator: ", "))" }
+    }
+
+    public static func named(_ name: String) throws -> any ContinualStrategy {
+        switch name {
+        case "seq-lora", "lora": return SequentialLoRA()
+        case "joint": return JointTraining()
+        case "replay": return Replay()
+        case "moe-lora": return MoELoRAStrategy()
+        case "branchlora": return BranchLoRAStrategy()
+        case "llaca-ema": return LLaCAEMA()
+        default: throw UnknownStrategy(name: name)
+        }
+    }
+
+    /// Learns `task` with `strategy` on top of `snapshot`.
+    public static func learn(_ strategy: any ContinualStrategy, snapshot: Snapshot, task: ContinualTask, earlier: [ContinualTask],
+                             adapterSettings: AdapterSet.Settings, training: TrainingSettings, baseExamples: [PreparedExample] = [],
+                             progress: ((TrainingProgress) -> Void)? = nil) throws -> (Snapshot, TrainingReport) {
+        var settings = adapterSettings
+        settings.kind = strategy.adapterKind
+        let tuning = AdapterTuning(adapterSettings: settings, training: training)
+        let plan = try strategy.plan(task: task, earlier: earlier, snapshot: snapshot)
+        return try tuning.tune(snapshot: snapshot, name: task.name, examples: task.examples, baseExamples: baseExamples,
+                               plan: plan, progress: progress)
+    }
+}
+
+/// Plain sequential LoRA fine-tuning: one adapter keeps training on each new task (the lower bound).
+public struct SequentialLoRA: ContinualStrategy {
+    public var name: String { "seq-lora" }
+    public var adapterKind: AdapterSet.Kind { .lora }
+    public init() {}
+}
+
+/// Multitask training on every task so far, from fresh adapters (the upper bound).
+public struct JointTraining: ContinualStrategy {
+    public var name: String { "joint" }
+    public var adapterKind: AdapterSet.Kind { .lora }
+    public init() {}
+
+    public func plan(task: ContinualTask, earlier: [ContinualTask], snapshot: Snapshot) throws -> TuningPlan {
+        var plan = TuningPlan()
+        plan.freshAdapters = true
+        plan.jointPool = earlier.flatMap(\.examples)
+        return plan
+    }
+}
+
+/// Rehearsal: a fixed, seeded sample of each earlier task is mixed into every batch.
+public struct Replay: ContinualStrategy {
+    public var name: String { "replay" }
+    public var adapterKind: AdapterSet.Kind { .lora }
+    /// Stored items per earlier task.
+    public var bufferPerTask: Int
+    /// Share of each batch drawn from the buffer.
+    public var fraction: Double
+
+    public init(bufferPerTask: Int = 64, fraction: Double = 0.25) {
+        self.bufferPerTask = bufferPerTask
+        self.fraction = fraction
+    }
+
+    public func plan(task: ContinualTask, earlier: [ContinualTask], snapshot: Snapshot) throws -> TuningPlan {
+        var plan = TuningPlan()
+        plan.rehearsal = (Self.buffer(earlier, perTask: bufferPerTask), fraction)
+        return plan
+    }
+
+    /// The same deterministic sample of each earlier task every time.
+    static func buffer(_ earlier: [ContinualTask], perTask: Int) -> [PreparedExample] {
+        earlier.enumerated().flatMap { index, task -> [PreparedExample] in
+            var generator = SplitMix64(seed: 0x5EED &+ UInt64(index))
+            return Array(task.examples.shuffled(using: &generator).prefix(perTask))
+        }
+    }
+}
+
+/// MoELoRA as in CoIN: experts with a per-token router, all continuing to train.
+public struct MoELoRAStrategy: ContinualStrategy {
+    public var name: String { "moe-lora" }
+    public var adapterKind: AdapterSet.Kind { .moeLora }
+    public init() {}
+}
+
+/// BranchLoRA (DESIGN §3): shared trunk, branches, per-task routers, tuning-freezing, task selector.
+public struct BranchLoRAStrategy: ContinualStrategy {
+    public var name: String { "branchlora" }
+    public var adapterKind: AdapterSet.Kind { .branchLora }
+    public init() {}
+}
