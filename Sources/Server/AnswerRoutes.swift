@@ -4,7 +4,7 @@ import LLaVA
 
 /// `POST /v1/answer` and `POST /v1/compare`.
 enum AnswerRoutes {
-    static func register(_ router: inout Router, context: ServerContext) {
+    static func register(_ router: inout InstrumentedRoutes, context: ServerContext) {
         router.post("/v1/answer") { request, _ in
             let input = try QueryInput.parse(request, limits: context.limits)
             let start = ContinuousClock.now

@@ -19,16 +19,6 @@ struct Authorization: Sendable {
         host == "127.0.0.1" || host == "::1" || host == "localhost" || host.hasPrefix("127.")
     }
 
-    /// Reads a token from a file (first line, whitespace trimmed) or the MNEME_TOKEN environment variable.
-    static func loadToken(file: String?) throws -> String? {
-        if let file {
-            let text = try String(contentsOfFile: file, encoding: .utf8)
-            let token = text.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
-            guard !token.isEmpty else { throw ServerError.configuration("token file \(file) is empty") }
-            return token
-        }
-        return ProcessInfo.processInfo.environment["MNEME_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-    }
 
     func authorizeWrite(_ request: HTTPRequest) throws {
         guard let token else {
@@ -53,5 +43,18 @@ struct Authorization: Sendable {
             difference |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
         }
         return difference == 0
+    }
+}
+
+extension ServerConfiguration {
+    /// Reads a token from a file (first line, whitespace trimmed) or the MNEME_TOKEN environment variable.
+    public static func loadToken(file: String?) throws -> String? {
+        if let file {
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+            let token = text.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+            guard !token.isEmpty else { throw ServerError.configuration("token file \(file) is empty") }
+            return token
+        }
+        return ProcessInfo.processInfo.environment["MNEME_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
     }
 }

@@ -1,0 +1,18 @@
+import HTTP
+
+/// Liveness, readiness and metrics.
+enum HealthRoutes {
+    static func register(_ router: inout InstrumentedRoutes, context: ServerContext) {
+        router.get("/healthz") { _, _ in try .json(object: ["status": "ok"]) }
+        router.get("/readyz") { _, _ in
+            guard context.engine.isReady, let active = context.engine.activeId else {
+                return try .json(object: ["status": "loading"], status: .serviceUnavailable)
+            }
+            return try .json(object: ["status": "ready", "active": active])
+        }
+        router.get("/metrics") { _, _ in
+            context.metrics.queueDepth(context.engine.scheduler.queueDepth)
+            return .text(context.metrics.render(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        }
+    }
+}

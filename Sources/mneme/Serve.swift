@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Server
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the API and the web page; tune pushed tasks in the background.")
+
+    @Option(help: "Base model directory. Default: models/default.")
+    var model: String?
+
+    @Option(help: "Data directory (tasks, jobs, snapshots).")
+    var data: String = "data"
+
+    @Option(help: "Address to listen on. Writes need a token on anything but loopback.")
+    var host: String = "127.0.0.1"
+
+    @Option(help: "Port.")
+    var port: UInt16 = 8080
+
+    @Option(help: "File whose first line is the bearer token for writes (default: $MNEME_TOKEN).")
+    var tokenFile: String?
+
+    @Option(help: "Directory of the web page. Default: public/ next to the working directory or the executable.")
+    var publicDirectory: String?
+
+    func run() throws {
+        let logger = Logger(label: "mneme")
+        var configuration = ServerConfiguration(dataDirectory: URL(fileURLWithPath: data), modelDirectory: try DefaultModel.resolve(model))
+        configuration.host = host
+        configuration.port = port
+        configuration.token = try ServerConfiguration.loadToken(file: tokenFile)
+        configuration.publicDirectory = publicDirectory.map { URL(fileURLWithPath: $0) } ?? ProjectFiles.find("public")
+        let server = try MnemeServer(configuration: configuration, logger: logger)
+        try server.start()
+        ShutdownSignals.wait()
+        logger.info("shutting down: finishing requests in flight")
+        server.stop()
+    }
+}
+
+/// Blocks until SIGINT or SIGTERM.
+enum ShutdownSignals {
+    static func wait() {
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let done = DispatchSemaphore(value: 0)
+        let sources = [SIGINT, SIGTERM].map { signalNumber in
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { done.signal() }
+            source.resume()
+            return source
+        }
+        done.wait()
+        sources.forEach { $0.cancel() }
+    }
+}
+
+/// Files shipped in the repository (models/, public/, scripts/), found from the working directory or the executable.
+enum ProjectFiles {
+    static func find(_ relative: String) -> URL? {
+        var candidates = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(relative)]
+        var executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0 ..< 4 {
+            candidates.append(executable.appendingPathComponent(relative))
+            executable.deleteLastPathComponent()
+        }
+        return candidates.first { FileManager.default.fileExists(atPath: $0.path) }
+    }
+}
