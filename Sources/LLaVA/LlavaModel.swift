@@ -103,15 +103,23 @@ public struct LlavaModel: Sendable {
         return Projector.forward(weights: projector, activation: activation, features: selected)
     }
 
-    /// Prompt embeddings (T, hidden) with the image features spliced in at the image-token positions.
-    public func embed(ids: [Int], imageFeatures: Tensor?) throws -> Tensor {
+    /// Prompt embeddings (T, hidden) with the image features spliced in at the image-token positions and
+    /// soft-prompt rows at the `TrainingExample.softPromptId` positions.
+    public func embed(ids: [Int], imageFeatures: Tensor?, softPrompt: Tensor? = nil) throws -> Tensor {
         let vocabulary = config.textConfig.vocabSize
-        if let bad = ids.first(where: { $0 < 0 || $0 >= vocabulary }) {
+        if let bad = ids.first(where: { ($0 < 0 && $0 != TrainingExample.softPromptId) || $0 >= vocabulary }) {
             throw LlavaError.tokenOutOfVocabulary(id: bad, vocabulary: vocabulary)
         }
         let hidden = config.textConfig.hiddenSize
         let out = Tensor(zeros: [ids.count, hidden])
-        Embedding.forward(out: out, table: text.embedTokens, ids: ids)
+        Embedding.forward(out: out, table: text.embedTokens, ids: ids.map { $0 == TrainingExample.softPromptId ? 0 : $0 })
+        let softPositions = ids.indices.filter { ids[$0] == TrainingExample.softPromptId }
+        guard softPositions.count == (softPrompt?.rows ?? 0) else {
+            throw LlavaError.missingImageToken("\(softPositions.count) soft-prompt positions for \(softPrompt?.rows ?? 0) rows")
+        }
+        for (row, position) in softPositions.enumerated() {
+            (out.data + position * hidden).update(from: softPrompt!.data + row * hidden, count: hidden)
+        }
         let imagePositions = ids.indices.filter { ids[$0] == config.imageTokenIndex }
         let featureCount = imageFeatures?.rows ?? 0
         guard imagePositions.count == featureCount else {

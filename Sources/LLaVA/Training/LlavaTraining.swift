@@ -16,11 +16,17 @@ public struct TrainingExample: Sendable {
     public var promptIds: [Int]
     /// Answer ids followed by the end-of-sequence id; the loss covers exactly these.
     public var answerIds: [Int]
+    /// Soft-prompt rows (each L × hidden) filling, in order, the prompt positions holding `softPromptId`.
+    public var softPrompts: [Tensor]
 
-    public init(image: Image?, promptIds: [Int], answerIds: [Int]) {
+    /// Marks a prompt position whose embedding comes from a soft prompt instead of the token table.
+    public static let softPromptId = -2
+
+    public init(image: Image?, promptIds: [Int], answerIds: [Int], softPrompts: [Tensor] = []) {
         self.image = image
         self.promptIds = promptIds
         self.answerIds = answerIds
+        self.softPrompts = softPrompts
     }
 
     public var tokens: [Int] { promptIds + answerIds }
@@ -67,7 +73,18 @@ public enum LlavaTraining {
             }
         }
         let embeddings = Tensor(zeros: [batch * length, hidden])
-        Embedding.forward(out: embeddings, table: model.text.embedTokens, ids: ids)
+        Embedding.forward(out: embeddings, table: model.text.embedTokens,
+                          ids: ids.map { $0 == TrainingExample.softPromptId ? options.padId : $0 })
+        var softRows: [(row: Int, tensor: Tensor, index: Int)] = []
+        for (b, example) in examples.enumerated() where !example.softPrompts.isEmpty {
+            let sources = example.softPrompts.flatMap { tensor in (0 ..< tensor.rows).map { (tensor, $0) } }
+            let positions = example.promptIds.indices.filter { example.promptIds[$0] == TrainingExample.softPromptId }
+            precondition(positions.count == sources.count, "example \(b): \(positions.count) soft-prompt positions for \(sources.count) rows")
+            for (position, (tensor, index)) in zip(positions, sources) {
+                (embeddings.data + (b * length + position) * hidden).update(from: tensor.data + index * hidden, count: hidden)
+                softRows.append((b * length + position, tensor, index))
+            }
+        }
 
         // Image features: run whatever part of the vision path is not cached, image by image in batch order.
         let pixelExamples = examples.enumerated().filter { if case .pixels = $0.element.image { return true }; return false }
@@ -137,7 +154,8 @@ public enum LlavaTraining {
         }
         let imagesTrain = (towerActivations != nil || projectorActivations != nil)
             && (gradients.isTrainable(model.projector.linear1.weight) || gradients.isTrainable(model.vision.patchEmbedding))
-        let needInput = gradients.isTrainable(model.text.embedTokens) || imagesTrain
+        let promptsTrain = softRows.contains { gradients.isTrainable($0.tensor) }
+        let needInput = gradients.isTrainable(model.text.embedTokens) || imagesTrain || promptsTrain
         guard let dEmbeddings = LlamaTraining.backward(weights: model.text, config: text, rope: model.rope, activations: activations,
                                                        dHidden: dHidden, adapters: options.adapters, task: options.task,
                                                        gradients: gradients, needInputGradient: needInput) else {
@@ -156,6 +174,12 @@ public enum LlavaTraining {
             return dFeatures
         }
         for (b, positions) in imagePositions { for p in positions { tokenIds[b * length + p] = -1 } }
+        for soft in softRows {
+            tokenIds[soft.row] = -1
+            guard let dPrompt = gradients.of(soft.tensor) else { continue }
+            let target = dPrompt.data + soft.index * hidden, source = dEmbeddings.data + soft.row * hidden
+            for j in 0 ..< hidden { target[j] += source[j] }
+        }
         if let dTable = gradients.of(model.text.embedTokens) {
             Embedding.backward(dTable: dTable, dOut: dEmbeddings, ids: tokenIds)
         }
