@@ -18,11 +18,13 @@ public struct AdapterTuning {
         case emptyTask(String)
         case duplicateTask(String)
         case kindMismatch(snapshot: AdapterSet.Kind, requested: AdapterSet.Kind)
+        case invalidSettings(String)
 
         public var description: String {
             switch self {
             case let .emptyTask(name): return "task \(name) has no training items"
             case let .duplicateTask(name): return "the snapshot already has a task named \(name)"
+            case let .invalidSettings(problem): return "adapter settings: \(problem)"
             case let .kindMismatch(snapshot, requested):
                 return "the snapshot's adapters are \(snapshot.rawValue); cannot continue them as \(requested.rawValue)"
             }
@@ -40,6 +42,7 @@ public struct AdapterTuning {
     public func tune(snapshot: Snapshot, name: String, examples: [PreparedExample], baseExamples: [PreparedExample] = [],
                      plan: TuningPlan = TuningPlan(), progress: ((TrainingProgress) -> Void)? = nil) throws -> (Snapshot, TrainingReport) {
         guard !examples.isEmpty else { throw TuningError.emptyTask(name) }
+        if let problem = adapterSettings.problem { throw TuningError.invalidSettings(problem) }
         guard snapshot.taskId(named: name) == nil else { throw TuningError.duplicateTask(name) }
         let base = snapshot.base
         let adapters: AdapterSet
@@ -68,9 +71,10 @@ public struct AdapterTuning {
         let gradients = Gradients()
         gradients.register(adapters.trainableTensors(task: taskId))
         gradients.register(selector.trainableKeys(task: taskId))
-        let trainer = Trainer(model: base.model, gradients: gradients, settings: training,
+        let trainer = Trainer(model: plan.trainingModel ?? base.model, gradients: gradients, settings: training,
                               options: .init(adapters: adapters, task: taskId, padId: padId(base)))
-        let run = TuningRun(adapters: adapters, gradients: gradients, task: taskId, base: base)
+        let run = TuningRun(adapters: adapters, gradients: gradients, task: taskId, base: base, model: plan.trainingModel ?? base.model,
+                            padId: padId(base))
         trainer.beforeUpdate = plan.beforeUpdate.map { hook in { step in hook(run, step) } }
         trainer.afterStep = plan.afterStep.map { hook in { step in hook(run, step) } }
         let pool = examples + plan.jointPool
@@ -104,7 +108,8 @@ public struct AdapterTuning {
                                                     input: embedding, batch: 1, length: 1, adapters: adapters, task: taskId)
             BranchLoRATraining.finishTask(taskId, adapters: adapters, activations: activations)
         }
-        let tuned = Snapshot(base: base, adapters: adapters, selector: selector, tasks: snapshot.tasks + [name])
+        let served = plan.consolidate?(run) ?? adapters
+        let tuned = Snapshot(base: base, adapters: served, selector: selector, tasks: snapshot.tasks + [name])
         return (tuned, report)
     }
 
@@ -129,6 +134,10 @@ public struct TuningPlan {
     public var auxiliaryLoss: ((TuningRun, Int, Gradients) -> Float)?
     /// After the last step, before the snapshot is assembled.
     public var finish: ((TuningRun) -> Void)?
+    /// Train on this model instead of the base (e.g. the base with earlier updates merged in).
+    public var trainingModel: LlavaModel?
+    /// The adapters the new snapshot serves, made from the run's (e.g. consolidated with earlier updates).
+    public var consolidate: ((TuningRun) -> AdapterSet)?
 
     public init() {}
 }
@@ -139,4 +148,7 @@ public struct TuningRun {
     public let gradients: Gradients
     public let task: Int
     public let base: LlavaPipeline
+    /// The model being trained under the adapters.
+    public let model: LlavaModel
+    public let padId: Int
 }

@@ -52,5 +52,65 @@ final class StrategyTests: XCTestCase {
         XCTAssertTrue(plan.freshAdapters)
         XCTAssertEqual(plan.jointPool.count, 8)
         XCTAssertThrowsError(try Strategies.named("nope")) { XCTAssertTrue("\($0)".contains("unknown strategy nope")) }
+        let bad = AdapterSet.Settings(kind: .moeLora, targets: ["q_proj"], rank: 6, alpha: 8, branches: 4)
+        XCTAssertThrowsError(try Strategies.learn(MoELoRAStrategy(), snapshot: snapshot, task: cold, earlier: [], adapterSettings: bad,
+                                                  training: TrainingSettings(steps: 1))) {
+            XCTAssertTrue("\($0)".contains("must divide evenly"), "\($0)")
+        }
+    }
+}
+
+final class LLaVACTests: XCTestCase {
+    /// One projection 4×3 with rank-1 updates, so the subspaces are easy to reason about.
+    func set(_ a: [Float], _ b: [Float]) -> AdapterSet {
+        let settings = AdapterSet.Settings(kind: .lora, targets: ["q_proj"], rank: 1, alpha: 1)
+        return AdapterSet(settings: settings, layers: [["q_proj": LoRAAdapter(a: Tensor(shape: [1, 3], values: a),
+                                                                              b: Tensor(shape: [4, 1], values: b), scale: 1)]])
+    }
+
+    func delta(_ adapters: AdapterSet) -> [Float] { adapters.adapter(layer: 0, projection: "q_proj")!.mergedDelta(task: 1)!.toArray() }
+
+    func testSharedDirectionsAverageAndFreshDirectionsAdd() {
+        let old = set([1, 0, 0], [2, 0, 0, 0])  // ΔW = e1 ⊗ (2, 0, 0)
+        // Same left direction: the new update counts half.
+        let same = LLaVAC.consolidate(accumulated: old, new: set([0, 1, 0], [4, 0, 0, 0]), energy: 0.9, maximumRank: 8)
+        let expectedSame: [Float] = [2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        for (x, y) in zip(delta(same), expectedSame) { XCTAssertEqual(x, y, accuracy: 1e-4) }
+        // Orthogonal left direction: the new update adds fully.
+        let fresh = LLaVAC.consolidate(accumulated: old, new: set([0, 1, 0], [0, 4, 0, 0]), energy: 0.9, maximumRank: 8)
+        let expectedFresh: [Float] = [2, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0]
+        for (x, y) in zip(delta(fresh), expectedFresh) { XCTAssertEqual(x, y, accuracy: 1e-4) }
+        XCTAssertEqual(fresh.settings.rank, 2, "two independent directions need rank 2")
+        // Without an accumulated update the new one is kept as is.
+        let first = LLaVAC.consolidate(accumulated: nil, new: set([0, 1, 0], [0, 4, 0, 0]), energy: 0.9, maximumRank: 8)
+        for (x, y) in zip(delta(first), [Float](arrayLiteral: 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0)) { XCTAssertEqual(x, y, accuracy: 1e-4) }
+    }
+}
+
+/// Every strategy runs two tasks end to end on the tiny model and leaves a loadable, answering snapshot.
+final class StrategyChainTests: XCTestCase {
+    func testEveryStrategyLearnsTwoTasksAndRoundTrips() throws {
+        let snapshot = try Snapshot.load(from: TuningTests.modelDirectory)
+        let warm = ContinualTask(name: "warm", examples: try AdapterTuning.prepare(
+            TuningTests.colourTask(TuningTests.warm, question: "What colour is the background?", count: 8, seed: 1), base: snapshot.base))
+        let cold = ContinualTask(name: "cold", examples: try AdapterTuning.prepare(
+            TuningTests.colourTask(TuningTests.cold, question: "Name the colour.", count: 8, seed: 2), base: snapshot.base))
+        let settings = AdapterSet.Settings(kind: .lora, targets: ["q_proj", "v_proj"], rank: 4, alpha: 8, branches: 4, topK: 2)
+        let training = TrainingSettings(steps: 3, batchSize: 4, learningRate: 1e-2, warmupSteps: 1, seed: 3)
+        for name in Strategies.names {
+            let strategy = try Strategies.named(name)
+            let (first, _) = try Strategies.learn(strategy, snapshot: snapshot, task: warm, earlier: [], adapterSettings: settings, training: training)
+            let (second, _) = try Strategies.learn(strategy, snapshot: first, task: cold, earlier: [warm], adapterSettings: settings, training: training)
+            XCTAssertEqual(second.tasks, ["base", "warm", "cold"], name)
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mneme-\(name)-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            try second.save(to: directory, manifest: SnapshotManifest(base: TuningTests.modelDirectory.path, strategy: name, tasks: second.tasks, parent: nil))
+            let loaded = try Snapshot.load(from: directory)
+            let item = cold.examples[0].item
+            let a = try second.answer(image: item.image, question: item.question, task: "cold", maxNewTokens: 3)
+            let b = try loaded.answer(image: item.image, question: item.question, task: "cold", maxNewTokens: 3)
+            XCTAssertEqual(a.answer.generation.tokenIds, b.answer.generation.tokenIds, name)
+        }
     }
 }

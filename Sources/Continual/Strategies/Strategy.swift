@@ -27,7 +27,7 @@ extension ContinualStrategy {
 
 /// Every strategy by its command-line name.
 public enum Strategies {
-    public static let names = ["seq-lora", "joint", "replay", "moe-lora", "branchlora", "llaca-ema"]
+    public static let names = ["seq-lora", "joint", "replay", "moe-lora", "branchlora", "llaca-ema", "llava-c"]
 
     public struct UnknownStrategy: Error, CustomStringConvertible {
         public let name: String
@@ -42,6 +42,7 @@ public enum Strategies {
         case "moe-lora": return MoELoRAStrategy()
         case "branchlora": return BranchLoRAStrategy()
         case "llaca-ema": return LLaCAEMA()
+        case "llava-c": return LLaVAC()
         default: throw UnknownStrategy(name: name)
         }
     }

@@ -27,6 +27,19 @@ public final class AdapterSet: @unchecked Sendable {
         }
 
         enum CodingKeys: String, CodingKey { case kind, targets, rank, alpha, branches, topK = "top_k" }
+
+        /// Why these settings cannot build adapters, or nil.
+        public var problem: String? {
+            if rank < 1 { return "rank must be at least 1" }
+            if targets.isEmpty { return "no target projections" }
+            if let unknown = targets.first(where: { !Llama.DecoderLayer.projectionNames.contains($0) }) {
+                return "unknown target projection \(unknown); choose from \(Llama.DecoderLayer.projectionNames.joined(separator: ", "))"
+            }
+            if kind != .lora && branches < 1 { return "at least one expert or branch is needed" }
+            if kind == .moeLora && rank % branches != 0 { return "MoELoRA splits rank \(rank) over \(branches) experts: it must divide evenly" }
+            if kind == .branchLora && !(1 ... branches).contains(topK) { return "top-k \(topK) must be between 1 and \(branches) branches" }
+            return nil
+        }
     }
 
     public let settings: Settings

@@ -1,3 +1,4 @@
+import Foundation
 import ModelIO
 import Tensor
 
@@ -201,5 +202,69 @@ public enum LlavaTraining {
     /// Every base-model tensor with its Hugging Face-style name, for registering in `Gradients` (full training).
     public static func namedWeights(of model: LlavaModel) -> [(String, Tensor)] {
         model.exportTensors().sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+}
+
+/// Keeping the tuned model's next-token distribution close to a teacher's on text-only prompts (inquiry
+/// regularisation): loss = mean over prompts of KL(teacher ‖ model) at the prompt's last position.
+public enum Distillation {
+    /// The teacher's distributions (V) at the last position of each prompt, from the plain model (no adapters).
+    public static func teacher(model: LlavaModel, prompts: [[Int]]) -> [[Float]] {
+        prompts.map { ids in
+            let embeddings = try! model.embed(ids: ids, imageFeatures: nil)
+            let cache = model.makeCache(capacity: ids.count)
+            var plain = model
+            plain.adapters = nil
+            let hidden = plain.decode(embeddings: embeddings, segments: [.init(cache: cache, rows: 0 ..< ids.count)])
+            let logits = plain.logits(hidden: hidden.slice(ids.count - 1 ..< ids.count))
+            Softmax.row(logits.data, count: logits.count, total: logits.count)
+            return logits.toArray()
+        }
+    }
+
+    /// Adds weight · ∂KL/∂θ into `gradients` (adapters as in `options`) and returns weight · KL.
+    @discardableResult
+    public static func step(model: LlavaModel, prompts: [[Int]], teacher: [[Float]], options: LlavaTraining.Options,
+                            weight: Float, gradients: Gradients) -> Float {
+        guard !prompts.isEmpty else { return 0 }
+        let text = model.config.textConfig, hidden = text.hiddenSize
+        let length = prompts.map(\.count).max()!
+        var ids = [Int](repeating: options.padId, count: prompts.count * length)
+        for (b, prompt) in prompts.enumerated() { for (i, id) in prompt.enumerated() { ids[b * length + i] = id } }
+        let embeddings = Tensor(zeros: [prompts.count * length, hidden])
+        Embedding.forward(out: embeddings, table: model.text.embedTokens, ids: ids)
+        let outputs = prompts.map { $0.count - 1 ..< $0.count }
+        let activations = LlamaTraining.forward(weights: model.text, config: text, rope: model.rope, input: embeddings,
+                                                batch: prompts.count, length: length, adapters: options.adapters, task: options.task,
+                                                outputs: outputs)
+        let rows = prompts.enumerated().map { activations.hiddenIndex(ofRow: $0.offset * length + $0.element.count - 1)! }
+        let gathered = Tensor(zeros: [rows.count, hidden])
+        for (i, row) in rows.enumerated() { (gathered.data + i * hidden).update(from: activations.hidden.data + row * hidden, count: hidden) }
+        let logits = Tensor(zeros: [rows.count, text.vocabSize])
+        Linear.forward(out: logits, input: gathered, weight: model.text.lmHead, bias: nil)
+        // KL(t ‖ p) = Σ t (log t − log p); ∂/∂logits = p − t.
+        var loss: Double = 0
+        let dLogits = Tensor(zeros: logits.shape)
+        let scale = weight / Float(rows.count)
+        for i in 0 ..< rows.count {
+            let row = logits.data + i * text.vocabSize
+            Softmax.row(row, count: text.vocabSize, total: text.vocabSize)
+            for v in 0 ..< text.vocabSize {
+                let t = teacher[i][v], p = max(row[v], 1e-30)
+                if t > 0 { loss += Double(t) * (log(Double(t)) - log(Double(p))) }
+                dLogits.data[i * text.vocabSize + v] = scale * (row[v] - t)
+            }
+        }
+        let dGathered = Tensor(zeros: gathered.shape)
+        Linear.backward(dInput: dGathered, dWeight: gradients.of(model.text.lmHead), dBias: nil, dOut: dLogits, input: gathered,
+                        weight: model.text.lmHead)
+        let dHidden = Tensor(zeros: activations.hidden.shape)
+        for (i, row) in rows.enumerated() {
+            (dHidden.data + row * hidden).update(from: dGathered.data + i * hidden, count: hidden)
+        }
+        LlamaTraining.backward(weights: model.text, config: text, rope: model.rope, activations: activations, dHidden: dHidden,
+                               adapters: options.adapters, task: options.task, gradients: gradients,
+                               needInputGradient: gradients.isTrainable(model.text.embedTokens))
+        return weight * Float(loss / Double(rows.count))
     }
 }

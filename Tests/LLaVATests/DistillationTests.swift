@@ -1,0 +1,39 @@
+import Foundation
+import Tensor
+import XCTest
+@testable import LLaVA
+
+final class DistillationTests: XCTestCase {
+    /// The KL gradient against finite differences, and zero loss when the student is the teacher.
+    func testGradientMatchesFiniteDifferences() throws {
+        let model = try LlavaModel.load(from: ModelFixtures.directory("mha_untied_default_m2_f32"))
+        let settings = AdapterSet.Settings(kind: .lora, targets: ["q_proj", "v_proj"], rank: 2, alpha: 4)
+        let adapters = AdapterSet(settings: settings, decoder: model.text, seed: 3)
+        let prompts = [[1, 30, 41, 7, 12], [1, 9, 3]]
+        let teacher = Distillation.teacher(model: model, prompts: prompts)
+        let options = LlavaTraining.Options(adapters: adapters, task: 1, padId: 0)
+        let zero = Distillation.step(model: model, prompts: prompts, teacher: teacher, options: options, weight: 1, gradients: Gradients())
+        XCTAssertEqual(zero, 0, accuracy: 1e-5, "B = 0: the student is the teacher")
+        for (index, (name, tensor)) in adapters.namedTensors().enumerated() where name.contains("lora_B") {
+            tensor.copy(from: Tensor.uniform(tensor.shape, bound: 0.5, seed: UInt64(index)))
+        }
+        let gradients = Gradients()
+        gradients.register(adapters.trainableTensors(task: 1))
+        let loss = Distillation.step(model: model, prompts: prompts, teacher: teacher, options: options, weight: 1, gradients: gradients)
+        XCTAssertGreaterThan(loss, 0)
+        func value() -> Double {
+            Double(Distillation.step(model: model, prompts: prompts, teacher: teacher, options: options, weight: 1, gradients: Gradients()))
+        }
+        for (name, tensor) in gradients.parameters.prefix(4) {
+            let analytic = gradients.of(tensor)!
+            for i in stride(from: 0, to: tensor.count, by: max(1, tensor.count / 6)) {
+                let saved = tensor.data[i]
+                tensor.data[i] = saved + 1e-2; let plus = value()
+                tensor.data[i] = saved - 1e-2; let minus = value()
+                tensor.data[i] = saved
+                let numeric = Float((plus - minus) / 2e-2)
+                XCTAssertEqual(analytic.data[i], numeric, accuracy: 2e-2 * max(1e-2, abs(numeric)) + 1e-4, "\(name)[\(i)]")
+            }
+        }
+    }
+}
