@@ -34,16 +34,19 @@ public final class Snapshot: @unchecked Sendable {
     public let base: LlavaPipeline
     public let adapters: AdapterSet?
     public let selector: TaskSelector?
+    /// Soft prompts chosen per query (prompt-tuning strategies); nil for adapter snapshots.
+    public let promptPool: PromptPool?
     /// Task names by id; id 0 is the base model.
     public let tasks: [String]
     /// Serving model per task id.
     let variants: [LlavaModel]
 
     public init(base: LlavaPipeline, adapters: AdapterSet?, selector: TaskSelector?, tasks: [String],
-                manifest: SnapshotManifest? = nil, directory: URL? = nil) {
+                promptPool: PromptPool? = nil, manifest: SnapshotManifest? = nil, directory: URL? = nil) {
         self.base = base
         self.adapters = adapters
         self.selector = selector
+        self.promptPool = promptPool
         self.tasks = tasks.isEmpty ? ["base"] : tasks
         self.manifest = manifest
         self.directory = directory
@@ -89,8 +92,12 @@ public final class Snapshot: @unchecked Sendable {
             adapters = loaded.adapters
             selector = loaded.selector
             tasks = loaded.tasks
+        } else if let loaded = try AdapterFile.loadSelector(from: directory) {
+            selector = loaded.selector
+            tasks = loaded.tasks
         }
-        return Snapshot(base: base, adapters: adapters, selector: selector, tasks: tasks, manifest: manifest, directory: directory)
+        return Snapshot(base: base, adapters: adapters, selector: selector, tasks: tasks,
+                        promptPool: try PromptPool.load(from: directory), manifest: manifest, directory: directory)
     }
 
     /// Writes `snapshot.json` and the adapters into `directory` (which must exist).
@@ -98,6 +105,11 @@ public final class Snapshot: @unchecked Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         if let adapters { try AdapterFile.save(adapters, selector: selector, tasks: tasks, to: directory) }
+        try promptPool?.save(to: directory)
+        if adapters == nil, let selector {
+            // Prompt snapshots keep their selector in an adapter file of their own.
+            try AdapterFile.saveSelector(selector, tasks: tasks, to: directory)
+        }
         try AtomicFile.write(encoder.encode(manifest), to: directory.appendingPathComponent("snapshot.json"))
     }
 
@@ -151,8 +163,7 @@ public final class Snapshot: @unchecked Sendable {
         start = clock.now
         let (taskId, confidence) = try route(features: features, question: question, forced: task)
         let chosen = pipeline(forTask: taskId)
-        let ids = try chosen.promptIds(question: question)
-        let embeddings = try chosen.model.embed(ids: ids, imageFeatures: features)
+        let (ids, embeddings) = try promptEmbeddings(question: question, features: features, task: taskId)
         let route = start.duration(to: clock.now)
         let generation = try Greedy.generate(model: chosen.model, promptEmbeddings: embeddings,
                                              maxNewTokens: maxNewTokens ?? base.settings.maxAnswerTokens,
@@ -163,6 +174,17 @@ public final class Snapshot: @unchecked Sendable {
                                       "route": Greedy.milliseconds(route), "prefill": generation.prefillMilliseconds,
                                       "decode": generation.decodeMilliseconds])
         return Routed(answer: answer, task: tasks[taskId], taskId: taskId, confidence: confidence)
+    }
+
+    /// Prompt ids and embeddings for a query answered as `task`, soft prompts inserted when the snapshot has them.
+    public func promptEmbeddings(question: String, features: Tensor, task: Int) throws -> (ids: [Int], embeddings: Tensor) {
+        let model = self.model(forTask: task)
+        var ids = try base.promptIds(question: question)
+        guard let promptPool else { return (ids, try model.embed(ids: ids, imageFeatures: features)) }
+        let text = SelectorFeatures.text(embeddings: base.model.text.embedTokens, ids: base.tokenizer.encode(question, addSpecialTokens: false))
+        let chosen = promptPool.select(PromptPool.features(image: SelectorFeatures.image(features), text: text))
+        ids = promptPool.insertPlaceholders(into: ids)
+        return (ids, try model.embed(ids: ids, imageFeatures: features, softPrompt: promptPool.softPrompt(chosen)))
     }
 
     /// The task for a query: the named one, or the selector's choice, or the only/latest one.

@@ -115,9 +115,8 @@ final class InferenceScheduler: @unchecked Sendable {
         for (query, feature) in zip(queries, features) {
             do {
                 let (task, confidence) = try snapshot.route(features: feature, question: query.question, forced: query.task)
-                let model = snapshot.model(forTask: task)
-                let ids = try base.promptIds(question: query.question)
-                groups[task, default: []].append((query, ids, try model.embed(ids: ids, imageFeatures: feature), confidence))
+                let (ids, embeddings) = try snapshot.promptEmbeddings(question: query.question, features: feature, task: task)
+                groups[task, default: []].append((query, ids, embeddings, confidence))
             } catch {
                 query.completion(.failure(error))
             }

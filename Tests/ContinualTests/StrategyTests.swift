@@ -114,3 +114,53 @@ final class StrategyChainTests: XCTestCase {
         }
     }
 }
+
+final class FwdPromptTests: XCTestCase {
+    func testProjectionsAreOrthogonalToTheStoredSubspaceAndInsideThePretrainedOne() throws {
+        var generator = SplitMix64(seed: 9)
+        let rows = Tensor(zeros: [12, 6])
+        // Earlier inputs live in a 2-D subspace of the 6-D space.
+        for r in 0 ..< 12 {
+            let a = Float.random(in: -1 ... 1, using: &generator), b = Float.random(in: -1 ... 1, using: &generator)
+            for j in 0 ..< 6 { rows.data[r * 6 + j] = a * Float(j + 1) + b * Float(j % 2 == 0 ? 1 : -1) }
+        }
+        let basis = try FwdPrompt.subspace(rows, energy: 0.999)
+        XCTAssertEqual(basis.rows, 2)
+        let gradient = Tensor(zeros: [3, 6])
+        for i in 0 ..< gradient.count { gradient.data[i] = Float.random(in: -1 ... 1, using: &generator) }
+        FwdPrompt.removeProjection(gradient, onto: basis)
+        let overlap = Tensor(zeros: [3, 2])
+        BLAS.matmul(gradient, basis, transposeB: true, into: overlap)
+        for value in overlap.toArray() { XCTAssertEqual(value, 0, accuracy: 1e-5, "projected gradient touches the stored subspace") }
+        for row in 0 ..< 12 {
+            var dot: Float = 0
+            for j in 0 ..< 6 { dot += gradient.data[j] * rows.data[row * 6 + j] }
+            XCTAssertEqual(dot, 0, accuracy: 1e-4)
+        }
+        // Keeping the projection onto a subspace is idempotent and stays inside it.
+        let inside = gradient.copy()
+        FwdPrompt.keepProjection(inside, onto: basis)
+        let again = inside.copy()
+        FwdPrompt.keepProjection(again, onto: basis)
+        for (x, y) in zip(inside.toArray(), again.toArray()) { XCTAssertEqual(x, y, accuracy: 1e-5) }
+    }
+
+    func testPromptSelectionAndPlaceholders() {
+        let table = Tensor.uniformForTests([10, 4])
+        let pool = PromptPool(size: 4, length: 3, topK: 2, embeddings: table, featureDimension: 4, seed: 1)
+        let chosen = pool.select(pool.keys[2].toArray())
+        XCTAssertEqual(chosen.first, 2, "a key's own direction selects it first")
+        XCTAssertEqual(chosen.count, 2)
+        XCTAssertEqual(pool.insertPlaceholders(into: [7, 8, 9]), [7] + Array(repeating: TrainingExample.softPromptId, count: 6) + [8, 9])
+        XCTAssertEqual(pool.softPrompt(chosen).shape, [6, 4])
+    }
+}
+
+extension Tensor {
+    static func uniformForTests(_ shape: [Int]) -> Tensor {
+        let t = Tensor(zeros: shape)
+        var generator = SplitMix64(seed: 4)
+        for i in 0 ..< t.count { t.data[i] = Float.random(in: -1 ... 1, using: &generator) }
+        return t
+    }
+}

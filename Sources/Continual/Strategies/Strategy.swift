@@ -19,15 +19,29 @@ public protocol ContinualStrategy: Sendable {
     var adapterKind: AdapterSet.Kind { get }
     /// How the adapter-tuning run is changed for `task`, given the earlier tasks' stored examples.
     func plan(task: ContinualTask, earlier: [ContinualTask], snapshot: Snapshot) throws -> TuningPlan
+    /// Learns `task` on top of `snapshot`. Adapter strategies use the default (adapter tuning with their plan).
+    func learn(snapshot: Snapshot, task: ContinualTask, earlier: [ContinualTask], adapterSettings: AdapterSet.Settings,
+               training: TrainingSettings, baseExamples: [PreparedExample],
+               progress: ((TrainingProgress) -> Void)?) throws -> (Snapshot, TrainingReport)
 }
 
 extension ContinualStrategy {
     public func plan(task: ContinualTask, earlier: [ContinualTask], snapshot: Snapshot) throws -> TuningPlan { TuningPlan() }
+
+    public func learn(snapshot: Snapshot, task: ContinualTask, earlier: [ContinualTask], adapterSettings: AdapterSet.Settings,
+                      training: TrainingSettings, baseExamples: [PreparedExample],
+                      progress: ((TrainingProgress) -> Void)?) throws -> (Snapshot, TrainingReport) {
+        var settings = adapterSettings
+        settings.kind = adapterKind
+        let tuning = AdapterTuning(adapterSettings: settings, training: training)
+        return try tuning.tune(snapshot: snapshot, name: task.name, examples: task.examples, baseExamples: baseExamples,
+                               plan: try plan(task: task, earlier: earlier, snapshot: snapshot), progress: progress)
+    }
 }
 
 /// Every strategy by its command-line name.
 public enum Strategies {
-    public static let names = ["seq-lora", "joint", "replay", "moe-lora", "branchlora", "llaca-ema", "llava-c"]
+    public static let names = ["seq-lora", "joint", "replay", "moe-lora", "branchlora", "llaca-ema", "llava-c", "fwd-prompt"]
 
     public struct UnknownStrategy: Error, CustomStringConvertible {
         public let name: String
@@ -43,6 +57,7 @@ public enum Strategies {
         case "branchlora": return BranchLoRAStrategy()
         case "llaca-ema": return LLaCAEMA()
         case "llava-c": return LLaVAC()
+        case "fwd-prompt": return FwdPrompt()
         default: throw UnknownStrategy(name: name)
         }
     }
@@ -51,12 +66,8 @@ public enum Strategies {
     public static func learn(_ strategy: any ContinualStrategy, snapshot: Snapshot, task: ContinualTask, earlier: [ContinualTask],
                              adapterSettings: AdapterSet.Settings, training: TrainingSettings, baseExamples: [PreparedExample] = [],
                              progress: ((TrainingProgress) -> Void)? = nil) throws -> (Snapshot, TrainingReport) {
-        var settings = adapterSettings
-        settings.kind = strategy.adapterKind
-        let tuning = AdapterTuning(adapterSettings: settings, training: training)
-        let plan = try strategy.plan(task: task, earlier: earlier, snapshot: snapshot)
-        return try tuning.tune(snapshot: snapshot, name: task.name, examples: task.examples, baseExamples: baseExamples,
-                               plan: plan, progress: progress)
+        try strategy.learn(snapshot: snapshot, task: task, earlier: earlier, adapterSettings: adapterSettings, training: training,
+                           baseExamples: baseExamples, progress: progress)
     }
 }
 

@@ -116,4 +116,31 @@ public enum AdapterFile {
         try binder.finish()
         return Loaded(adapters: AdapterSet(settings: s, layers: layers), selector: selector, tasks: document.tasks)
     }
+
+    /// A selector without adapters (prompt-tuning snapshots): `selector.safetensors` + `selector.json`.
+    public static func saveSelector(_ selector: TaskSelector, tasks: [String], to directory: URL) throws {
+        var tensors: [String: Tensor] = [:]
+        for task in 0 ..< selector.taskCount {
+            tensors["selector.image_key.\(task)"] = selector.imageKeys[task]
+            tensors["selector.text_key.\(task)"] = selector.textKeys[task]
+        }
+        try SafeTensorsWriter.write(tensors, to: directory.appendingPathComponent("selector.safetensors"), metadata: ["format": "mneme"])
+        try AtomicFile.write(JSONSerialization.data(withJSONObject: ["tasks": tasks], options: [.prettyPrinted, .sortedKeys]),
+                             to: directory.appendingPathComponent("selector.json"))
+    }
+
+    public static func loadSelector(from directory: URL) throws -> (selector: TaskSelector, tasks: [String])? {
+        let jsonURL = directory.appendingPathComponent("selector.json")
+        guard FileManager.default.fileExists(atPath: jsonURL.path) else { return nil }
+        guard let object = try JSONSerialization.jsonObject(with: Data(contentsOf: jsonURL)) as? [String: Any],
+              let tasks = object["tasks"] as? [String] else {
+            throw ModelIOError.malformedConfig(path: jsonURL.path, reason: "no tasks list")
+        }
+        let file = try SafeTensorsFile(contentsOf: directory.appendingPathComponent("selector.safetensors"))
+        let imageKeys = try tasks.indices.map { try file.tensor("selector.image_key.\($0)") }
+        let textKeys = try tasks.indices.map { try file.tensor("selector.text_key.\($0)") }
+        let selector = TaskSelector(imageDimension: imageKeys.first?.count ?? 0, textDimension: textKeys.first?.count ?? 0)
+        selector.restore(names: tasks, imageKeys: imageKeys, textKeys: textKeys)
+        return (selector, tasks)
+    }
 }

@@ -51,7 +51,7 @@ public final class TaskSelector: @unchecked Sendable {
         return sum
     }
 
-    static func cosine(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> (cos: Float, normA: Float, normB: Float) {
+    public static func cosine(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> (cos: Float, normA: Float, normB: Float) {
         var dot: Float = 0, na: Float = 0, nb: Float = 0
         for i in 0 ..< count { dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i] }
         let normA = max(na.squareRoot(), 1e-12), normB = max(nb.squareRoot(), 1e-12)
@@ -82,23 +82,24 @@ public final class TaskSelector: @unchecked Sendable {
     /// `gradients` when the keys are registered there.
     @discardableResult
     public func alignmentLoss(task: Int, images: [[Float]], texts: [[Float]], gradients: Gradients?) -> Float {
-        var total: Float = 0
         let weight = 1 / Float(max(images.count, 1))
-        for (features, key, dimension) in [(images, imageKeys[task], imageDimension), (texts, textKeys[task], textDimension)] {
-            let dKey = gradients?.of(key)
-            for e in features {
-                e.withUnsafeBufferPointer { ep in
-                    let (cos, normE, normK) = Self.cosine(ep.baseAddress!, key.data, count: dimension)
-                    total += weight * (1 - cos)
-                    guard let dKey else { return }
-                    for i in 0 ..< dimension {
-                        let dCos = ep[i] / (normE * normK) - cos * key.data[i] / (normK * normK)
-                        dKey.data[i] -= weight * dCos
-                    }
-                }
+        var total: Float = 0
+        for e in images { total += Self.pull(imageKeys[task], towards: e, weight: weight, gradients: gradients) }
+        for e in texts { total += Self.pull(textKeys[task], towards: e, weight: weight, gradients: gradients) }
+        return total
+    }
+
+    /// weight · (1 − cos(key, e)), adding its gradient into the key's when the key is registered.
+    public static func pull(_ key: Tensor, towards features: [Float], weight: Float, gradients: Gradients?) -> Float {
+        let (cos, normE, normK) = features.withUnsafeBufferPointer { cosine($0.baseAddress!, key.data, count: key.count) }
+        if let dKey = gradients?.of(key) {
+            let inverseNorms = 1 / (normE * normK), keyScale = cos / (normK * normK)
+            for i in 0 ..< key.count {
+                let dCos: Float = features[i] * inverseNorms - keyScale * key.data[i]
+                dKey.data[i] -= weight * dCos
             }
         }
-        return total
+        return weight * (1 - cos)
     }
 
     public func trainableKeys(task: Int) -> [(String, Tensor)] {
