@@ -73,6 +73,10 @@ public struct AdapterTuning {
         gradients.register(selector.trainableKeys(task: taskId))
         let trainer = Trainer(model: plan.trainingModel ?? base.model, gradients: gradients, settings: training,
                               options: .init(adapters: adapters, task: taskId, padId: padId(base)))
+        if let weight = plan.softTargetWeight {
+            // The teacher is the model as it was before this task: a frozen copy of the adapters.
+            trainer.options.softTargets = (adapters.copy(), weight)
+        }
         let run = TuningRun(adapters: adapters, gradients: gradients, task: taskId, base: base, model: plan.trainingModel ?? base.model,
                             padId: padId(base))
         trainer.beforeUpdate = plan.beforeUpdate.map { hook in { step in hook(run, step) } }
@@ -134,6 +138,8 @@ public struct TuningPlan {
     public var auxiliaryLoss: ((TuningRun, Int, Gradients) -> Float)?
     /// After the last step, before the snapshot is assembled.
     public var finish: ((TuningRun) -> Void)?
+    /// Soft targets: answer targets mix in this share of the pre-task model's own distribution.
+    public var softTargetWeight: Float?
     /// Train on this model instead of the base (e.g. the base with earlier updates merged in).
     public var trainingModel: LlavaModel?
     /// The adapters the new snapshot serves, made from the run's (e.g. consolidated with earlier updates).

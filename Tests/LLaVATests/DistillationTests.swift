@@ -37,3 +37,42 @@ final class DistillationTests: XCTestCase {
         }
     }
 }
+
+final class SoftTargetTests: XCTestCase {
+    /// (1 − ε)·CE(one-hot) + ε·CE(teacher): gradient against finite differences; ε = 0 is plain cross-entropy.
+    func testSoftTargetLossGradient() throws {
+        let model = try LlavaModel.load(from: ModelFixtures.directory("mha_untied_default_m2_f32"))
+        let settings = AdapterSet.Settings(kind: .lora, targets: ["q_proj", "v_proj"], rank: 2, alpha: 4)
+        let student = AdapterSet(settings: settings, decoder: model.text, seed: 3)
+        for (index, (name, tensor)) in student.namedTensors().enumerated() where name.contains("lora_B") {
+            tensor.copy(from: Tensor.uniform(tensor.shape, bound: 0.5, seed: UInt64(index)))
+        }
+        let teacher = AdapterSet(settings: settings, decoder: model.text, seed: 8)
+        for (index, (name, tensor)) in teacher.namedTensors().enumerated() where name.contains("lora_B") {
+            tensor.copy(from: Tensor.uniform(tensor.shape, bound: 0.5, seed: UInt64(100 + index)))
+        }
+        let examples = [TrainingExample(image: nil, promptIds: [1, 30, 41, 7], answerIds: [12, 3]),
+                        TrainingExample(image: nil, promptIds: [1, 9], answerIds: [5, 6, 2])]
+        var options = LlavaTraining.Options(adapters: student, task: 1, padId: 0)
+        let plain = LlavaTraining.step(model: model, examples: examples, options: options, gradients: nil).loss
+        options.softTargets = (teacher, 0)
+        XCTAssertEqual(LlavaTraining.step(model: model, examples: examples, options: options, gradients: nil).loss, plain, accuracy: 1e-5)
+        options.softTargets = (teacher, 0.3)
+        let gradients = Gradients()
+        gradients.register(student.trainableTensors(task: 1))
+        LlavaTraining.step(model: model, examples: examples, options: options, gradients: gradients)
+        for (name, tensor) in gradients.parameters.prefix(4) {
+            let analytic = gradients.of(tensor)!
+            for i in stride(from: 0, to: tensor.count, by: max(1, tensor.count / 5)) {
+                let saved = tensor.data[i]
+                tensor.data[i] = saved + 1e-2
+                let plus = Double(LlavaTraining.step(model: model, examples: examples, options: options, gradients: nil).loss)
+                tensor.data[i] = saved - 1e-2
+                let minus = Double(LlavaTraining.step(model: model, examples: examples, options: options, gradients: nil).loss)
+                tensor.data[i] = saved
+                let numeric = Float((plus - minus) / 2e-2)
+                XCTAssertEqual(analytic.data[i], numeric, accuracy: 2e-2 * max(1e-2, abs(numeric)) + 1e-4, "\(name)[\(i)]")
+            }
+        }
+    }
+}

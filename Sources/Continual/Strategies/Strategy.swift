@@ -41,7 +41,7 @@ extension ContinualStrategy {
 
 /// Every strategy by its command-line name.
 public enum Strategies {
-    public static let names = ["seq-lora", "joint", "replay", "moe-lora", "branchlora", "llaca-ema", "llava-c", "fwd-prompt"]
+    public static let names = ["seq-lora", "joint", "replay", "moe-lora", "branchlora", "llaca-ema", "llava-c", "fwd-prompt", "msgm-replay"]
 
     public struct UnknownStrategy: Error, CustomStringConvertible {
         public let name: String
@@ -58,6 +58,7 @@ public enum Strategies {
         case "llaca-ema": return LLaCAEMA()
         case "llava-c": return LLaVAC()
         case "fwd-prompt": return FwdPrompt()
+        case "msgm-replay": return MSGMReplay()
         default: throw UnknownStrategy(name: name)
         }
     }

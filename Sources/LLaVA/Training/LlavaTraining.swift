@@ -40,6 +40,9 @@ public enum LlavaTraining {
         public var adapters: AdapterSet?
         public var task: Int
         public var padId: Int
+        /// Soft targets: the answer tokens' targets become (1 − weight)·one-hot + weight·teacher distribution, the
+        /// teacher being the same model under `adapters` (e.g. a frozen copy from before the task).
+        public var softTargets: (adapters: AdapterSet?, weight: Float)?
 
         public init(adapters: AdapterSet? = nil, task: Int = 0, padId: Int = 0) {
             self.adapters = adapters
@@ -140,11 +143,24 @@ public enum LlavaTraining {
         let logits = Tensor(zeros: [targetRows.count, text.vocabSize])
         Linear.forward(out: logits, input: rows, weight: model.text.lmHead, bias: nil)
         let probabilities = Tensor(zeros: logits.shape)
-        let loss = CrossEntropy.forward(logits: logits, targets: targets, probabilities: probabilities)
+        var loss = CrossEntropy.forward(logits: logits, targets: targets, probabilities: probabilities)
+        let teacher = options.softTargets.map { soft in
+            teacherDistributions(model: model, embeddings: embeddings, batch: batch, length: length, outputs: outputs,
+                                 targetRows: targetRows, adapters: soft.adapters, task: options.task)
+        }
+        if let teacher, let weight = options.softTargets?.weight {
+            loss = (1 - weight) * loss + weight * CrossEntropy.softLoss(probabilities: probabilities, targets: teacher)
+        }
         guard let gradients else { return StepResult(loss: loss, tokens: targets.count) }
 
         let dLogits = Tensor(zeros: logits.shape)
-        CrossEntropy.backward(dLogits: dLogits, probabilities: probabilities, targets: targets, weight: 1 / Float(max(targets.count, 1)))
+        let rowWeight = 1 / Float(max(targets.count, 1))
+        if let teacher, let weight = options.softTargets?.weight {
+            CrossEntropy.backward(dLogits: dLogits, probabilities: probabilities, targets: targets, weight: rowWeight * (1 - weight))
+            CrossEntropy.softBackward(dLogits: dLogits, probabilities: probabilities, targets: teacher, weight: rowWeight * weight)
+        } else {
+            CrossEntropy.backward(dLogits: dLogits, probabilities: probabilities, targets: targets, weight: rowWeight)
+        }
         let dRows = Tensor(zeros: rows.shape)
         Linear.backward(dInput: dRows, dWeight: gradients.of(model.text.lmHead), dBias: nil, dOut: dLogits, input: rows,
                         weight: model.text.lmHead)
@@ -197,6 +213,23 @@ public enum LlavaTraining {
                                   throughTower: false)
         }
         return StepResult(loss: loss, tokens: targets.count)
+    }
+
+    /// The teacher's next-token distributions (targets × vocab) at the answer positions.
+    static func teacherDistributions(model: LlavaModel, embeddings: Tensor, batch: Int, length: Int, outputs: [Range<Int>],
+                                     targetRows: [Int], adapters: AdapterSet?, task: Int) -> Tensor {
+        let text = model.config.textConfig
+        let activations = LlamaTraining.forward(weights: model.text, config: text, rope: model.rope, input: embeddings,
+                                                batch: batch, length: length, adapters: adapters, task: task, outputs: outputs)
+        let rows = Tensor(zeros: [targetRows.count, text.hiddenSize])
+        for (i, row) in targetRows.enumerated() {
+            let index = activations.hiddenIndex(ofRow: row)!
+            (rows.data + i * text.hiddenSize).update(from: activations.hidden.data + index * text.hiddenSize, count: text.hiddenSize)
+        }
+        let logits = Tensor(zeros: [targetRows.count, text.vocabSize])
+        Linear.forward(out: logits, input: rows, weight: model.text.lmHead, bias: nil)
+        for i in 0 ..< logits.rows { Softmax.row(logits.data + i * text.vocabSize, count: text.vocabSize, total: text.vocabSize) }
+        return logits
     }
 
     /// Every base-model tensor with its Hugging Face-style name, for registering in `Gradients` (full training).

@@ -25,4 +25,18 @@ public enum CrossEntropy {
             d[target] -= weight
         }
     }
+
+    /// Mean over rows of −Σ t log p for target distributions t (N, V), given the model's softmax p.
+    public static func softLoss(probabilities: Tensor, targets: Tensor) -> Float {
+        var total: Double = 0
+        for i in 0 ..< probabilities.count where targets.data[i] > 0 {
+            total -= Double(targets.data[i]) * log(Double(max(probabilities.data[i], Float.leastNormalMagnitude)))
+        }
+        return Float(total / Double(max(probabilities.rows, 1)))
+    }
+
+    /// dLogits += weight · (p − t) per row, for target distributions t that sum to one.
+    public static func softBackward(dLogits: Tensor, probabilities: Tensor, targets: Tensor, weight: Float) {
+        for i in 0 ..< probabilities.count { dLogits.data[i] += weight * (probabilities.data[i] - targets.data[i]) }
+    }
 }
