@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--full", action="store_true", help="train every weight from pixels (as pretraining does)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -48,13 +49,16 @@ def main() -> None:
         for item in items:
             image = Image.open(Path(args.data, item["image"])).convert("RGB")
             pixels = processor(images=image, return_tensors="pt")["pixel_values"]
-            features = model.model.get_image_features(pixel_values=pixels).pooler_output[0]
+            features = pixels if args.full else model.model.get_image_features(pixel_values=pixels).pooler_output[0]
             prompt = tokenizer.encode(TEMPLATE.format(question=item["question"]).replace("<image>", "<image>" * count))
             answer = tokenizer.encode(" " + item["answer"], add_special_tokens=False) + [eos]
             examples.append((prompt, answer, features))
 
-    peft_model = get_peft_model(model, LoraConfig(r=args.rank, lora_alpha=2 * args.rank, lora_dropout=0.0,
-                                                  target_modules=r".*language_model.*\.(q_proj|v_proj)"))
+    if args.full:
+        peft_model = model
+    else:
+        peft_model = get_peft_model(model, LoraConfig(r=args.rank, lora_alpha=2 * args.rank, lora_dropout=0.0,
+                                                      target_modules=r".*language_model.*\.(q_proj|v_proj)"))
     peft_model.train()
     optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=1e-3, weight_decay=0)
     embed = model.get_input_embeddings()
@@ -73,11 +77,15 @@ def main() -> None:
             ids[b, :len(sequence)] = torch.tensor(sequence)
             labels[b, len(prompt):len(sequence)] = torch.tensor(answer)
             mask[b, :len(sequence)] = 1
-        embeddings = embed(ids)
-        image_mask = (ids == config.image_token_index).unsqueeze(-1)
-        features = torch.cat([examples[i][2] for i in chosen])
-        embeddings = embeddings.masked_scatter(image_mask, features)
-        output = peft_model(inputs_embeds=embeddings, attention_mask=mask, labels=labels)
+        if args.full:
+            output = model(input_ids=ids, attention_mask=mask, labels=labels,
+                           pixel_values=torch.cat([examples[i][2] for i in chosen]))
+        else:
+            embeddings = embed(ids)
+            image_mask = (ids == config.image_token_index).unsqueeze(-1)
+            features = torch.cat([examples[i][2] for i in chosen])
+            embeddings = embeddings.masked_scatter(image_mask, features)
+            output = peft_model(inputs_embeds=embeddings, attention_mask=mask, labels=labels)
         optimizer.zero_grad()
         output.loss.backward()
         optimizer.step()

@@ -22,6 +22,9 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "LoRA rank (alpha = 2 × rank), on q_proj and v_proj as PEFT's default for Llama.")
     var rank = 8
 
+    @Flag(help: "Full training of every weight (vision tower, projector, decoder) from pixels, as pretraining does.")
+    var full = false
+
     @Option(help: "Python with the pinned reference libraries: also run scripts/bench_torch_train.py on the same model and data.")
     var torchPython: String?
 
@@ -34,25 +37,34 @@ struct BenchTrain: ParsableCommand {
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("mneme-bench-train-\(getpid())")
         defer { try? FileManager.default.removeItem(at: data) }
         let items = try SyntheticColours.write(count: 64, to: data)
-        let examples = try AdapterTuning.prepare(items, base: pipeline)
-        let settings = AdapterSet.Settings(kind: .lora, targets: ["q_proj", "v_proj"], rank: rank, alpha: Float(2 * rank))
-        let adapters = AdapterSet(settings: settings, decoder: pipeline.model.text, seed: 0)
         let gradients = Gradients()
-        gradients.register(adapters.trainableTensors(task: 1))
+        let examples: [TrainingExample]
+        var options = LlavaTraining.Options(padId: pipeline.tokenizer.padTokenId ?? 0)
+        if full {
+            gradients.register(LlavaTraining.namedWeights(of: pipeline.model))
+            let builder = ExampleBuilder(pipeline: pipeline, vision: .pixels)
+            examples = try items.map { try builder.trainingExample($0) }
+        } else {
+            let settings = AdapterSet.Settings(kind: .lora, targets: ["q_proj", "v_proj"], rank: rank, alpha: Float(2 * rank))
+            let adapters = AdapterSet(settings: settings, decoder: pipeline.model.text, seed: 0)
+            gradients.register(adapters.trainableTensors(task: 1))
+            examples = try AdapterTuning.prepare(items, base: pipeline).map(\.example)
+            options = .init(adapters: adapters, task: 1, padId: options.padId)
+        }
         let trainer = Trainer(model: pipeline.model, gradients: gradients,
                               settings: TrainingSettings(steps: steps + 3, batchSize: batch, learningRate: 1e-3, warmupSteps: 0),
-                              options: .init(adapters: adapters, task: 1, padId: pipeline.tokenizer.padTokenId ?? 0))
+                              options: options)
         var sampler = BatchSampler(count: examples.count, seed: 0)
         var times: [Double] = []
         var last = ContinuousClock.now
-        let report = trainer.run(batch: { _ in TrainingBatch(examples: sampler.next(batch).map { examples[$0].example }) }) { progress in
+        let report = trainer.run(batch: { _ in TrainingBatch(examples: sampler.next(batch).map { examples[$0] }) }) { progress in
             let now = ContinuousClock.now
             if progress.step > 3 { times.append(Greedy.milliseconds(last.duration(to: now))) }
             last = now
         }
         let p50 = percentile(times, 50)
         var result: [String: Any] = [
-            "batch": batch, "steps": steps, "rank": rank, "trainable_parameters": gradients.parameterCount,
+            "batch": batch, "steps": steps, "mode": full ? "full" : "lora", "rank": rank, "trainable_parameters": gradients.parameterCount,
             "step_p50_ms": p50, "step_p90_ms": percentile(times, 90), "items_per_s": Double(batch) / (p50 / 1000),
             "final_loss": report.finalLoss, "blas_core": BLAS.coreName,
         ]
@@ -60,11 +72,12 @@ struct BenchTrain: ParsableCommand {
         if let torchPython {
             torch = try TorchComparison.run(python: torchPython, script: "bench_torch_train.py",
                                             arguments: ["--model", directory.path, "--data", data.path, "--batch", String(batch),
-                                                        "--steps", String(steps), "--rank", String(rank)], image: nil)
+                                                        "--steps", String(steps), "--rank", String(rank)] + (full ? ["--full"] : []), image: nil)
             result["torch"] = torch
         }
         if json { try writeJSON(result); return }
-        print("mneme bench train — \(directory.lastPathComponent), LoRA r=\(rank) on q_proj,v_proj, batch \(batch), \(steps) steps, OpenBLAS \(BLAS.coreName)")
+        let mode = full ? "full training of \(gradients.parameterCount) parameters" : "LoRA r=\(rank) on q_proj,v_proj"
+        print("mneme bench train — \(directory.lastPathComponent), \(mode), batch \(batch), \(steps) steps, OpenBLAS \(BLAS.coreName)")
         print("                 step p50     step p90     items/s")
         print(String(format: "mneme        %9.1f ms %9.1f ms %10.1f", p50, percentile(times, 90), Double(batch) / (p50 / 1000)))
         if let torch, let tp50 = torch["step_p50_ms"] as? Double, let tp90 = torch["step_p90_ms"] as? Double {
