@@ -1,1 +1,0 @@
-// Datasets module: see DESIGN §1 (placeholder until its first file lands).
