@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["Imaging"]),
         .target(name: "ShapesWorld", dependencies: ["Imaging", "Datasets"]),
         .target(name: "Store", dependencies: ["Datasets", "ModelIO", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Continual", dependencies: ["LLaVA", "ModelIO", "Imaging", "Tensor", "Tokenizer"], swiftSettings: fastMath),
+        .target(name: "Continual", dependencies: ["LLaVA", "ModelIO", "Datasets", "Imaging", "Tensor", "Tokenizer"], swiftSettings: fastMath),
         .target(name: "HTTP", dependencies: ["CMicroHTTPD", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Server", dependencies: [
             "HTTP", "LLaVA", "Continual", "Store", "Datasets", "Imaging",

@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 import LLaVA
 
@@ -36,7 +37,7 @@ public enum Evaluation {
             results.set(index, Swift.Result {
                 let routed = try snapshot.answer(image: item.image, question: item.question, task: forced, maxNewTokens: maxNewTokens)
                 return Prediction(question: item.question, expected: item.answer, answer: routed.answer.text,
-                                  correct: ExactMatch.matches(routed.answer.text, item.answer), routedTask: routed.task)
+                                  correct: AnswerMatch.matches(routed.answer.text, item.answer), routedTask: routed.task)
             })
             if index % 16 == 0 { progress?(results.completed, items.count) }
         }
@@ -47,21 +48,5 @@ public enum Evaluation {
         }
         return Report(items: predictions.count, correct: predictions.filter(\.correct).count,
                       selectorAccuracy: selectorAccuracy, predictions: predictions)
-    }
-}
-
-/// Our exact-match rule: case, surrounding whitespace, inner whitespace runs and final punctuation are ignored.
-public enum ExactMatch {
-    public static func normalize(_ text: String) -> String {
-        var words = text.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
-        while let last = words.last, ".!?,;:".contains(last) {
-            words.removeLast()
-            words = words.trimmingCharacters(in: .whitespaces)
-        }
-        return words
-    }
-
-    public static func matches(_ prediction: String, _ reference: String) -> Bool {
-        normalize(prediction) == normalize(reference)
     }
 }
