@@ -1,0 +1,79 @@
+import Foundation
+
+extension Store {
+    /// Starts a snapshot: a private directory the caller fills with model files, then commits or discards.
+    /// `parent` must be an existing snapshot (nil for a lineage root). A draft left behind by a crash is removed
+    /// by the next recovery.
+    public func beginSnapshot(parent: String?) throws -> SnapshotDraft {
+        let lease = try requireWritable("beginSnapshot")
+        if let parent { _ = try snapshot(parent) }
+        let id = StoreID.make(.snapshot)
+        let directory = layout.draft(id, token: lease.token)
+        try Durable.makeDirectory(directory)
+        return SnapshotDraft(id: id, parent: parent, directory: directory)
+    }
+
+    /// Publishes `draft` as `snapshots/<id>/`: writes `metadata.json`, fsyncs every file and directory in the draft,
+    /// renames it into place and fsyncs `snapshots/`. The snapshot is immutable from then on. It is neither
+    /// promoted nor listed as a candidate: do that with `promote(_:)` or `addCandidate(_:)`.
+    @discardableResult
+    public func commit(_ draft: SnapshotDraft, _ details: SnapshotDetails) throws -> SnapshotMetadata {
+        let lease = try requireWritable("commit")
+        guard draft.directory.path == layout.draft(draft.id, token: lease.token).path else {
+            throw StoreError.invalidArgument("snapshot draft \(draft.id) was not begun by this store")
+        }
+        guard Durable.exists(draft.directory) else {
+            throw StoreError.io(path: draft.directory.path, reason: "the draft directory is gone (discarded or already committed)")
+        }
+        let metadata = SnapshotMetadata(id: draft.id, parent: draft.parent, details: details, createdAt: StoreJSON.now())
+        let metadataURL = draft.directory.appendingPathComponent("metadata.json")
+        if Durable.exists(metadataURL) {
+            throw StoreError.invalidArgument("snapshot draft \(draft.id) already has a metadata.json; the store writes it")
+        }
+        try Durable.createFile(StoreJSON.encode(metadata), at: metadataURL)
+        try Durable.syncTree(draft.directory)
+        reach(.snapshotSynced)
+        try Durable.rename(draft.directory, to: layout.snapshot(draft.id))
+        try Durable.syncDirectory(layout.snapshots)
+        reach(.snapshotRenamed)
+        snapshotCache.withLock { $0[draft.id] = metadata }
+        logger.info("committed snapshot \(draft.id) (parent \(draft.parent ?? "none"), \(details.kind.rawValue))")
+        return metadata
+    }
+
+    /// Throws the draft away.
+    public func discard(_ draft: SnapshotDraft) throws {
+        let lease = try requireWritable("discard")
+        guard draft.directory.path == layout.draft(draft.id, token: lease.token).path else {
+            throw StoreError.invalidArgument("snapshot draft \(draft.id) was not begun by this store")
+        }
+        try Durable.removeTree(draft.directory)
+    }
+
+    /// Every committed snapshot, oldest first. Unreadable ones are logged and left out.
+    public func snapshots() throws -> [SnapshotMetadata] {
+        try Durable.names(in: layout.snapshots).filter { !$0.hasPrefix(".") && StoreID.isValid($0) }.sorted().compactMap { id in
+            do { return try snapshot(id) } catch {
+                logger.warning("skipping snapshot \(id): \(error)")
+                return nil
+            }
+        }
+    }
+
+    /// The snapshot `id`; `.unknownSnapshot` when there is none.
+    public func snapshot(_ id: String) throws -> SnapshotMetadata {
+        guard StoreID.isValid(id) else { throw StoreError.unknownSnapshot(id) }
+        if let cached = snapshotCache.withLock({ $0[id] }) { return cached }
+        let url = layout.snapshot(id).appendingPathComponent("metadata.json")
+        guard let metadata = try StoreJSON.load(SnapshotMetadata.self, from: url) else { throw StoreError.unknownSnapshot(id) }
+        guard metadata.id == id else { throw StoreError.corrupt(path: url.path, reason: "names snapshot \(metadata.id)") }
+        snapshotCache.withLock { $0[id] = metadata }
+        return metadata
+    }
+
+    /// The directory of snapshot `id` (to load the model from).
+    public func snapshotDirectory(_ id: String) throws -> URL {
+        _ = try snapshot(id)
+        return layout.snapshot(id)
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+
+extension Store {
+    /// Stores a pushed task and queues its tuning job; returns only once both are durable (see `Store`).
+    ///
+    /// The items are split into training and held-out parts by `TaskSplit` (seeded by their content hash, so the
+    /// same items always split the same way). `evalFraction` must be in `0..<1`; `strategy` is recorded as given.
+    public func createTask(name: String, items: [PushedItem], evalFraction: Double = 0.1,
+                           strategy: String? = nil) throws -> (TaskRecord, JobRecord) {
+        let lease = try requireWritable("createTask")
+        let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else { throw StoreError.invalidArgument("a task needs a non-empty name") }
+        guard !items.isEmpty else { throw StoreError.invalidArgument("task '\(trimmed)' has no items") }
+        guard evalFraction >= 0, evalFraction < 1 else {
+            throw StoreError.invalidArgument("eval_fraction must be at least 0 and below 1, got \(evalFraction)")
+        }
+
+        let now = StoreJSON.now()
+        let taskId = StoreID.make(.task, now: now)
+        let jobId = StoreID.make(.job, now: now)
+        let hash = TaskSplit.contentHash(items)
+        let split = TaskSplit.split(items: items.count, fraction: evalFraction, seed: TaskSplit.seed(fromHash: hash))
+        let record = TaskRecord(format: 1, id: taskId, name: trimmed, createdAt: now, itemCount: items.count,
+                                trainIndices: split.train, evalIndices: split.eval, evalFraction: evalFraction,
+                                contentHash: hash, strategy: strategy, jobId: jobId)
+        let job = JobRecord(id: jobId, taskId: taskId, strategy: strategy, createdAt: now)
+
+        let temporary = layout.temporaryTask(taskId, token: lease.token)
+        do {
+            try writeTaskFiles(record, items: items, into: temporary)
+        } catch {
+            try? Durable.removeTree(temporary)
+            throw error
+        }
+        reach(.taskFilesWritten)
+
+        let final = layout.task(taskId)
+        try withWriterLock {
+            do {
+                try Durable.rename(temporary, to: final)
+            } catch {
+                try? Durable.removeTree(temporary)
+                throw error
+            }
+            try Durable.syncDirectory(layout.tasks)
+            reach(.taskRenamed)
+            // From here on the task exists. If we crash now, recovery recreates its job. If the job write fails,
+            // the caller is told the push failed, so take the task back (should that fail too, recovery
+            // recreates the job and the push simply counts).
+            do {
+                try Durable.replace(StoreJSON.encode(job), at: layout.job(jobId))
+            } catch {
+                if (try? Durable.removeTree(final)) != nil { try? Durable.syncDirectory(layout.tasks) }
+                throw error
+            }
+        }
+        reach(.taskJobWritten)
+        taskCache.withLock { $0[taskId] = record }
+        logger.info("stored task \(taskId) '\(trimmed)': \(items.count) items, \(split.eval.count) held out; job \(jobId) queued")
+        return (record, job)
+    }
+
+    /// Every stored task, oldest first. Unreadable task directories are logged and left out.
+    public func tasks() throws -> [TaskRecord] {
+        try Durable.names(in: layout.tasks).filter { !$0.hasPrefix(".") && StoreID.isValid($0) }.sorted().compactMap { id in
+            do { return try task(id) } catch {
+                logger.warning("skipping task \(id): \(error)")
+                return nil
+            }
+        }
+    }
+
+    /// The task `id`; `.unknownTask` when there is none.
+    public func task(_ id: String) throws -> TaskRecord {
+        guard StoreID.isValid(id) else { throw StoreError.unknownTask(id) }
+        if let cached = taskCache.withLock({ $0[id] }) { return cached }
+        guard let record = try StoreJSON.load(TaskRecord.self, from: layout.task(id).appendingPathComponent("manifest.json")) else {
+            throw StoreError.unknownTask(id)
+        }
+        guard record.id == id else {
+            throw StoreError.corrupt(path: layout.task(id).path, reason: "manifest names task \(record.id)")
+        }
+        taskCache.withLock { $0[id] = record }
+        return record
+    }
+
+    /// The directory of task `id` (a DESIGN §5 dataset: `data.jsonl` + `images/`).
+    public func taskDirectory(_ id: String) throws -> URL {
+        _ = try task(id)
+        return layout.task(id)
+    }
+
+    /// The items of task `id` in push order; `record.trainIndices` / `evalIndices` index this array.
+    public func items(ofTask id: String) throws -> [TaskItem] {
+        let record = try task(id)
+        let directory = layout.task(id)
+        let url = directory.appendingPathComponent("data.jsonl")
+        guard let data = try Durable.read(url) else { throw StoreError.corrupt(path: url.path, reason: "missing") }
+        var items: [TaskItem] = []
+        for (number, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() {
+            let item = try StoreJSON.decode(ItemLine.self, from: Data(line), path: "\(url.path):\(number + 1)")
+            guard !item.image.hasPrefix("/"), !item.image.split(separator: "/").contains("..") else {
+                throw StoreError.corrupt(path: "\(url.path):\(number + 1)", reason: "image path leaves the task directory")
+            }
+            items.append(TaskItem(index: number, imageURL: directory.appendingPathComponent(item.image),
+                                  question: item.question, answer: item.answer))
+        }
+        guard items.count == record.itemCount else {
+            throw StoreError.corrupt(path: url.path, reason: "\(items.count) items, the manifest says \(record.itemCount)")
+        }
+        return items
+    }
+
+    /// Writes a task's files into `directory` (which must not exist) and fsyncs all of it.
+    private func writeTaskFiles(_ record: TaskRecord, items: [PushedItem], into directory: URL) throws {
+        let images = directory.appendingPathComponent("images")
+        try Durable.makeDirectory(directory)
+        try Durable.makeDirectory(images)
+        var lines = Data()
+        for (index, item) in items.enumerated() {
+            let name = String(format: "%06d.", index) + Self.fileExtension(of: item.image)
+            try Durable.createFile(item.image, at: images.appendingPathComponent(name))
+            lines += try StoreJSON.encode(ItemLine(image: "images/" + name, question: item.question, answer: item.answer), pretty: false)
+            lines.append(UInt8(ascii: "\n"))
+        }
+        try Durable.syncDirectory(images)
+        try Durable.createFile(lines, at: directory.appendingPathComponent("data.jsonl"))
+        try Durable.createFile(StoreJSON.encode(record), at: directory.appendingPathComponent("manifest.json"))
+        try Durable.syncDirectory(directory)
+    }
+
+    /// `png`, `jpg`, `gif`, `webp` or `bmp` from the leading bytes, `bin` otherwise.
+    static func fileExtension(of image: Data) -> String {
+        let head = [UInt8](image.prefix(12))
+        func starts(_ bytes: [UInt8]) -> Bool { head.starts(with: bytes) }
+        if starts([0x89, 0x50, 0x4E, 0x47]) { return "png" }
+        if starts([0xFF, 0xD8, 0xFF]) { return "jpg" }
+        if starts(Array("GIF8".utf8)) { return "gif" }
+        if starts(Array("BM".utf8)) { return "bmp" }
+        if starts(Array("RIFF".utf8)), head.count >= 12, Array(head[8..<12]) == Array("WEBP".utf8) { return "webp" }
+        return "bin"
+    }
+}
