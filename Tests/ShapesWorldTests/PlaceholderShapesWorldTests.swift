@@ -1,6 +1,0 @@
-import XCTest
-@testable import ShapesWorld
-
-final class ShapesWorldPlaceholderTests: XCTestCase {
-    func testModuleLoads() {}
-}
