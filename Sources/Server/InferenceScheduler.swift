@@ -50,6 +50,10 @@ final class InferenceScheduler: @unchecked Sendable {
 
     var queueDepth: Int { condition.lock(); defer { condition.unlock() }; return pending.count }
 
+    /// Queries waiting or being answered (the tuner steps aside while this is non-zero).
+    var isBusy: Bool { condition.lock(); defer { condition.unlock() }; return !pending.isEmpty || processing }
+    private var processing = false
+
     func answer(snapshot: Snapshot, image: RGBImage, question: String, task: String?, maxNewTokens: Int,
                 topLogprobs: Int) async throws -> Snapshot.Routed {
         try await withCheckedThrowingContinuation { continuation in
@@ -77,9 +81,13 @@ final class InferenceScheduler: @unchecked Sendable {
             }
             let batch = Array(pending.prefix(maxBatch))
             pending.removeFirst(batch.count)
+            processing = true
             condition.unlock()
             let start = ContinuousClock.now
             process(batch)
+            condition.lock()
+            processing = false
+            condition.unlock()
             onBatch?(batch.count, Greedy.milliseconds(start.duration(to: .now)))
         }
     }

@@ -1,9 +1,23 @@
 import Foundation
 import HTTP
+import LLaVA
 import Logging
+import Store
+import Synchronization
+
+/// What a process does with the data directory.
+public enum ServerRole: String, Sendable, CaseIterable {
+    /// Serve and tune (one process on one machine).
+    case all
+    /// Serve and tune; the one writer of a shared data directory.
+    case tuner
+    /// Serve only, from a shared data directory; follow the tuner's promotions.
+    case replica
+}
 
 /// Settings of `mneme serve`.
 public struct ServerConfiguration: Sendable {
+    public var role = ServerRole.all
     public var host = "127.0.0.1"
     public var port: UInt16 = 8080
     public var dataDirectory: URL
@@ -13,9 +27,12 @@ public struct ServerConfiguration: Sendable {
     public var publicDirectory: URL?
     public var token: String?
     public var limits = ServerLimits()
+    public var tuner = TunerSettings()
     public var httpThreads = 4
     /// Largest number of queries answered in one batch.
     public var maxBatch = 16
+    /// How often a replica looks for a new active snapshot.
+    public var registryPollInterval: Duration = .milliseconds(500)
 
     public init(dataDirectory: URL, modelDirectory: URL) {
         self.dataDirectory = dataDirectory
@@ -23,23 +40,30 @@ public struct ServerConfiguration: Sendable {
     }
 }
 
-/// The whole server: HTTP on libmicrohttpd, the inference engine and (with a store) the background tuner.
+/// The whole server: HTTP on libmicrohttpd, the inference engine, the store and (unless a replica) the tuner.
 public final class MnemeServer: Sendable {
     let context: ServerContext
     let http: HTTPServer
     let configuration: ServerConfiguration
+    private let watcherStop = Mutex(false)
 
     public init(configuration: ServerConfiguration, logger: Logger) throws {
         self.configuration = configuration
         let metrics = ServerMetrics()
         let scheduler = InferenceScheduler(maxBatch: configuration.maxBatch, logger: logger)
         scheduler.onBatch = { size, _ in metrics.batch(size: size) }
-        let modelDirectory = configuration.modelDirectory
-        let engine = Engine(scheduler: scheduler, logger: logger) { id in
-            guard id == "base" else { throw HTTPError.notFound("no snapshot \(id)", code: "snapshot_not_found") }
-            return modelDirectory
+        if configuration.role == .replica, !FileManager.default.fileExists(atPath: configuration.dataDirectory.path) {
+            throw ServerError.configuration("a replica needs the tuner's data directory; \(configuration.dataDirectory.path) does not exist")
         }
-        context = ServerContext(engine: engine, limits: configuration.limits,
+        let store = try Store(directory: configuration.dataDirectory, mode: configuration.role == .replica ? .readOnly : .readWrite,
+                              logger: logger)
+        let engine = Engine(scheduler: scheduler, logger: logger) { id in
+            guard StoreID.isValid(id), let directory = try? store.snapshotDirectory(id) else {
+                throw HTTPError.notFound("no snapshot \(id)", code: "snapshot_not_found")
+            }
+            return directory
+        }
+        context = ServerContext(engine: engine, store: store, role: configuration.role, limits: configuration.limits,
                                 authorization: Authorization(token: configuration.token, host: configuration.host),
                                 metrics: metrics, logger: logger)
         var http = HTTPServerConfiguration()
@@ -51,20 +75,64 @@ public final class MnemeServer: Sendable {
                                logger: logger)
     }
 
-    /// Loads the active snapshot, then starts answering.
+    /// Loads the active snapshot (importing the base model on first start), starts the tuner, then listens.
     public func start() throws {
+        let store = try context.requireStore()
         context.engine.scheduler.start()
-        try context.engine.activate("base")
-        context.metrics.activeSnapshot("base", previous: nil)
+        var registry = try store.registry()
+        if configuration.role == .replica {
+            guard let active = registry.active else {
+                throw ServerError.configuration("the data directory has no active snapshot yet; start the tuner first")
+            }
+            try context.engine.activate(active)
+            startRegistryWatcher()
+        } else {
+            let baseId = try BaseSnapshot.ensure(store: store, model: configuration.modelDirectory, logger: context.logger)
+            registry = try store.registry()
+            if registry.active == nil { registry = try store.promote(baseId) }
+            try context.engine.activate(registry.active!)
+            let tuner = Tuner(store: store, engine: context.engine, baseSnapshotId: baseId, settings: configuration.tuner,
+                              metrics: context.metrics, logger: context.logger)
+            context.tuner = tuner
+            tuner.start()
+        }
+        context.metrics.activeSnapshot(registry.active!, previous: nil)
         try http.start()
-        context.logger.info("listening on http://\(configuration.host):\(http.port ?? configuration.port)")
+        context.logger.info("\(configuration.role.rawValue): listening on http://\(configuration.host):\(http.port ?? configuration.port), active snapshot \(registry.active!)")
     }
 
     public var port: UInt16? { http.port }
+    public var activeSnapshot: String? { context.engine.activeId }
 
-    /// Stops accepting, finishes requests in flight, stops the workers.
+    /// Stops accepting, finishes requests in flight, stops the workers (a job in progress is re-queued on the
+    /// next start).
     public func stop() {
+        watcherStop.withLock { $0 = true }
+        context.tuner?.stop()
         http.stop()
         context.engine.scheduler.stop()
+    }
+
+    /// Replicas poll `registry.json` and hot-swap when the tuner promotes or rolls back.
+    private func startRegistryWatcher() {
+        let directory = configuration.dataDirectory, interval = configuration.registryPollInterval
+        let engine = context.engine, logger = context.logger, metrics = context.metrics
+        let thread = Thread { [self] in
+            var watcher = RegistryWatcher(directory: directory)
+            while !self.watcherStop.withLock({ $0 }) {
+                do {
+                    if let registry = try watcher.poll(), let active = registry.active, active != engine.activeId {
+                        let previous = engine.activeId
+                        try engine.activate(active)
+                        metrics.activeSnapshot(active, previous: previous)
+                    }
+                } catch {
+                    logger.warning("registry watch: \(error)")
+                }
+                Thread.sleep(forTimeInterval: Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18)
+            }
+        }
+        thread.name = "mneme-registry-watch"
+        thread.start()
     }
 }

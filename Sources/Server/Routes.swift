@@ -8,6 +8,7 @@ enum Routes {
         var table = InstrumentedRoutes(router: router, metrics: context.metrics)
         HealthRoutes.register(&table, context: context)
         AnswerRoutes.register(&table, context: context)
+        StoreRoutes.register(&table, context: context)
         router = table.router
         if let publicDirectory {
             let files = StaticFiles(root: publicDirectory)

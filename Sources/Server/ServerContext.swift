@@ -1,22 +1,51 @@
+import Continual
 import Foundation
 import HTTP
 import LLaVA
 import Logging
+import Store
+import Synchronization
 
 /// What the route handlers share.
 final class ServerContext: Sendable {
     let engine: Engine
+    let store: Store?
+    let role: ServerRole
     let limits: ServerLimits
     let authorization: Authorization
     let metrics: ServerMetrics
     let logger: Logger
+    let strategies = Strategies.names
+    private let tunerBox = Mutex<Tuner?>(nil)
 
-    init(engine: Engine, limits: ServerLimits, authorization: Authorization, metrics: ServerMetrics, logger: Logger) {
+    init(engine: Engine, store: Store?, role: ServerRole, limits: ServerLimits, authorization: Authorization, metrics: ServerMetrics,
+         logger: Logger) {
         self.engine = engine
+        self.store = store
+        self.role = role
         self.limits = limits
         self.authorization = authorization
         self.metrics = metrics
         self.logger = logger
+    }
+
+    var tuner: Tuner? {
+        get { tunerBox.withLock { $0 } }
+        set { tunerBox.withLock { $0 = newValue } }
+    }
+
+    func requireStore() throws -> Store {
+        guard let store else { throw HTTPError.serviceUnavailable("this server has no data directory", code: "no_store") }
+        return store
+    }
+
+    /// Writes need the token, and a replica takes none at all.
+    func authorizeWrite(_ request: HTTPRequest) throws {
+        if role == .replica {
+            throw HTTPError.forbidden("this is a read-only serving replica; send pushes, promotions and rollbacks to the tuner",
+                                      code: "read_only_replica")
+        }
+        try authorization.authorizeWrite(request)
     }
 
     /// The named snapshot, or the active one; an unknown id is the client's 404.

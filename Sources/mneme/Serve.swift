@@ -1,4 +1,5 @@
 import ArgumentParser
+import Continual
 import Foundation
 import Logging
 import Server
@@ -24,9 +25,31 @@ struct Serve: ParsableCommand {
     @Option(help: "Directory of the web page. Default: public/ next to the working directory or the executable.")
     var publicDirectory: String?
 
+    @Option(help: "all (serve and tune), tuner (the one writer of a shared data directory) or replica (serve only, follow the tuner).")
+    var role: String = "all"
+
+    @Option(help: "Strategy for pushes that name none.")
+    var defaultStrategy: String = "branchlora"
+
+    @Option(help: "Promote a new snapshot only if no earlier task loses more than this many accuracy points.")
+    var gatePoints: Double = 5
+
+    @Option(help: "Epochs over a pushed task's training items.")
+    var tuneEpochs: Int = 4
+
     func run() throws {
         let logger = Logger(label: "mneme")
         var configuration = ServerConfiguration(dataDirectory: URL(fileURLWithPath: data), modelDirectory: try DefaultModel.resolve(model))
+        guard let role = ServerRole(rawValue: role) else {
+            throw ValidationError("--role must be one of \(ServerRole.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard Strategies.names.contains(defaultStrategy) else {
+            throw ValidationError("--default-strategy must be one of \(Strategies.names.joined(separator: ", "))")
+        }
+        configuration.role = role
+        configuration.tuner.defaultStrategy = defaultStrategy
+        configuration.tuner.regressionGatePoints = gatePoints
+        configuration.tuner.epochs = tuneEpochs
         configuration.host = host
         configuration.port = port
         configuration.token = try ServerConfiguration.loadToken(file: tokenFile)

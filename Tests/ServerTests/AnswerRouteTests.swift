@@ -18,12 +18,14 @@ final class AnswerRouteTests: XCTestCase {
                                                 modelDirectory: Self.model)
         configuration.port = 0
         server = try MnemeServer(configuration: configuration, logger: Logger(label: "test"))
-        try server.context.engine.activate("base")
-        server.context.engine.scheduler.start()
+        try server.start()
         router = Routes.makeRouter(context: server.context, publicDirectory: nil)
     }
 
-    override func tearDown() { server.context.engine.scheduler.stop() }
+    override func tearDown() {
+        server.stop()
+        try? FileManager.default.removeItem(at: server.configuration.dataDirectory)
+    }
 
     func json(_ object: [String: Any]) -> Data { try! JSONSerialization.data(withJSONObject: object) }
 
@@ -39,7 +41,7 @@ final class AnswerRouteTests: XCTestCase {
         let (status, body) = await post("/v1/answer", json(["image": Self.imageData.base64EncodedString(), "question": "What colour is the circle?",
                                                              "max_new_tokens": 4, "top_logprobs": 2]))
         XCTAssertEqual(status, 200, "\(body)")
-        XCTAssertEqual(body["snapshot"] as? String, "base")
+        XCTAssertEqual(body["snapshot"] as? String, server.activeSnapshot)
         XCTAssertEqual(body["task"] as? String, "base")
         XCTAssertEqual((body["token_ids"] as? [Int])?.count, 4)
         XCTAssertEqual((body["top_logprobs"] as? [[Any]])?.first?.count, 2)
@@ -96,7 +98,7 @@ final class AnswerRouteTests: XCTestCase {
 
     func testCompareAnswersEachNamedSnapshot() async throws {
         let (status, body) = await post("/v1/compare", json(["image": Self.imageData.base64EncodedString(), "question": "What?",
-                                                              "snapshots": ["base", "base"], "max_new_tokens": 3]))
+                                                              "snapshots": [server.activeSnapshot!, server.activeSnapshot!], "max_new_tokens": 3]))
         XCTAssertEqual(status, 200, "\(body)")
         let results = try XCTUnwrap(body["results"] as? [[String: Any]])
         XCTAssertEqual(results.count, 2)

@@ -1,0 +1,99 @@
+import Foundation
+import HTTP
+import Imaging
+import Store
+
+/// A task push as `POST /v1/tasks` accepts it: JSON with base64 images, or multipart with a JSONL manifest part
+/// naming one file part per image.
+struct PushInput: Sendable {
+    var name: String
+    var items: [PushedItem]
+    var strategy: String?
+    var evalFraction: Double
+
+    private struct Body: Decodable {
+        struct Item: Decodable { var image: String; var question: String; var answer: String }
+        var name: String
+        var items: [Item]
+        var strategy: String?
+        var eval_fraction: Double?
+    }
+
+    private struct ManifestLine: Decodable { var image: String; var question: String; var answer: String }
+
+    static func parse(_ request: HTTPRequest, limits: ServerLimits, strategies: [String]) throws -> PushInput {
+        let type = try request.requireContentType(["application/json", "multipart/form-data"])
+        var input: PushInput
+        if type.essence == "multipart/form-data" {
+            let form = try request.multipartFormData(limits: .init(maxParts: limits.maxItemsPerPush + 8))
+            guard let name = form["name"]?.text else { throw HTTPError.badRequest("multipart push has no name field", code: "missing_name") }
+            guard let manifest = form["manifest"]?.text else {
+                throw HTTPError.badRequest("multipart push has no manifest part (JSONL lines naming the image parts)", code: "missing_manifest")
+            }
+            var items: [PushedItem] = []
+            for (number, line) in manifest.split(whereSeparator: \.isNewline).enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+                let entry: ManifestLine
+                do { entry = try JSONDecoder().decode(ManifestLine.self, from: Data(line.utf8)) } catch {
+                    throw HTTPError.badRequest("manifest line \(number + 1) is not {\"image\", \"question\", \"answer\"}", code: "invalid_manifest")
+                }
+                guard let part = form[entry.image] else {
+                    throw HTTPError.badRequest("manifest line \(number + 1) names image part \(entry.image), which the request lacks", code: "missing_image")
+                }
+                items.append(PushedItem(image: part.data, question: entry.question, answer: entry.answer))
+            }
+            let fraction = try form["eval_fraction"]?.text.map { text -> Double in
+                guard let value = Double(text.trimmingCharacters(in: .whitespaces)) else {
+                    throw HTTPError.badRequest("eval_fraction must be a number", code: "invalid_field")
+                }
+                return value
+            }
+            input = PushInput(name: name, items: items, strategy: form["strategy"]?.text, evalFraction: fraction ?? 0.1)
+        } else {
+            let body = try request.decodeJSON(Body.self, maxDepth: limits.maxJSONDepth)
+            let items = try body.items.enumerated().map { index, item -> PushedItem in
+                guard let image = Data(base64Encoded: item.image, options: .ignoreUnknownCharacters) else {
+                    throw HTTPError.badRequest("items[\(index)].image is not valid base64", code: "invalid_image")
+                }
+                return PushedItem(image: image, question: item.question, answer: item.answer)
+            }
+            input = PushInput(name: body.name, items: items, strategy: body.strategy, evalFraction: body.eval_fraction ?? 0.1)
+        }
+        try input.validate(limits: limits, strategies: strategies)
+        return input
+    }
+
+    /// Everything is checked before anything is stored: a push is all or nothing.
+    func validate(limits: ServerLimits, strategies: [String]) throws {
+        let trimmed = name.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.isEmpty, trimmed.count <= limits.maxTaskNameCharacters,
+              trimmed.allSatisfy({ $0.isLetter || $0.isNumber || "-_. ".contains($0) }), trimmed != "base" else {
+            throw HTTPError.badRequest("task name must be 1–\(limits.maxTaskNameCharacters) letters, digits, spaces, '-', '_' or '.', and not \"base\"",
+                                       code: "invalid_name")
+        }
+        guard !items.isEmpty else { throw HTTPError.badRequest("the push has no items", code: "no_items") }
+        guard items.count <= limits.maxItemsPerPush else {
+            throw HTTPError.badRequest("the push has \(items.count) items; the limit is \(limits.maxItemsPerPush)", code: "too_many_items")
+        }
+        guard (0 ..< 1).contains(evalFraction) else {
+            throw HTTPError.badRequest("eval_fraction must be at least 0 and below 1", code: "invalid_field")
+        }
+        if let strategy, !strategies.contains(strategy) {
+            throw HTTPError.badRequest("unknown strategy \(strategy); choose one of \(strategies.joined(separator: ", "))", code: "invalid_strategy")
+        }
+        for (index, item) in items.enumerated() {
+            guard !item.question.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty,
+                  item.question.count <= limits.maxQuestionCharacters else {
+                throw HTTPError.badRequest("items[\(index)].question must have 1–\(limits.maxQuestionCharacters) characters", code: "invalid_question")
+            }
+            guard !item.answer.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, item.answer.count <= 200 else {
+                throw HTTPError.badRequest("items[\(index)].answer must have 1–200 characters", code: "invalid_answer")
+            }
+            do {
+                _ = try ImageDecoder.decode(item.image, limits: limits.image)
+            } catch let error as ImageError {
+                if case .tooLarge = error { throw HTTPError(.contentTooLarge, code: "image_too_large", message: "items[\(index)].image: \(error)") }
+                throw HTTPError.badRequest("items[\(index)].image: \(error)", code: "invalid_image")
+            }
+        }
+    }
+}

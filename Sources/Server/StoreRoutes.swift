@@ -1,0 +1,131 @@
+import Foundation
+import HTTP
+import Store
+
+/// Tasks, jobs and snapshots: `/v1/tasks`, `/v1/jobs`, `/v1/snapshots`, promote and rollback.
+enum StoreRoutes {
+    static func register(_ router: inout InstrumentedRoutes, context: ServerContext) {
+        router.post("/v1/tasks") { request, _ in
+            try context.authorizeWrite(request)
+            let store = try context.requireStore()
+            let input = try PushInput.parse(request, limits: context.limits, strategies: context.strategies)
+            if try store.tasks().contains(where: { $0.name == input.name }) {
+                throw HTTPError.conflict("a task named \(input.name) exists already", code: "task_exists")
+            }
+            let (task, job) = try store.createTask(name: input.name, items: input.items, evalFraction: input.evalFraction,
+                                                   strategy: input.strategy)
+            context.tuner?.wake()
+            return try .json(object: ["task_id": task.id, "job_id": job.id], status: .accepted)
+        }
+        router.get("/v1/tasks") { _, _ in
+            let store = try context.requireStore()
+            return try .json(object: ["tasks": try store.tasks().map(taskJSON)])
+        }
+        router.get("/v1/tasks/{id}") { _, parameters in
+            let store = try context.requireStore()
+            let task = try mapNotFound { try store.task(try parameters.require("id")) }
+            var body = taskJSON(task)
+            var accuracy: [String: Double] = [:]
+            for snapshot in try store.snapshots() { if let value = snapshot.accuracy[task.name] { accuracy[snapshot.id] = value } }
+            body["accuracy"] = accuracy
+            return try .json(object: body)
+        }
+        router.get("/v1/jobs") { _, _ in
+            let store = try context.requireStore()
+            let names = Dictionary(try store.tasks().map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+            return try .json(object: ["jobs": try store.jobs().map { jobJSON($0, taskName: names[$0.taskId]) }])
+        }
+        router.get("/v1/jobs/{id}") { _, parameters in
+            let store = try context.requireStore()
+            let job = try mapNotFound { try store.job(try parameters.require("id")) }
+            return try .json(object: jobJSON(job, taskName: try? store.task(job.taskId).name))
+        }
+        router.get("/v1/snapshots") { _, _ in
+            let store = try context.requireStore()
+            let registry = try store.registry()
+            var body: [String: Any] = ["snapshots": try store.snapshots().map { snapshotJSON($0, registry: registry) }]
+            body["active"] = context.engine.activeId ?? registry.active
+            if let previous = registry.previousActive { body["previous"] = previous }
+            return try .json(object: body)
+        }
+        router.get("/v1/snapshots/{id}") { _, parameters in
+            let store = try context.requireStore()
+            let snapshot = try mapNotFound { try store.snapshot(try parameters.require("id")) }
+            return try .json(object: snapshotJSON(snapshot, registry: try store.registry()))
+        }
+        router.post("/v1/snapshots/{id}/promote") { request, parameters in
+            try context.authorizeWrite(request)
+            let store = try context.requireStore()
+            let id = try parameters.require("id")
+            _ = try mapNotFound { try store.snapshot(id) }
+            let previous = context.engine.activeId
+            // Load first, then switch: requests never meet a half-loaded model.
+            try context.engine.activate(id)
+            _ = try store.promote(id)
+            context.metrics.activeSnapshot(id, previous: previous)
+            return try .json(object: ["active": id])
+        }
+        router.post("/v1/rollback") { request, _ in
+            try context.authorizeWrite(request)
+            let store = try context.requireStore()
+            guard let target = try store.registry().previousActive else {
+                throw HTTPError.conflict("nothing to roll back to: no snapshot was active before this one", code: "nothing_to_roll_back")
+            }
+            let previous = context.engine.activeId
+            try context.engine.activate(target)
+            let registry = try store.rollback()
+            context.metrics.activeSnapshot(registry.active ?? target, previous: previous)
+            return try .json(object: ["active": registry.active ?? target])
+        }
+    }
+
+    /// The store's not-found errors as 404s with a code naming what was missing.
+    static func mapNotFound<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as StoreError {
+            switch error {
+            case .unknownTask: throw HTTPError.notFound(error.description, code: "task_not_found")
+            case .unknownJob: throw HTTPError.notFound(error.description, code: "job_not_found")
+            case .unknownSnapshot: throw HTTPError.notFound(error.description, code: "snapshot_not_found")
+            default: throw error
+            }
+        }
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
+    }
+
+    static func taskJSON(_ task: TaskRecord) -> [String: Any] {
+        var body: [String: Any] = ["id": task.id, "name": task.name, "items": task.itemCount, "eval_items": task.evalCount,
+                                   "created_at": timestamp(task.createdAt), "job_id": task.jobId]
+        if let strategy = task.strategy { body["strategy"] = strategy }
+        return body
+    }
+
+    static func jobJSON(_ job: JobRecord, taskName: String?) -> [String: Any] {
+        var body: [String: Any] = ["id": job.id, "task_id": job.taskId, "state": job.state.rawValue,
+                                   "created_at": timestamp(job.createdAt), "updated_at": timestamp(job.updatedAt),
+                                   "attempts": job.attempts]
+        if let taskName { body["task"] = taskName }
+        if let strategy = job.strategy { body["strategy"] = strategy }
+        if let progress = job.progress {
+            var entry: [String: Any] = ["step": progress.step, "total": progress.total]
+            if let loss = progress.loss, loss.isFinite { entry["loss"] = loss }
+            if let eta = progress.etaSeconds, eta.isFinite { entry["eta_s"] = eta }
+            body["progress"] = entry
+        }
+        if let snapshot = job.snapshot { body["snapshot"] = snapshot }
+        if let promoted = job.promoted { body["promoted"] = promoted }
+        if let error = job.error { body["error"] = error }
+        return body
+    }
+
+    static func snapshotJSON(_ snapshot: SnapshotMetadata, registry: Registry) -> [String: Any] {
+        var body: [String: Any] = ["id": snapshot.id, "kind": snapshot.kind.rawValue, "tasks": snapshot.tasks, "task_ids": snapshot.taskIds,
+                                   "accuracy": snapshot.accuracy, "created_at": timestamp(snapshot.createdAt),
+                                   "candidate": registry.candidates.contains(snapshot.id), "active": registry.active == snapshot.id]
+        body["parent"] = snapshot.parent ?? NSNull()
+        body["strategy"] = snapshot.strategy ?? NSNull()
+        return body
+    }
+}

@@ -1,0 +1,183 @@
+import Continual
+import Foundation
+import Imaging
+import LLaVA
+import Logging
+import Store
+
+/// How pushed tasks are tuned.
+public struct TunerSettings: Sendable {
+    /// Strategy for pushes that name none.
+    public var defaultStrategy = "branchlora"
+    /// A new snapshot is promoted only if no earlier task loses more than this many accuracy points.
+    public var regressionGatePoints = 5.0
+    public var epochs = 4
+    public var batchSize = 16
+    public var learningRate: Float = 2e-3
+    public var adapter = AdapterSet.Settings(kind: .branchLora, targets: ["q_proj", "v_proj", "gate_proj", "up_proj", "down_proj"],
+                                             rank: 8, alpha: 16, branches: 8, topK: 2)
+    public var seed: UInt64 = 0
+
+    public init() {}
+}
+
+/// The background worker: one job at a time, oldest first — train with the job's strategy on top of the active
+/// snapshot, evaluate on the new task and every earlier one, write the snapshot, promote it if it passes the
+/// regression gate. Serving goes on meanwhile; the tuner yields the CPU to queued queries between steps.
+final class Tuner: @unchecked Sendable {
+    private let store: Store
+    private let engine: Engine
+    private let settings: TunerSettings
+    private let metrics: ServerMetrics
+    private let logger: Logger
+    /// The store id of the base snapshot that tuned snapshots build on.
+    private let baseSnapshotId: String
+    private let condition = NSCondition()
+    private var stopped = false
+    private var wakeups = 0
+    private var thread: Thread?
+
+    init(store: Store, engine: Engine, baseSnapshotId: String, settings: TunerSettings, metrics: ServerMetrics, logger: Logger) {
+        self.store = store
+        self.engine = engine
+        self.baseSnapshotId = baseSnapshotId
+        self.settings = settings
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    func start() {
+        let thread = Thread { [weak self] in self?.run() }
+        thread.name = "mneme-tuner"
+        thread.qualityOfService = .utility
+        self.thread = thread
+        thread.start()
+    }
+
+    /// A job was queued.
+    func wake() {
+        condition.lock()
+        wakeups += 1
+        condition.signal()
+        condition.unlock()
+    }
+
+    func stop() {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private var isStopped: Bool { condition.lock(); defer { condition.unlock() }; return stopped }
+
+    private func run() {
+        while !isStopped {
+            do {
+                let jobs = try store.jobs()
+                metrics.jobs(queued: jobs.filter { $0.state == .queued }.count, running: jobs.filter { $0.state == .running }.count)
+                if let job = try store.claimNextJob() {
+                    process(job)
+                    continue
+                }
+            } catch {
+                logger.error("tuner: \(error)")
+            }
+            condition.lock()
+            if !stopped && wakeups == 0 { _ = condition.wait(until: Date().addingTimeInterval(2)) }
+            wakeups = 0
+            condition.unlock()
+        }
+    }
+
+    private func process(_ job: JobRecord) {
+        let start = ContinuousClock.now
+        do {
+            let result = try tune(job)
+            metrics.jobFinished(state: "done")
+            logger.info("job \(job.id): snapshot \(result.snapshot) \(result.promoted ? "promoted" : "kept as candidate") after \(Greedy.milliseconds(start.duration(to: .now)) / 1000) s")
+        } catch {
+            metrics.jobFinished(state: "failed")
+            logger.error("job \(job.id) failed: \(error)")
+            _ = try? store.failJob(job.id, reason: "\(error)")
+        }
+    }
+
+    private struct Outcome { var snapshot: String; var promoted: Bool }
+
+    private func tune(_ job: JobRecord) throws -> Outcome {
+        let task = try store.task(job.taskId)
+        let strategyName = job.strategy ?? task.strategy ?? settings.defaultStrategy
+        let strategy = try Strategies.named(strategyName)
+        let (parentId, parent) = try engine.active()
+        let parentMetadata = try store.snapshot(parentId)
+        let base = parent.base
+
+        // This task's items and every earlier task's, by the parent's lineage.
+        let items = try store.items(ofTask: task.id)
+        let train = try task.trainIndices.map { try labeled(items[$0]) }
+        let held = try task.evalIndices.map { try labeled(items[$0]) }
+        var earlier: [ContinualTask] = []
+        var earlierHeld: [(name: String, items: [LabeledItem])] = []
+        for id in parentMetadata.taskIds {
+            let record = try store.task(id)
+            let all = try store.items(ofTask: id)
+            earlier.append(ContinualTask(name: record.name, examples: try AdapterTuning.prepare(try record.trainIndices.map { try labeled(all[$0]) }, base: base)))
+            earlierHeld.append((record.name, try record.evalIndices.map { try labeled(all[$0]) }))
+        }
+        let examples = try AdapterTuning.prepare(train, base: base)
+        let steps = max(10, settings.epochs * (examples.count + settings.batchSize - 1) / settings.batchSize)
+        let training = TrainingSettings(steps: steps, batchSize: settings.batchSize, learningRate: settings.learningRate,
+                                        warmupSteps: min(20, steps / 10), seed: settings.seed &+ UInt64(parentMetadata.tasks.count))
+        let reporter = JobProgressReporter(store: store, jobId: job.id)
+        let (tuned, _) = try strategy.learn(snapshot: parent, task: ContinualTask(name: task.name, examples: examples), earlier: earlier,
+                                            adapterSettings: settings.adapter, training: training, baseExamples: [],
+                                            progress: { [engine, metrics] progress in
+            _ = try? reporter.report(JobProgress(step: progress.step, total: progress.total, loss: Double(progress.loss),
+                                                 etaSeconds: progress.etaSeconds))
+            metrics.tuning(progress: Double(progress.step) / Double(progress.total), step: progress.step, loss: Double(progress.loss))
+            // Queries first: while some wait, let the inference thread have the cores.
+            while engine.scheduler.isBusy { usleep(1000) }
+        })
+        try reporter.flush()
+
+        _ = try store.beginEvaluation(job.id)
+        var accuracy: [String: Double] = [:]
+        accuracy[task.name] = try Evaluation.evaluate(snapshot: tuned, items: held, routing: .automatic(expected: task.name)).accuracy
+        for (name, items) in earlierHeld where !items.isEmpty {
+            accuracy[name] = try Evaluation.evaluate(snapshot: tuned, items: items, routing: .automatic(expected: name)).accuracy
+        }
+        let regressions = earlierHeld.compactMap { entry -> String? in
+            guard let before = parentMetadata.accuracy[entry.name], let after = accuracy[entry.name],
+                  (before - after) * 100 > settings.regressionGatePoints else { return nil }
+            return String(format: "%@ %.1f → %.1f", entry.name, before * 100, after * 100)
+        }
+
+        let draft = try store.beginSnapshot(parent: parentId)
+        do {
+            try tuned.save(to: draft.directory, manifest: SnapshotManifest(base: "../\(baseSnapshotId)", strategy: strategy.name,
+                                                                           tasks: tuned.tasks, parent: parentId))
+        } catch {
+            try? store.discard(draft)
+            throw error
+        }
+        let metadata = try store.commit(draft, SnapshotDetails(kind: .tuned, tasks: Array(tuned.tasks.dropFirst()),
+                                                               taskIds: parentMetadata.taskIds + [task.id], strategy: strategy.name,
+                                                               accuracy: accuracy, jobId: job.id))
+        let promoted = regressions.isEmpty
+        if promoted {
+            try engine.activate(metadata.id)
+            _ = try store.promote(metadata.id)
+            metrics.activeSnapshot(metadata.id, previous: parentId)
+        } else {
+            logger.warning("snapshot \(metadata.id) regresses \(regressions.joined(separator: ", ")); kept as a candidate")
+            _ = try store.addCandidate(metadata.id)
+        }
+        _ = try store.finishJob(job.id, snapshot: metadata.id, promoted: promoted)
+        return Outcome(snapshot: metadata.id, promoted: promoted)
+    }
+
+    private func labeled(_ item: TaskItem) throws -> LabeledItem {
+        LabeledItem(image: try ImageDecoder.decode(try item.imageData()), question: item.question, answer: item.answer)
+    }
+}
