@@ -54,12 +54,8 @@ public struct AdapterTuning {
         } else {
             adapters = AdapterSet(settings: adapterSettings, decoder: base.model.text, seed: training.seed)
         }
-        let selector = snapshot.selector?.copy() ?? {
-            let fresh = TaskSelector(imageDimension: base.model.config.textConfig.hiddenSize,
-                                     textDimension: base.model.config.textConfig.hiddenSize)
-            fresh.addTask(name: "base", images: baseExamples.map(\.imageFeature), texts: baseExamples.map(\.textFeature))
-            return fresh
-        }()
+        let selector = snapshot.selector?.copy()
+            ?? TaskSelector.startingWithBase(pipeline: base, baseImages: baseExamples.map(\.imageFeature), baseTexts: baseExamples.map(\.textFeature))
         let taskId = snapshot.tasks.count
         if adapters.settings.kind == .branchLora {
             let added = BranchLoRATraining.addTask(adapters: adapters, seed: training.seed &+ UInt64(taskId) &* 1_000_003)

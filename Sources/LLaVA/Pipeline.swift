@@ -10,6 +10,8 @@ public struct LlavaPipeline: Sendable {
     public let tokenizer: Tokenizer
     public let preprocessor: CLIPImagePreprocessor
     public let settings: ModelSettings
+    /// The task selector's keys for the base model itself (task 0), when the model ships them.
+    public var baseKeys: (image: [Float], text: [Float])?
 
     public init(model: LlavaModel, tokenizer: Tokenizer, preprocessor: CLIPImagePreprocessor, settings: ModelSettings) {
         self.model = model
@@ -18,13 +20,28 @@ public struct LlavaPipeline: Sendable {
         self.settings = settings
     }
 
+    static let baseKeysFile = "base_keys.safetensors"
+
     /// Loads a Hugging Face LLaVA directory: config.json, safetensors, tokenizer.json, preprocessor_config.json, mneme.json.
     public static func load(from directory: URL) throws -> LlavaPipeline {
         let model = try LlavaModel.load(from: directory)
         let tokenizer = try Tokenizer(contentsOf: directory.appendingPathComponent("tokenizer.json"))
         let preprocessor = CLIPImagePreprocessor(config: try ImagePreprocessorConfig.load(from: directory))
-        return LlavaPipeline(model: model, tokenizer: tokenizer, preprocessor: preprocessor,
-                             settings: try ModelSettings.load(from: directory))
+        var pipeline = LlavaPipeline(model: model, tokenizer: tokenizer, preprocessor: preprocessor,
+                                     settings: try ModelSettings.load(from: directory))
+        let keys = directory.appendingPathComponent(baseKeysFile)
+        if FileManager.default.fileExists(atPath: keys.path) {
+            let file = try SafeTensorsFile(contentsOf: keys)
+            pipeline.baseKeys = (try file.tensor("image_key").toArray(), try file.tensor("text_key").toArray())
+        }
+        return pipeline
+    }
+
+    /// Writes the base model's selector keys next to its weights.
+    public static func writeBaseKeys(image: [Float], text: [Float], to directory: URL) throws {
+        try SafeTensorsWriter.write(["image_key": Tensor(shape: [image.count], values: image),
+                                     "text_key": Tensor(shape: [text.count], values: text)],
+                                    to: directory.appendingPathComponent(baseKeysFile), metadata: ["format": "mneme"])
     }
 
     /// Token ids of the prompt for `question`, with the image marker expanded to one id per image feature.

@@ -39,11 +39,8 @@ public struct FwdPrompt: ContinualStrategy {
         let pool = snapshot.promptPool?.copy()
             ?? PromptPool(size: poolSize, length: promptLength, topK: topK, embeddings: model.text.embedTokens,
                           featureDimension: 2 * hidden, seed: training.seed)
-        let selector = snapshot.selector?.copy() ?? {
-            let fresh = TaskSelector(imageDimension: hidden, textDimension: hidden)
-            fresh.addTask(name: "base", images: baseExamples.map(\.imageFeature), texts: baseExamples.map(\.textFeature))
-            return fresh
-        }()
+        let selector = snapshot.selector?.copy()
+            ?? TaskSelector.startingWithBase(pipeline: base, baseImages: baseExamples.map(\.imageFeature), baseTexts: baseExamples.map(\.textFeature))
         selector.addTask(name: task.name, images: task.examples.map(\.imageFeature), texts: task.examples.map(\.textFeature))
 
         // Each item's prompt selection is fixed by its features (keys move slowly), as at inference.

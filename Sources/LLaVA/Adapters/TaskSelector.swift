@@ -35,6 +35,27 @@ public final class TaskSelector: @unchecked Sendable {
         return names.count - 1
     }
 
+    /// Adds a task with given keys (the base model's, shipped with it).
+    @discardableResult
+    public func addTask(name: String, imageKey: [Float], textKey: [Float]) -> Int {
+        names.append(name)
+        imageKeys.append(Tensor(shape: [imageDimension], values: imageKey))
+        textKeys.append(Tensor(shape: [textDimension], values: textKey))
+        return names.count - 1
+    }
+
+    /// A selector whose only task is the base model, with keys from `base_keys.safetensors` when the model has them.
+    public static func startingWithBase(pipeline: LlavaPipeline, baseImages: [[Float]], baseTexts: [[Float]]) -> TaskSelector {
+        let hidden = pipeline.model.config.textConfig.hiddenSize
+        let selector = TaskSelector(imageDimension: hidden, textDimension: hidden)
+        if baseImages.isEmpty, let keys = pipeline.baseKeys {
+            selector.addTask(name: "base", imageKey: keys.image, textKey: keys.text)
+        } else {
+            selector.addTask(name: "base", images: baseImages, texts: baseTexts)
+        }
+        return selector
+    }
+
     public func restore(names: [String], imageKeys: [Tensor], textKeys: [Tensor]) {
         self.names = names
         self.imageKeys = imageKeys

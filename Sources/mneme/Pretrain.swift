@@ -1,0 +1,131 @@
+import ArgumentParser
+import Continual
+import Foundation
+import Imaging
+import LLaVA
+import ModelIO
+import ShapesWorld
+import Tensor
+import Tokenizer
+
+struct Pretrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Build the default model from nothing: a tokenizer, then full training of vision tower, projector and decoder on ShapesWorld's base families.")
+
+    @Option(help: "Output model directory.")
+    var out: String
+
+    @Option(help: "Seed of the tokenizer corpus, the initial weights and the training scenes.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Optimiser steps.")
+    var steps = 5000
+
+    @Option(help: "Batch size (items per step; each item a freshly drawn scene).")
+    var batch = 32
+
+    @Option(help: "Peak learning rate (linear warm-up, then cosine decay to a tenth).")
+    var lr: Float = 4e-4
+
+    @Option(help: "Warm-up steps.")
+    var warmup = 300
+
+    @Option(help: "Held-out items per family for the accuracy report.")
+    var evalItems = 100
+
+    @Option(help: "Evaluate every this many steps (0: only at the end).")
+    var evalEvery = 1000
+
+    @Flag(help: "Continue from the checkpoint in --out (written every --eval-every steps) instead of starting over.")
+    var resume = false
+
+    func run() throws {
+        let started = Date()
+        let directory = URL(fileURLWithPath: out)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let world = ShapesWorld(seed: seed)
+        let families = ShapesWorld.baseFamilies
+
+        // 1. Tokenizer: the text of every family (base and continual), so pushed tasks' words are cheap too.
+        let corpus = world.generateMixed(families: QuestionFamily.allCases, count: 20_000, start: 1 << 30)
+            .flatMap { [$0.question, " " + $0.answer] } + [ModelSettings.defaultTemplate]
+        let trained = BPETrainer(vocabularySize: 1024, specialTokens: ["<s>", "</s>", "<pad>", "<image>"], minimumFrequency: 2,
+                                 bosToken: "<s>", eosToken: "</s>", padToken: "<pad>").train(corpus: corpus)
+        try trained.write(to: directory)
+        let config = ModelRecipe.reference(tokenizer: trained)
+        try ModelRecipe.writeSupportFiles(to: directory, imageSize: config.visionConfig.imageSize,
+                                          settings: ModelSettings(maxAnswerTokens: 8))
+        let tokenizer = try Tokenizer(contentsOf: directory.appendingPathComponent("tokenizer.json"))
+        let preprocessor = CLIPImagePreprocessor(config: try ImagePreprocessorConfig.load(from: directory))
+
+        // 2. Weights: fresh, or the last checkpoint.
+        let checkpointDirectory = directory.appendingPathComponent("checkpoint")
+        var firstStep = 0
+        var model = LlavaModel.randomlyInitialized(config: config, seed: seed)
+        if resume, FileManager.default.fileExists(atPath: checkpointDirectory.appendingPathComponent("step.json").path) {
+            model = try LlavaModel.load(from: checkpointDirectory)
+            let state = try JSONSerialization.jsonObject(with: Data(contentsOf: checkpointDirectory.appendingPathComponent("step.json"))) as? [String: Int]
+            firstStep = state?["step"] ?? 0
+            FileHandle.standardError.write(Data("resuming at step \(firstStep)\n".utf8))
+        }
+        let pipeline = LlavaPipeline(model: model, tokenizer: tokenizer, preprocessor: preprocessor, settings: ModelSettings(maxAnswerTokens: 8))
+
+        // 3. Train on freshly drawn scenes; held-out items come from a disjoint index range.
+        var heldOut: [String: [LabeledItem]] = [:]
+        for family in families {
+            heldOut[family.rawValue] = world.generate(family: family, count: evalItems, start: ShapesWorld.heldOutStart).map(Self.item)
+        }
+        let remaining = max(steps - firstStep, 0)
+        let pretraining = Pretraining(training: TrainingSettings(steps: remaining, batchSize: batch, learningRate: lr, warmupSteps: firstStep > 0 ? 0 : warmup,
+                                                                 weightDecay: 0.01, clipNorm: 1, seed: seed),
+                                      evaluationInterval: evalEvery)
+        let bar = ProgressBar("pretraining")
+        let (report, checkpoints) = try pretraining.run(
+            pipeline: pipeline,
+            draw: { step, count in world.generateMixed(families: families, count: count, start: (firstStep + step) * count).map(Self.item) },
+            heldOut: heldOut,
+            progress: { p in
+                bar.update(firstStep + p.step, steps, detail: String(format: "loss %.4f  lr %.2e  %.1f items/s  ETA %@", p.loss, p.learningRate,
+                                                                     p.itemsPerSecond, ProgressBar.duration(p.etaSeconds)))
+            },
+            evaluated: { checkpoint in
+                let mean = checkpoint.accuracy.values.reduce(0, +) / Double(max(checkpoint.accuracy.count, 1))
+                let worst = checkpoint.accuracy.min { $0.value < $1.value }
+                FileHandle.standardError.write(Data(String(format: "\nstep %d: mean held-out accuracy %.3f, lowest %@ %.3f\n", firstStep + checkpoint.step,
+                                                           mean, worst?.key ?? "-", worst?.value ?? 0).utf8))
+                if checkpoint.step < remaining {
+                    try? model.save(to: checkpointDirectory)
+                    try? AtomicFile.write(Data("{\"step\": \(firstStep + checkpoint.step)}".utf8),
+                                          to: checkpointDirectory.appendingPathComponent("step.json"))
+                }
+            })
+
+        // 4. The model directory: weights, the base model's selector keys, a report and the model card.
+        try model.save(to: directory)
+        let builder = ExampleBuilder(pipeline: pipeline, vision: .cachedFeatures)
+        let keyItems = try families.flatMap { try heldOut[$0.rawValue]!.prefix(32).map { try builder.prepare($0) } }
+        let selector = TaskSelector(imageDimension: config.textConfig.hiddenSize, textDimension: config.textConfig.hiddenSize)
+        selector.addTask(name: "base", images: keyItems.map(\.imageFeature), texts: keyItems.map(\.textFeature))
+        try LlavaPipeline.writeBaseKeys(image: selector.imageKeys[0].toArray(), text: selector.textKeys[0].toArray(), to: directory)
+        try? FileManager.default.removeItem(at: checkpointDirectory)
+        let final = checkpoints.last!.accuracy
+        let seconds = Date().timeIntervalSince(started)
+        let command = "mneme pretrain --out \(out) --seed \(seed) --steps \(steps) --batch \(batch) --lr \(lr) --warmup \(warmup)"
+        let summary: [String: Any] = [
+            "command": command, "seed": seed, "steps": steps, "batch": batch, "learning_rate": Double(lr), "warmup": warmup,
+            "items_seen": steps * batch, "seconds": seconds, "items_per_second": report.itemsPerSecond,
+            "final_loss": Double(report.finalLoss), "held_out_items_per_family": evalItems, "accuracy": final,
+            "checkpoints": checkpoints.map { ["step": firstStep + $0.step, "accuracy": $0.accuracy] },
+            "parameters": LlavaTraining.namedWeights(of: model).reduce(0) { $0 + $1.1.count },
+            "blas_core": BLAS.coreName, "resumed_from": firstStep,
+        ]
+        try AtomicFile.write(JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys]),
+                             to: directory.appendingPathComponent("pretrain.json"))
+        print(String(format: "wrote %@ in %.1f min: mean held-out accuracy %.3f", out, seconds / 60, final.values.reduce(0, +) / Double(final.count)))
+        for (family, value) in final.sorted(by: { $0.key < $1.key }) { print(String(format: "  %-12@ %.3f", family, value)) }
+    }
+
+    static func item(_ sample: ShapesSample) -> LabeledItem {
+        LabeledItem(image: sample.image, question: sample.question, answer: sample.answer)
+    }
+}
