@@ -14,8 +14,7 @@ public struct TunerSettings: Sendable {
     public var epochs = 4
     public var batchSize = 16
     public var learningRate: Float = 2e-3
-    public var adapter = AdapterSet.Settings(kind: .branchLora, targets: ["q_proj", "v_proj", "gate_proj", "up_proj", "down_proj"],
-                                             rank: 8, alpha: 16, branches: 8, topK: 2)
+    public var adapter = AdapterSet.Settings.continualDefault
     public var seed: UInt64 = 0
 
     public init() {}

@@ -1,0 +1,188 @@
+import ArgumentParser
+import Datasets
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+struct Push: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Upload a dataset folder to a running server as a new task and follow its tuning job.")
+
+    @Option(help: "Server base URL.")
+    var server: String = "http://127.0.0.1:8080"
+
+    @Option(help: "Name of the task.")
+    var task: String
+
+    @Argument(help: "Dataset folder (data.jsonl or a LLaVA conversation file, with its images).")
+    var dataset: String
+
+    @Option(help: "File whose first line is the bearer token (default: $MNEME_TOKEN).")
+    var tokenFile: String?
+
+    @Option(help: "Continual-learning strategy (default: the server's).")
+    var strategy: String?
+
+    @Option(help: "Fraction of the items the server holds out for evaluation.")
+    var evalFraction: Double?
+
+    @Flag(help: "Return once the push is stored instead of following the job.")
+    var noFollow = false
+
+    @Flag(help: "Print the final job as JSON on standard output.")
+    var json = false
+
+    func run() throws {
+        guard let base = URL(string: server), base.scheme == "http" || base.scheme == "https" else {
+            throw ValidationError("--server must be an http(s) URL, e.g. http://127.0.0.1:8080")
+        }
+        let client = APIClient(base: base, token: try Self.token(file: tokenFile))
+        let data = try Dataset.load(from: URL(fileURLWithPath: dataset))
+        guard !data.items.isEmpty else { throw CommandError("dataset \(dataset) has no items") }
+
+        // One multipart body: name, options, a JSONL manifest, one file part per distinct image.
+        var form = MultipartBody()
+        form.field("name", task)
+        if let strategy { form.field("strategy", strategy) }
+        if let evalFraction { form.field("eval_fraction", String(evalFraction)) }
+        var partNames: [String: String] = [:]
+        var manifest = ""
+        let reading = ProgressBar("reading \(URL(fileURLWithPath: dataset).lastPathComponent)")
+        for (index, item) in data.items.enumerated() {
+            if partNames[item.image] == nil {
+                let name = "image\(partNames.count)"
+                partNames[item.image] = name
+                form.file(name, filename: URL(fileURLWithPath: item.image).lastPathComponent, data: try data.imageData(of: item))
+            }
+            let line = try JSONSerialization.data(withJSONObject: ["image": partNames[item.image]!, "question": item.question, "answer": item.answer])
+            manifest += String(decoding: line, as: UTF8.self) + "\n"
+            reading.update(index + 1, data.items.count)
+        }
+        form.field("manifest", manifest, contentType: "application/x-ndjson")
+
+        FileHandle.standardError.write(Data(String(format: "uploading %d items (%.1f MB)\n", data.items.count,
+                                                   Double(form.body.count) / 1e6).utf8))
+        let accepted = try client.send("POST", "/v1/tasks", body: form.finished(), contentType: form.contentType)
+        guard let jobID = accepted["job_id"] as? String else { throw CommandError("the server's reply has no job_id: \(accepted)") }
+        FileHandle.standardError.write(Data("stored task \(accepted["task_id"] ?? "?") as job \(jobID)\n".utf8))
+        if noFollow {
+            if json { try writeJSON(accepted) }
+            return
+        }
+        let job = try follow(jobID, client: client)
+        if json { try writeJSON(job) }
+        guard job["state"] as? String == "done" else {
+            throw CommandError("job \(jobID) failed: \(job["error"] as? String ?? "no reason given")")
+        }
+        let snapshot = job["snapshot"] as? String ?? "?"
+        let promoted = job["promoted"] as? Bool ?? false
+        print(promoted ? "snapshot \(snapshot) is now active" : "snapshot \(snapshot) kept as a candidate (it did not pass the regression gate)")
+    }
+
+    /// Polls the job until it is done or failed, drawing its progress.
+    private func follow(_ jobID: String, client: APIClient) throws -> [String: Any] {
+        let bar = ProgressBar("job \(jobID)")
+        var failures = 0
+        while true {
+            let job: [String: Any]
+            do {
+                job = try client.send("GET", "/v1/jobs/\(jobID)")
+                failures = 0
+            } catch let error as APIClient.Failure where error.status == nil && failures < 30 {
+                failures += 1  // the server may be restarting; the job is durable, so keep following it
+                Thread.sleep(forTimeInterval: 1)
+                continue
+            }
+            let state = job["state"] as? String ?? "?"
+            let progress = job["progress"] as? [String: Any] ?? [:]
+            let step = progress["step"] as? Int ?? 0
+            let total = max(progress["total"] as? Int ?? 0, 1)
+            var detail = state
+            if let loss = progress["loss"] as? Double { detail += String(format: "  loss %.4f", loss) }
+            if let eta = progress["eta_s"] as? Double { detail += "  ETA " + ProgressBar.duration(eta) }
+            if state == "done" || state == "failed" {
+                bar.update(total, total, detail: detail, force: true)
+                return job
+            }
+            bar.update(min(step, total - 1), total, detail: detail)
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+    }
+
+    static func token(file: String?) throws -> String? {
+        if let file {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw CommandError("cannot read token file \(file)") }
+            return text.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        return ProcessInfo.processInfo.environment["MNEME_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+}
+
+/// A `multipart/form-data` body under construction.
+struct MultipartBody {
+    let boundary = "mneme-" + UUID().uuidString
+    private(set) var body = Data()
+    var contentType: String { "multipart/form-data; boundary=\(boundary)" }
+
+    mutating func field(_ name: String, _ value: String, contentType: String? = nil) {
+        body.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n".utf8))
+        if let contentType { body.append(Data("Content-Type: \(contentType)\r\n".utf8)) }
+        body.append(Data("\r\n\(value)\r\n".utf8))
+    }
+
+    mutating func file(_ name: String, filename: String, data: Data) {
+        let safeName = filename.replacingOccurrences(of: "\"", with: "_")
+        body.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"; filename=\"\(safeName)\"\r\n".utf8))
+        body.append(Data("Content-Type: application/octet-stream\r\n\r\n".utf8))
+        body.append(data)
+        body.append(Data("\r\n".utf8))
+    }
+
+    func finished() -> Data { body + Data("--\(boundary)--\r\n".utf8) }
+}
+
+/// Blocking JSON calls to a Mneme server; a server error becomes a failure carrying its status and message.
+struct APIClient {
+    struct Failure: Error, CustomStringConvertible {
+        let status: Int?
+        let description: String
+    }
+
+    let base: URL
+    let token: String?
+
+    func send(_ method: String, _ path: String, body: Data? = nil, contentType: String? = nil) throws -> [String: Any] {
+        var request = URLRequest(url: base.appendingPathComponent(path))
+        request.httpMethod = method
+        request.httpBody = body
+        request.timeoutInterval = 600
+        if let contentType { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        URLSession.shared.dataTask(with: request) { data, response, error in
+            outcome.set(data: data, status: (response as? HTTPURLResponse)?.statusCode, error: error)
+            done.signal()
+        }.resume()
+        done.wait()
+        let (data, status, error) = outcome.get()
+        guard let status else {
+            throw Failure(status: nil, description: "cannot reach \(base.absoluteString): \(error?.localizedDescription ?? "no response")")
+        }
+        let object = data.flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any]
+        guard (200 ..< 300).contains(status) else {
+            let detail = (object?["error"] as? [String: Any]).map { "\($0["code"] ?? "error"): \($0["message"] ?? "")" }
+            throw Failure(status: status, description: "\(method) \(path) → \(status) \(detail ?? String(decoding: data ?? Data(), as: UTF8.self))")
+        }
+        guard let object else { throw Failure(status: status, description: "\(method) \(path): the reply is not a JSON object") }
+        return object
+    }
+
+    private final class Outcome: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value: (Data?, Int?, Error?) = (nil, nil, nil)
+        func set(data: Data?, status: Int?, error: Error?) { lock.withLock { value = (data, status, error) } }
+        func get() -> (Data?, Int?, Error?) { lock.withLock { value } }
+    }
+}
