@@ -60,8 +60,11 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "ShapesWorldTests", dependencies: ["ShapesWorld"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"]),
         .testTarget(name: "ContinualTests", dependencies: ["Continual"]),
         .testTarget(name: "ServerTests", dependencies: ["Server"]),
+        // Runs the built `mneme` executable (`swift build` first): servers, replicas and crashes for real.
+        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "Imaging"]),
     ]
 )

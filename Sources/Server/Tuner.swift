@@ -139,6 +139,7 @@ final class Tuner: @unchecked Sendable {
             while engine.scheduler.isBusy { usleep(1000) }
         })
         try reporter.flush()
+        CrashPoint.reach("tuning-done")
 
         _ = try store.beginEvaluation(job.id)
         var accuracy: [String: Double] = [:]
@@ -156,6 +157,7 @@ final class Tuner: @unchecked Sendable {
         do {
             try tuned.save(to: draft.directory, manifest: SnapshotManifest(base: "../\(baseSnapshotId)", strategy: strategy.name,
                                                                            tasks: tuned.tasks, parent: parentId))
+            CrashPoint.reach("snapshot-write")
         } catch {
             try? store.discard(draft)
             throw error
@@ -178,5 +180,16 @@ final class Tuner: @unchecked Sendable {
 
     private func labeled(_ item: TaskItem) throws -> LabeledItem {
         LabeledItem(image: try ImageDecoder.decode(try item.imageData()), question: item.question, answer: item.answer)
+    }
+}
+
+/// Fault injection for the crash tests: `MNEME_CRASH_POINT=<name>` makes the process SIGKILL itself when it
+/// reaches that point (a draft snapshot fully written but not committed, …). Unset in production.
+enum CrashPoint {
+    private static let armed = ProcessInfo.processInfo.environment["MNEME_CRASH_POINT"]
+
+    static func reach(_ name: String) {
+        guard armed == name else { return }
+        kill(getpid(), SIGKILL)
     }
 }

@@ -7,31 +7,31 @@ import Darwin
 
 /// A deliberately plain blocking HTTP/1.1 client over a TCP socket, so tests control exactly which
 /// bytes go out when (partial uploads, lying clients, keep-alive) and see exactly what comes back.
-final class SocketClient {
-    struct Response {
-        var status: Int
-        var headers: [(String, String)]
-        var body: Data
+public final class SocketClient {
+    public struct Response {
+        public var status: Int
+        public var headers: [(String, String)]
+        public var body: Data
 
-        func header(_ name: String) -> String? {
+        public func header(_ name: String) -> String? {
             headers.first { $0.0.lowercased() == name.lowercased() }?.1
         }
 
         /// `error.code` of a JSON error body.
-        var errorCode: String? {
+        public var errorCode: String? {
             let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any]
             return (object?["error"] as? [String: Any])?["code"] as? String
         }
 
-        var text: String { String(decoding: body, as: UTF8.self) }
+        public var text: String { String(decoding: body, as: UTF8.self) }
     }
 
-    enum Failure: Error { case connect(Int32), closed, timeout, malformed(String) }
+    public enum Failure: Error { case connect(Int32), closed, timeout, malformed(String) }
 
     private let fd: Int32
     private var buffer = Data()
 
-    init(port: UInt16, timeoutSeconds: Int = 5) throws {
+    public init(port: UInt16, timeoutSeconds: Int = 5) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -56,7 +56,7 @@ final class SocketClient {
 
     /// Sends `bytes`; false if the peer closed or reset the connection.
     @discardableResult
-    func send(_ bytes: Data) -> Bool {
+    public func send(_ bytes: Data) -> Bool {
         bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
@@ -68,10 +68,10 @@ final class SocketClient {
         }
     }
 
-    func send(_ text: String) { send(Data(text.utf8)) }
+    public func send(_ text: String) { send(Data(text.utf8)) }
 
     /// Sends a request with `Content-Length` and keep-alive.
-    func sendRequest(_ method: String, _ target: String, headers: [String: String] = [:], body: Data = Data()) {
+    public func sendRequest(_ method: String, _ target: String, headers: [String: String] = [:], body: Data = Data()) {
         var head = "\(method) \(target) HTTP/1.1\r\nHost: localhost\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         if !body.isEmpty || method == "POST" { head += "Content-Length: \(body.count)\r\n" }
@@ -79,7 +79,7 @@ final class SocketClient {
     }
 
     /// Reads one response. `bodyExpected: false` for answers to HEAD.
-    func readResponse(bodyExpected: Bool = true) throws -> Response {
+    public func readResponse(bodyExpected: Bool = true) throws -> Response {
         let headerEnd = try readUntil(Data("\r\n\r\n".utf8))
         let head = String(decoding: consume(headerEnd + 4).prefix(headerEnd), as: UTF8.self)
         var lines = head.components(separatedBy: "\r\n")
@@ -104,7 +104,7 @@ final class SocketClient {
     }
 
     /// Whether the server closed the connection (EOF or reset) within the receive timeout.
-    func isClosedByServer() -> Bool {
+    public func isClosedByServer() -> Bool {
         do {
             while try receive() {}
             return true
@@ -116,7 +116,7 @@ final class SocketClient {
     }
 
     /// Reads and returns everything the server sends until it closes (or the timeout).
-    func readToEnd() -> Data {
+    public func readToEnd() -> Data {
         while (try? receive()) == true {}
         defer { buffer = Data() }
         return buffer

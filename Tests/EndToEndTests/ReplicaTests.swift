@@ -1,0 +1,86 @@
+import Foundation
+import Synchronization
+import XCTest
+
+/// The local scale-out proof (DESIGN §8): one tuner and two read-only replicas on one data directory. A push to
+/// the tuner reaches both replicas as the new active snapshot, and so does a rollback, while a load runs against
+/// the replicas and no request fails.
+final class ReplicaTests: XCTestCase {
+    func testTwoReplicasFollowTheTunerThroughPromotionAndRollbackUnderLoad() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("mneme-replicas-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let data = scratch.appendingPathComponent("data")
+        let tuner = try MnemeProcess(data: data, arguments: ["--role", "tuner", "--tune-epochs", "25"])
+        let replicas = try (0 ..< 2).map { _ in try MnemeProcess(data: data, arguments: ["--role", "replica"]) }
+        let base = try XCTUnwrap(try tuner.request("GET", "/v1/snapshots").object["active"] as? String)
+
+        // Replicas refuse writes and say where to send them.
+        let refused = try replicas[0].request("POST", "/v1/tasks", json: ServerLifecycleTests.push("nope", answer: "red"))
+        XCTAssertEqual(refused.status / 100, 4, "\(refused.object)")
+        XCTAssertTrue(((refused.object["error"] as? [String: Any])?["message"] as? String ?? "").contains("tuner"), "\(refused.object)")
+
+        // Load: two clients per replica, each recording the snapshot that answered and any failure.
+        let stop = Atomic<Bool>(false)
+        let failures = Mutex<[String]>([])
+        let answered = Mutex<[Int: [String]]>([:])
+        let group = DispatchGroup()
+        for (index, replica) in replicas.enumerated() {
+            for _ in 0 ..< 2 {
+                DispatchQueue.global().async(group: group) {
+                    while !stop.load(ordering: .relaxed) {
+                        do {
+                            let response = try replica.request("POST", "/v1/answer", json: ServerLifecycleTests.query)
+                            if response.status == 200, let snapshot = response.object["snapshot"] as? String {
+                                answered.withLock { $0[index, default: []].append(snapshot) }
+                            } else {
+                                failures.withLock { $0.append("replica \(index): \(response.status) \(response.response.text.prefix(200))") }
+                            }
+                        } catch {
+                            failures.withLock { $0.append("replica \(index): \(error)") }
+                        }
+                    }
+                }
+            }
+        }
+        defer {
+            stop.store(true, ordering: .relaxed)
+            group.wait()
+        }
+
+        let pushed = try tuner.request("POST", "/v1/tasks", json: ServerLifecycleTests.push("redness", answer: "red"))
+        let jobId = try XCTUnwrap(pushed.object["job_id"] as? String, "\(pushed.object)")
+        var job: [String: Any] = [:]
+        try eventually(180, "job: \(job)\n\(tuner.output.suffix(2000))") {
+            job = try tuner.request("GET", "/v1/jobs/\(jobId)").object
+            return ["done", "failed"].contains(job["state"] as? String)
+        }
+        XCTAssertEqual(job["promoted"] as? Bool, true, "\(job)")
+        let tuned = try XCTUnwrap(job["snapshot"] as? String)
+
+        func servedBy(_ replica: MnemeProcess) throws -> String? {
+            try replica.request("POST", "/v1/answer", json: ServerLifecycleTests.query).object["snapshot"] as? String
+        }
+        for replica in replicas {
+            try eventually(15, "replica did not follow the promotion") { try servedBy(replica) == tuned }
+            let forced = try replica.request("POST", "/v1/answer", json: ServerLifecycleTests.query.merging(["task": "redness"]) { $1 })
+            XCTAssertEqual(forced.object["answer"] as? String, "red", "\(forced.object)")
+        }
+
+        XCTAssertEqual(try tuner.request("POST", "/v1/rollback").object["active"] as? String, base)
+        for replica in replicas {
+            try eventually(15, "replica did not follow the rollback") { try servedBy(replica) == base }
+        }
+
+        stop.store(true, ordering: .relaxed)
+        group.wait()
+        let served = answered.withLock { $0 }
+        XCTAssertEqual(failures.withLock { $0 }, [], "requests failed under load")
+        for index in replicas.indices {
+            XCTAssertTrue(served[index, default: []].contains(tuned), "replica \(index) served the new snapshot under load")
+            XCTAssertGreaterThan(served[index, default: []].count, 10)
+        }
+        replicas.forEach { $0.stop() }
+        tuner.stop()
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import Imaging
+import TestSupport
+import XCTest
+
+/// The real binary on loopback with the tiny fixture model: a push is tuned into a new snapshot that answers
+/// differently, compare shows both, rollback restores; bad input gets 4xx and the server keeps answering.
+final class ServerLifecycleTests: XCTestCase {
+    var scratch: URL!
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("mneme-e2e-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(at: scratch) }
+
+    static func png(red: UInt8, green: UInt8, blue: UInt8, size: Int = 32) -> Data {
+        PNGEncoder.encode(RGBImage(width: size, height: size, red: red, green: green, blue: blue))
+    }
+
+    /// A task whose every answer is `answer`, on images of varied reddish colours.
+    static func push(_ name: String, answer: String, items: Int = 24, strategy: String? = nil) -> [String: Any] {
+        var body: [String: Any] = [
+            "name": name, "eval_fraction": 0.25,
+            "items": (0 ..< items).map { index in
+                ["image": png(red: UInt8(truncatingIfNeeded: 180 + index), green: UInt8(truncatingIfNeeded: index * 3), blue: 20).base64EncodedString(),
+                 "question": "What colour is it?", "answer": answer]
+            },
+        ]
+        if let strategy { body["strategy"] = strategy }
+        return body
+    }
+
+    static var query: [String: Any] { ["image": png(red: 200, green: 10, blue: 20).base64EncodedString(), "question": "What colour is it?",
+                                       "max_new_tokens": 4] }
+
+    func job(_ server: MnemeProcess, _ id: String) throws -> [String: Any] { try server.request("GET", "/v1/jobs/\(id)").object }
+
+    func waitForJob(_ server: MnemeProcess, _ id: String, timeout: TimeInterval = 180) throws -> [String: Any] {
+        var last: [String: Any] = [:]
+        try eventually(timeout, "job \(id): \(last)\n\(server.output.suffix(2000))") {
+            last = try job(server, id)
+            return ["done", "failed"].contains(last["state"] as? String)
+        }
+        return last
+    }
+
+    func testPushTunesANewSnapshotThenCompareAndRollback() throws {
+        let server = try MnemeProcess(data: scratch.appendingPathComponent("data"), arguments: ["--tune-epochs", "25"])
+        let before = try server.request("POST", "/v1/answer", json: Self.query)
+        XCTAssertEqual(before.status, 200, "\(before.object)")
+        let baseSnapshot = try XCTUnwrap(before.object["snapshot"] as? String)
+
+        let pushed = try server.request("POST", "/v1/tasks", json: Self.push("redness", answer: "red"))
+        XCTAssertEqual(pushed.status, 202, "\(pushed.object)")
+        let jobId = try XCTUnwrap(pushed.object["job_id"] as? String)
+        let finished = try waitForJob(server, jobId)
+        XCTAssertEqual(finished["state"] as? String, "done", "\(finished)")
+        XCTAssertEqual(finished["promoted"] as? Bool, true, "\(finished)")
+        let tuned = try XCTUnwrap(finished["snapshot"] as? String)
+        XCTAssertNotEqual(tuned, baseSnapshot)
+
+        // The new snapshot answers the task it learned; the base model did not.
+        let forced = Self.query.merging(["task": "redness"]) { $1 }
+        let after = try server.request("POST", "/v1/answer", json: forced)
+        XCTAssertEqual(after.status, 200, "\(after.object)")
+        XCTAssertEqual(after.object["snapshot"] as? String, tuned)
+        XCTAssertEqual(after.object["answer"] as? String, "red")
+        XCTAssertNotEqual(before.object["answer"] as? String, "red")
+
+        let snapshots = try server.request("GET", "/v1/snapshots").object
+        XCTAssertEqual(snapshots["active"] as? String, tuned)
+        let entry = (snapshots["snapshots"] as? [[String: Any]])?.first { $0["id"] as? String == tuned }
+        XCTAssertNotNil((entry?["accuracy"] as? [String: Any])?["redness"], "\(snapshots)")
+        XCTAssertEqual(entry?["strategy"] as? String, "branchlora")
+
+        // A/B: both snapshots side by side.
+        let compare = try server.request("POST", "/v1/compare", json: Self.query.merging(["snapshots": [baseSnapshot, tuned]]) { $1 })
+        XCTAssertEqual(compare.status, 200, "\(compare.object)")
+        let results = try XCTUnwrap(compare.object["results"] as? [[String: Any]])
+        XCTAssertEqual(results.map { $0["snapshot"] as? String }, [baseSnapshot, tuned])
+        XCTAssertEqual(results[0]["answer"] as? String, before.object["answer"] as? String)
+
+        // Rollback restores the base model's answers.
+        let rollback = try server.request("POST", "/v1/rollback")
+        XCTAssertEqual(rollback.status, 200, "\(rollback.object)")
+        XCTAssertEqual(rollback.object["active"] as? String, baseSnapshot)
+        let restored = try server.request("POST", "/v1/answer", json: Self.query)
+        XCTAssertEqual(restored.object["snapshot"] as? String, baseSnapshot)
+        XCTAssertEqual(restored.object["answer"] as? String, before.object["answer"] as? String)
+        // The rolled-back snapshot stays addressable.
+        let named = try server.request("POST", "/v1/answer", json: forced.merging(["snapshot": tuned]) { $1 })
+        XCTAssertEqual(named.object["answer"] as? String, "red", "\(named.object)")
+        // And can be promoted again.
+        XCTAssertEqual(try server.request("POST", "/v1/snapshots/\(tuned)/promote").object["active"] as? String, tuned)
+        server.stop()
+    }
+
+    func testBadInputGetsClientErrorsAndTheServerKeepsAnswering() throws {
+        let server = try MnemeProcess(data: scratch.appendingPathComponent("data"))
+        let images = MnemeProcess.repository.appendingPathComponent("Tests/Fixtures/images")
+        let good = Self.png(red: 10, green: 200, blue: 10)
+        let bomb = try Data(contentsOf: images.appendingPathComponent("bomb_100000x100000.png"))
+        let jpegBomb = try Data(contentsOf: images.appendingPathComponent("bomb_65000x65000.jpg"))
+        let corrupt = try Data(contentsOf: images.appendingPathComponent("bad_zlib.png"))
+        let cases: [(String, Data, String, Int)] = [
+            ("zero-byte image", Data(), "application/json", 400),
+            ("truncated PNG", good.prefix(good.count / 2), "application/json", 400),
+            ("corrupt PNG", corrupt, "application/json", 400),
+            ("not an image", Data("%PDF-1.4 hello".utf8), "application/json", 400),
+            ("PNG bomb", bomb, "application/json", 413),
+            ("JPEG bomb", jpegBomb, "application/json", 413),
+        ]
+        for (label, image, _, status) in cases {
+            let response = try server.request("POST", "/v1/answer", json: ["image": image.base64EncodedString(), "question": "What colour?"])
+            XCTAssertEqual(response.status, status, "\(label): \(response.object)")
+            XCTAssertNotNil((response.object["error"] as? [String: Any])?["message"] as? String, label)
+        }
+        let raw: [(String, Data, String, Int)] = [
+            ("malformed JSON", Data("{\"image\": \"abc\", ".utf8), "application/json", 400),
+            ("wrong type", try JSONSerialization.data(withJSONObject: ["image": 5, "question": "x"]), "application/json", 400),
+            ("wrong content type", Data("hello".utf8), "text/plain", 415),
+            ("deep JSON", Data((String(repeating: "[", count: 200) + String(repeating: "]", count: 200)).utf8), "application/json", 400),
+            ("oversized body", Data(count: 65 << 20), "application/json", 413),
+        ]
+        for (label, body, type, status) in raw {
+            let response = try server.request("POST", "/v1/answer", body: body, contentType: type)
+            XCTAssertEqual(response.status, status, "\(label): \(response.response.text.prefix(300))")
+        }
+        XCTAssertEqual(try server.request("GET", "/v1/answer").status, 405)
+        XCTAssertEqual(try server.request("GET", "/v1/snapshots/nope").status, 404)
+        XCTAssertEqual(try server.request("GET", "/v1/jobs/nope").status, 404)
+        XCTAssertEqual(try server.request("POST", "/v1/answer", json: Self.query.merging(["snapshot": "nope"]) { $1 }).status, 404)
+        XCTAssertEqual(try server.request("POST", "/v1/tasks", json: ["name": "x", "items": [["image": "AAAA", "question": "q", "answer": "a"]]]).status, 400)
+
+        // Still answering, and the error bodies were counted as client errors.
+        let answer = try server.request("POST", "/v1/answer", json: Self.query)
+        XCTAssertEqual(answer.status, 200, "\(answer.object)")
+        let metrics = try server.request("GET", "/metrics").response.text
+        XCTAssertTrue(metrics.contains("status=\"413\""), String(metrics.prefix(2000)))
+        XCTAssertEqual(try server.request("GET", "/healthz").status, 200)
+        XCTAssertEqual(try server.request("GET", "/openapi.json").status, 200)
+        server.stop()
+    }
+}
