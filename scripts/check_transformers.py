@@ -14,6 +14,7 @@ Exit status 1 on any disagreement.
 """
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -49,7 +50,7 @@ def main() -> int:
     mneme_model = args.mneme_model or args.model
     processor = AutoImageProcessor.from_pretrained(args.model)
     tokenizer = PreTrainedTokenizerFast(tokenizer_file=f"{args.model}/tokenizer.json")
-    settings = json.load(open(f"{args.model}/mneme.json"))
+    settings = json.load(open(f"{args.model}/mneme.json")) if os.path.exists(f"{args.model}/mneme.json") else {}
     template = settings.get("prompt_template", "USER: <image>\n{question} ASSISTANT:")
     config = (model.get_base_model() if args.peft else model).config
     patches = (config.vision_config.image_size // config.vision_config.patch_size) ** 2
