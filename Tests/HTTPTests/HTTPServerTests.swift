@@ -290,10 +290,10 @@ final class HTTPServerTests: XCTestCase {
             XCTAssertFalse(response.text.contains("PackageDescription"), target)
         }
         let client = try SocketClient(port: server.port!)
-        client.sendRequest("GET", "/SocketClient.swift")
+        client.sendRequest("GET", "/RouterTests.swift")
         let file = try client.readResponse()
         XCTAssertEqual(file.status, 200)
-        XCTAssertTrue(file.text.contains("final class SocketClient"))
+        XCTAssertTrue(file.text.contains("final class RouterTests"))
     }
 
     func testStartFailures() throws {
