@@ -29,6 +29,9 @@ public struct Router: Sendable {
     }
 
     private(set) var routes: [Route] = []
+    /// Every registered route as (method, pattern), e.g. ("POST", "/v1/snapshots/{id}/promote"): what an API
+    /// description must cover.
+    public var endpoints: [(method: String, pattern: String)] { routes.map { ($0.method.rawValue, $0.pattern.description) } }
     /// Answers requests whose path matches no route (any method). Without one they get a 404.
     public var fallback: Handler?
     /// Receives unexpected (non-`HTTPError`) errors.
