@@ -1,0 +1,340 @@
+'use strict';
+// Mneme web page: plain DOM, no build step. Talks to the /v1 API of the server that serves it.
+
+const $ = (id) => document.getElementById(id);
+
+// ---- API access -------------------------------------------------------------------------------
+
+const tokenInput = $('token');
+tokenInput.value = localStorage.getItem('mneme.token') || '';
+tokenInput.addEventListener('change', () => {
+  const token = tokenInput.value.trim();
+  if (token) localStorage.setItem('mneme.token', token); else localStorage.removeItem('mneme.token');
+});
+
+class ApiError extends Error {
+  constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+}
+
+/** Calls the API; writes carry the bearer token. Non-2xx answers throw an ApiError from {"error":{code,message}}. */
+async function api(method, path, { body, write = false } = {}) {
+  const headers = {};
+  const token = tokenInput.value.trim();
+  if (write && token) headers.Authorization = 'Bearer ' + token;
+  if (body !== undefined && !(body instanceof FormData)) {
+    headers['Content-Type'] = 'application/json';
+    body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body });
+  } catch (error) {
+    throw new ApiError(0, 'network_error', `cannot reach the server (${error.message}); a body over the server's size limit also ends like this`);
+  }
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
+  if (!response.ok) {
+    const error = (data && data.error) || {};
+    throw new ApiError(response.status, error.code || 'http_' + response.status, error.message || text || response.statusText);
+  }
+  return data;
+}
+
+const describeError = (error) => error instanceof ApiError
+  ? `${error.message} (${error.status ? 'HTTP ' + error.status + ', ' : ''}${error.code})`
+  : String((error && error.message) || error);
+
+function showError(id, error) { $(id).textContent = error ? describeError(error) : ''; }
+
+/** Runs an async action from a form or button: clears and shows errors, disables the button meanwhile. */
+async function run(button, errorId, action) {
+  showError(errorId, null);
+  button.disabled = true;
+  button.setAttribute('aria-busy', 'true');
+  try { await action(); return true; } catch (error) { showError(errorId, error); return false; } finally {
+    button.disabled = false;
+    button.removeAttribute('aria-busy');
+  }
+}
+
+// ---- Small DOM and formatting helpers ---------------------------------------------------------
+
+function h(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
+    else if (key === 'class') node.className = value;
+    else node.setAttribute(key, value === true ? '' : value);
+  }
+  for (const child of children.flat()) if (child !== null && child !== undefined) node.append(child);
+  return node;
+}
+
+const percent = (value) => (value === undefined || value === null ? '–' : (value * 100).toFixed(1) + '%');
+const shortTime = (iso) => (iso ? new Date(iso).toLocaleString() : '–');
+function duration(seconds) {
+  if (seconds === undefined || seconds === null) return '–';
+  const s = Math.round(seconds);
+  return s < 60 ? `${s} s` : s < 3600 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+function resultList(result, latency) {
+  const rows = [['Answer', h('strong', { class: 'answer' }, result.answer || '(empty)')], ['Task', result.task],
+    ['Task confidence', result.task_confidence.toFixed(3)], ['Snapshot', h('code', {}, result.snapshot)]];
+  if (latency !== undefined) rows.push(['Latency', `${Math.round(latency)} ms`]);
+  return rows.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]);
+}
+
+// ---- Ask and compare -------------------------------------------------------------------------
+
+const askImage = $('ask-image');
+const preview = $('ask-preview');
+askImage.addEventListener('change', () => {
+  if (preview.src) URL.revokeObjectURL(preview.src);
+  const file = askImage.files[0];
+  preview.hidden = !file;
+  if (file) preview.src = URL.createObjectURL(file); else preview.removeAttribute('src');
+});
+
+/** The image and question of the Ask section as multipart form data (what /v1/answer and /v1/compare take). */
+function queryForm() {
+  const file = askImage.files[0];
+  const question = $('ask-question').value.trim();
+  if (!file) throw new Error('Choose an image in the Ask section first.');
+  if (!question) throw new Error('Type a question in the Ask section first.');
+  const form = new FormData();
+  form.append('image', file, file.name);
+  form.append('question', question);
+  return form;
+}
+
+$('ask-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const output = $('ask-result');
+  run(event.submitter || $('ask-form').querySelector('button'), 'ask-error', async () => {
+    const form = queryForm();
+    const snapshot = $('ask-snapshot').value;
+    if (snapshot) form.append('snapshot', snapshot);
+    output.hidden = true;
+    const result = await api('POST', '/v1/answer', { body: form });
+    output.replaceChildren(...resultList(result, result.latency_ms));
+    output.hidden = false;
+  });
+});
+
+$('compare-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const output = $('compare-results');
+  run(event.submitter || $('compare-form').querySelector('button'), 'compare-error', async () => {
+    const form = queryForm();
+    for (const id of ['compare-a', 'compare-b']) form.append('snapshots', $(id).value);
+    output.replaceChildren();
+    const { results, latency_ms: latency } = await api('POST', '/v1/compare', { body: form });
+    output.replaceChildren(...results.map((result, index) => h('div', { class: 'card' },
+      h('h3', {}, `Snapshot ${'AB'[index] || index + 1}`), h('dl', { class: 'result' }, resultList(result)))));
+    output.append(h('p', { class: 'hint' }, `Both answered in ${Math.round(latency)} ms.`));
+  });
+});
+
+// ---- Push a task -----------------------------------------------------------------------------
+
+let pushFiles = [];
+const relativePath = (file) => file.webkitRelativePath || file.name;
+const directoryOf = (path) => path.slice(0, path.lastIndexOf('/') + 1);
+
+/** Finds the manifest among the chosen files and the file for every image it names. */
+async function readPush() {
+  const manifests = pushFiles.filter((file) => file.name.endsWith('.jsonl'))
+    .sort((a, b) => (a.name !== 'data.jsonl') - (b.name !== 'data.jsonl') || relativePath(a).split('/').length - relativePath(b).split('/').length);
+  if (!manifests.length) throw new Error('The chosen files include no data.jsonl manifest.');
+  const manifest = manifests[0];
+  const base = directoryOf(relativePath(manifest));
+  const byPath = new Map(), byName = new Map();
+  for (const file of pushFiles) {
+    const path = relativePath(file);
+    if (path.startsWith(base)) byPath.set(path.slice(base.length), file);
+    if (!byName.has(file.name)) byName.set(file.name, file);
+  }
+  const text = await manifest.text();
+  const lines = text.split(/\r?\n/).filter((line) => line.trim());
+  const images = new Map();
+  lines.forEach((line, index) => {
+    let entry;
+    try { entry = JSON.parse(line); } catch { throw new Error(`${manifest.name} line ${index + 1} is not JSON.`); }
+    if (!entry || typeof entry.image !== 'string' || typeof entry.question !== 'string' || typeof entry.answer !== 'string') {
+      throw new Error(`${manifest.name} line ${index + 1} is not {"image", "question", "answer"}.`);
+    }
+    if (images.has(entry.image)) return;
+    const file = byPath.get(entry.image.replace(/^\.\//, '')) || byName.get(entry.image.split('/').pop());
+    if (!file) throw new Error(`${manifest.name} line ${index + 1} names ${entry.image}, which is not among the chosen files.`);
+    images.set(entry.image, file);
+  });
+  const bytes = [...images.values()].reduce((sum, file) => sum + file.size, text.length);
+  return { manifest, text, items: lines.length, images, bytes, folder: base.split('/').filter(Boolean).pop() };
+}
+
+async function summarisePush() {
+  showError('push-error', null);
+  $('push-summary').textContent = '';
+  if (!pushFiles.length) return;
+  try {
+    const push = await readPush();
+    $('push-summary').textContent = `${relativePath(push.manifest)}: ${push.items} items, ${push.images.size} images, ${(push.bytes / 1048576).toFixed(1)} MiB.`;
+    if (!$('push-name').value && push.folder) $('push-name').value = push.folder;
+  } catch (error) { showError('push-error', error); }
+}
+
+for (const [id, other] of [['push-folder', 'push-files'], ['push-files', 'push-folder']]) {
+  $(id).addEventListener('change', () => {
+    pushFiles = [...$(id).files];
+    $(other).value = '';
+    summarisePush();
+  });
+}
+
+$('push-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  $('push-result').textContent = '';
+  run(event.submitter || $('push-form').querySelector('button[type=submit]'), 'push-error', async () => {
+    if (!pushFiles.length) throw new Error('Choose a dataset folder or files first.');
+    const push = await readPush();
+    const form = new FormData();
+    form.append('name', $('push-name').value.trim());
+    if ($('push-strategy').value) form.append('strategy', $('push-strategy').value);
+    if ($('push-eval').value !== '') form.append('eval_fraction', $('push-eval').value);
+    form.append('manifest', new Blob([push.text], { type: 'application/x-ndjson' }), 'data.jsonl');
+    for (const [name, file] of push.images) form.append(name, file, file.name);
+    const { task_id: task, job_id: job } = await api('POST', '/v1/tasks', { body: form, write: true });
+    $('push-result').textContent = `Accepted: task ${task}, tuning as job ${job}.`;
+    pollJobs();
+  });
+});
+
+// ---- Jobs ------------------------------------------------------------------------------------
+
+let jobsSignature = null;
+let jobsTimer = null;
+
+function jobRow(job) {
+  const progress = job.progress;
+  const done = job.state === 'done';
+  const bar = progress
+    ? h('div', { class: 'progress' },
+      h('progress', { max: progress.total, value: done ? progress.total : progress.step, 'aria-label': `Job ${job.id} progress` }),
+      h('span', {}, `${progress.step}/${progress.total}`))
+    : h('span', { class: 'hint' }, job.state === 'queued' ? 'waiting' : '–');
+  const snapshot = job.snapshot
+    ? [h('code', {}, job.snapshot), ' ', h('span', { class: 'badge ' + (job.promoted ? 'good' : 'warn') }, job.promoted ? 'promoted' : 'candidate')]
+    : '–';
+  return h('tr', {},
+    h('td', {}, h('code', {}, job.id)), h('td', {}, job.task || job.task_id), h('td', {}, job.strategy || 'default'),
+    h('td', {}, h('span', { class: `badge state-${job.state}` }, job.state), job.error ? h('div', { class: 'error small' }, job.error) : null),
+    h('td', {}, bar), h('td', { class: 'num' }, progress && progress.loss !== undefined ? progress.loss.toFixed(3) : '–'),
+    h('td', { class: 'num' }, done || job.state === 'failed' ? '–' : duration(progress && progress.eta_s)), h('td', {}, snapshot));
+}
+
+async function pollJobs() {
+  clearTimeout(jobsTimer);
+  try {
+    const { jobs } = await api('GET', '/v1/jobs');
+    showError('jobs-error', null);
+    const rows = jobs.slice().reverse().map(jobRow);
+    $('jobs-body').replaceChildren(...(rows.length ? rows : [h('tr', {}, h('td', { colspan: 8, class: 'hint' }, 'No jobs yet.'))]));
+    const signature = jobs.map((job) => `${job.id}:${job.state}:${job.snapshot}`).join(',');
+    if (jobsSignature !== null && signature !== jobsSignature) refreshSnapshots();
+    jobsSignature = signature;
+  } catch (error) { showError('jobs-error', error); }
+  jobsTimer = setTimeout(pollJobs, document.hidden ? 5000 : 1500);
+}
+
+// ---- Snapshots and the accuracy matrix -------------------------------------------------------
+
+function fillSelect(select, snapshots, active, { allowActive = false, preferred } = {}) {
+  const previous = select.value;
+  const options = snapshots.map((s) => h('option', { value: s.id }, s.id + (s.id === active ? ' (active)' : '')));
+  if (allowActive) options.unshift(h('option', { value: '' }, 'active snapshot'));
+  select.replaceChildren(...options);
+  const ids = snapshots.map((s) => s.id);
+  select.value = ids.includes(previous) || (allowActive && previous === '') ? previous : (preferred ?? (allowActive ? '' : ids[0] || ''));
+}
+
+/** Red (0 %) through yellow to green (100 %), light enough for dark text. */
+const heat = (value) => `hsl(${Math.round(120 * Math.max(0, Math.min(1, value)))}, 70%, 78%)`;
+
+function renderMatrix(snapshots, tasks) {
+  const order = tasks.slice().sort((a, b) => a.created_at.localeCompare(b.created_at)).map((task) => task.name);
+  const names = new Set(snapshots.flatMap((s) => Object.keys(s.accuracy || {})));
+  const columns = [...order.filter((name) => names.has(name)), ...[...names].filter((name) => !order.includes(name)).sort()];
+  if (!columns.length) {
+    $('matrix').replaceChildren(h('caption', { class: 'hint' }, 'No accuracies yet: push a task to see them.'));
+    return;
+  }
+  $('matrix').replaceChildren(
+    h('caption', { class: 'sr-only' }, 'Held-out accuracy of each snapshot on each task'),
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Snapshot'), columns.map((name) => h('th', { scope: 'col' }, name)))),
+    h('tbody', {}, snapshots.map((s) => h('tr', {}, h('th', { scope: 'row' }, h('code', {}, s.id)),
+      columns.map((name) => {
+        const value = s.accuracy ? s.accuracy[name] : undefined;
+        return value === undefined ? h('td', { class: 'empty' }, '–') : h('td', { class: 'num', style: `background:${heat(value)}` }, percent(value));
+      })))));
+}
+
+async function promote(id, button) {
+  if (await run(button, 'snapshots-error', () => api('POST', `/v1/snapshots/${encodeURIComponent(id)}/promote`, { write: true }))) refreshSnapshots();
+}
+
+$('rollback').addEventListener('click', async (event) => {
+  if (await run(event.currentTarget, 'snapshots-error', () => api('POST', '/v1/rollback', { write: true }))) refreshSnapshots();
+});
+
+let snapshotsLoadFailed = false;  // clear only our own loading error, not one from promote or rollback
+
+async function refreshSnapshots() {
+  try {
+    const [listing, taskListing] = await Promise.all([api('GET', '/v1/snapshots'), api('GET', '/v1/tasks')]);
+    if (snapshotsLoadFailed) showError('snapshots-error', null);
+    snapshotsLoadFailed = false;
+    const snapshots = listing.snapshots.slice().sort((a, b) => a.created_at.localeCompare(b.created_at));
+    const active = listing.active;
+    $('snapshots-body').replaceChildren(...snapshots.map((s) => h('tr', { class: s.id === active ? 'active' : null },
+      h('td', {}, s.id === active ? h('span', { class: 'badge good' }, '● active') : ''),
+      h('td', {}, h('code', {}, s.id)),
+      h('td', {}, s.kind, s.candidate ? [' ', h('span', { class: 'badge warn' }, 'candidate')] : null),
+      h('td', {}, s.parent ? h('code', {}, s.parent) : '–'), h('td', {}, s.strategy || '–'),
+      h('td', {}, s.tasks.length ? s.tasks.join(', ') : '–'), h('td', {}, shortTime(s.created_at)),
+      h('td', {}, h('button', { type: 'button', disabled: s.id === active, 'aria-label': `Promote ${s.id}`,
+        onclick: (event) => promote(s.id, event.currentTarget) }, 'Promote')))));
+    $('rollback').disabled = !listing.previous;
+    $('rollback').title = listing.previous ? `Make ${listing.previous} active again` : 'No snapshot was active before this one';
+    $('rollback-hint').textContent = listing.previous ? `Goes back to ${listing.previous}.` : 'Nothing to roll back to yet.';
+    fillSelect($('ask-snapshot'), snapshots, active, { allowActive: true });
+    const activeSnapshot = snapshots.find((s) => s.id === active);
+    fillSelect($('compare-a'), snapshots, active, { preferred: active });
+    fillSelect($('compare-b'), snapshots, active, { preferred: (activeSnapshot && activeSnapshot.parent) || active });
+    renderMatrix(snapshots, taskListing.tasks);
+  } catch (error) {
+    showError('snapshots-error', error);
+    snapshotsLoadFailed = true;
+  }
+  refreshStatus();
+}
+
+async function refreshStatus() {
+  const status = $('status');
+  try {
+    const response = await fetch('/readyz');
+    const body = await response.json();
+    status.textContent = body.status === 'ready' ? `ready · active snapshot ${body.active}` : `not ready (${body.status})`;
+    status.className = 'status ' + (response.ok ? 'good' : 'warn');
+  } catch {
+    status.textContent = 'server unreachable';
+    status.className = 'status bad';
+  }
+}
+
+document.addEventListener('visibilitychange', () => { if (!document.hidden) pollJobs(); });
+setInterval(refreshSnapshots, 15000);
+refreshSnapshots();
+pollJobs();
