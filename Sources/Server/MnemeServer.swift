@@ -65,7 +65,7 @@ public final class MnemeServer: Sendable {
         }
         context = ServerContext(engine: engine, store: store, role: configuration.role, limits: configuration.limits,
                                 authorization: Authorization(token: configuration.token, host: configuration.host),
-                                metrics: metrics, logger: logger)
+                                metrics: metrics, logger: logger, defaultStrategy: configuration.tuner.defaultStrategy)
         var http = HTTPServerConfiguration()
         http.host = configuration.host
         http.port = configuration.port

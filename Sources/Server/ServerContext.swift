@@ -16,10 +16,13 @@ final class ServerContext: Sendable {
     let metrics: ServerMetrics
     let logger: Logger
     let strategies = Strategies.names
+    /// The strategy of pushes that name none.
+    let defaultStrategy: String
     private let tunerBox = Mutex<Tuner?>(nil)
 
     init(engine: Engine, store: Store?, role: ServerRole, limits: ServerLimits, authorization: Authorization, metrics: ServerMetrics,
-         logger: Logger) {
+         logger: Logger, defaultStrategy: String) {
+        self.defaultStrategy = defaultStrategy
         self.engine = engine
         self.store = store
         self.role = role

@@ -1,3 +1,4 @@
+import Continual
 import Foundation
 import HTTP
 import Store
@@ -9,11 +10,20 @@ enum StoreRoutes {
             try context.authorizeWrite(request)
             let store = try context.requireStore()
             let input = try PushInput.parse(request, limits: context.limits, strategies: context.strategies)
-            if try store.tasks().contains(where: { $0.name == input.name }) {
+            // A name is taken while its task is queued, training or learned; a failed push may be retried.
+            let failedJobs = Set(try store.jobs().filter { $0.state == .failed }.map(\.id))
+            if try store.tasks().contains(where: { $0.name == input.name && !failedJobs.contains($0.jobId) }) {
                 throw HTTPError.conflict("a task named \(input.name) exists already", code: "task_exists")
             }
-            let (task, job) = try store.createTask(name: input.name, items: input.items, evalFraction: input.evalFraction,
-                                                   strategy: input.strategy)
+            let strategyName = input.strategy ?? context.defaultStrategy
+            if let (activeId, active) = try? context.engine.active(), let strategy = try? Strategies.named(strategyName),
+               let conflict = strategy.conflict(with: active) {
+                throw HTTPError.conflict("\(conflict) (active snapshot \(activeId)): push with the strategy the active snapshot was built with, "
+                                         + "or promote a snapshot built with \(strategyName) (or the base model) first", code: "strategy_conflict")
+            }
+            let (task, job) = try mapStoreErrors {
+                try store.createTask(name: input.name, items: input.items, evalFraction: input.evalFraction, strategy: input.strategy)
+            }
             context.tuner?.wake()
             return try .json(object: ["task_id": task.id, "job_id": job.id], status: .accepted)
         }
@@ -23,7 +33,7 @@ enum StoreRoutes {
         }
         router.get("/v1/tasks/{id}") { _, parameters in
             let store = try context.requireStore()
-            let task = try mapNotFound { try store.task(try parameters.require("id")) }
+            let task = try mapStoreErrors { try store.task(try parameters.require("id")) }
             var body = taskJSON(task)
             var accuracy: [String: Double] = [:]
             for snapshot in try store.snapshots() { if let value = snapshot.accuracy[task.name] { accuracy[snapshot.id] = value } }
@@ -37,7 +47,7 @@ enum StoreRoutes {
         }
         router.get("/v1/jobs/{id}") { _, parameters in
             let store = try context.requireStore()
-            let job = try mapNotFound { try store.job(try parameters.require("id")) }
+            let job = try mapStoreErrors { try store.job(try parameters.require("id")) }
             return try .json(object: jobJSON(job, taskName: try? store.task(job.taskId).name))
         }
         router.get("/v1/snapshots") { _, _ in
@@ -50,18 +60,18 @@ enum StoreRoutes {
         }
         router.get("/v1/snapshots/{id}") { _, parameters in
             let store = try context.requireStore()
-            let snapshot = try mapNotFound { try store.snapshot(try parameters.require("id")) }
+            let snapshot = try mapStoreErrors { try store.snapshot(try parameters.require("id")) }
             return try .json(object: snapshotJSON(snapshot, registry: try store.registry()))
         }
         router.post("/v1/snapshots/{id}/promote") { request, parameters in
             try context.authorizeWrite(request)
             let store = try context.requireStore()
             let id = try parameters.require("id")
-            _ = try mapNotFound { try store.snapshot(id) }
+            _ = try mapStoreErrors { try store.snapshot(id) }
             let previous = context.engine.activeId
             // Load first, then switch: requests never meet a half-loaded model.
             try context.engine.activate(id)
-            _ = try store.promote(id)
+            _ = try mapStoreErrors { try store.promote(id) }
             context.metrics.activeSnapshot(id, previous: previous)
             return try .json(object: ["active": id])
         }
@@ -73,19 +83,24 @@ enum StoreRoutes {
             }
             let previous = context.engine.activeId
             try context.engine.activate(target)
-            let registry = try store.rollback()
+            let registry = try mapStoreErrors { try store.rollback() }
             context.metrics.activeSnapshot(registry.active ?? target, previous: previous)
             return try .json(object: ["active": registry.active ?? target])
         }
     }
 
-    /// The store's not-found errors as 404s with a code naming what was missing.
-    static func mapNotFound<T>(_ body: () throws -> T) throws -> T {
+    /// Store errors a client caused as 4xx with a code: not found 404, conflicts 409, bad arguments 400,
+    /// a read-only store 503; corruption and I/O stay 500s.
+    static func mapStoreErrors<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as StoreError {
             switch error {
             case .unknownTask: throw HTTPError.notFound(error.description, code: "task_not_found")
             case .unknownJob: throw HTTPError.notFound(error.description, code: "job_not_found")
             case .unknownSnapshot: throw HTTPError.notFound(error.description, code: "snapshot_not_found")
+            case .invalidTransition: throw HTTPError.conflict(error.description, code: "job_state_conflict")
+            case .nothingToRollBack: throw HTTPError.conflict(error.description, code: "nothing_to_roll_back")
+            case .invalidArgument: throw HTTPError.badRequest(error.description, code: "invalid_argument")
+            case .readOnly: throw HTTPError(.serviceUnavailable, code: "read_only", message: error.description)
             default: throw error
             }
         }

@@ -36,6 +36,9 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Evaluate every this many steps (0: only at the end).")
     var evalEvery = 1000
 
+    @Option(help: "Families to train on: comma-separated names, or base (the default model's recipe).")
+    var families: String = "base"
+
     @Flag(help: "Continue from the checkpoint in --out (written every --eval-every steps) instead of starting over.")
     var resume = false
 
@@ -44,7 +47,10 @@ struct Pretrain: ParsableCommand {
         let directory = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let world = ShapesWorld(seed: seed)
-        let families = ShapesWorld.baseFamilies
+        let (families, unknown) = QuestionFamily.parseList(self.families)
+        guard unknown.isEmpty, !families.isEmpty else {
+            throw ValidationError("unknown families \(unknown.joined(separator: ", ")); see `mneme shapes examples`")
+        }
 
         // 1. Tokenizer: the text of every family (base and continual), so pushed tasks' words are cheap too.
         let corpus = world.generateMixed(families: QuestionFamily.allCases, count: 20_000, start: 1 << 30)
@@ -111,6 +117,7 @@ struct Pretrain: ParsableCommand {
         let final = checkpoints.last!.accuracy
         let seconds = Date().timeIntervalSince(started)
         let command = "mneme pretrain --out \(out) --seed \(seed) --steps \(steps) --batch \(batch) --lr \(lr) --warmup \(warmup)"
+            + (self.families == "base" ? "" : " --families \(self.families)")
         let summary: [String: Any] = [
             "command": command, "seed": seed, "steps": steps, "batch": batch, "learning_rate": Double(lr), "warmup": warmup,
             "items_seen": steps * batch, "seconds": seconds, "items_per_second": report.itemsPerSecond,

@@ -75,6 +75,11 @@ final class ServerLifecycleTests: XCTestCase {
         XCTAssertNotNil((entry?["accuracy"] as? [String: Any])?["redness"], "\(snapshots)")
         XCTAssertEqual(entry?["strategy"] as? String, "branchlora")
 
+        // A strategy that cannot continue the active snapshot's adapters is refused at push time.
+        let conflicting = try server.request("POST", "/v1/tasks", json: Self.push("other", answer: "blue", strategy: "seq-lora"))
+        XCTAssertEqual(conflicting.status, 409, "\(conflicting.object)")
+        XCTAssertEqual((conflicting.object["error"] as? [String: Any])?["code"] as? String, "strategy_conflict")
+
         // A/B: both snapshots side by side.
         let compare = try server.request("POST", "/v1/compare", json: Self.query.merging(["snapshots": [baseSnapshot, tuned]]) { $1 })
         XCTAssertEqual(compare.status, 200, "\(compare.object)")
@@ -94,6 +99,25 @@ final class ServerLifecycleTests: XCTestCase {
         XCTAssertEqual(named.object["answer"] as? String, "red", "\(named.object)")
         // And can be promoted again.
         XCTAssertEqual(try server.request("POST", "/v1/snapshots/\(tuned)/promote").object["active"] as? String, tuned)
+        server.stop()
+    }
+
+    func testAFailedPushCanBeRetriedUnderItsName() throws {
+        let server = try MnemeProcess(data: scratch.appendingPathComponent("data"), arguments: ["--tune-epochs", "2"])
+        // Accepted while the base is active, it fails once the first task's branchlora snapshot is promoted.
+        let first = try server.request("POST", "/v1/tasks", json: Self.push("first", answer: "red"))
+        let second = try server.request("POST", "/v1/tasks", json: Self.push("second", answer: "blue", strategy: "seq-lora"))
+        XCTAssertEqual(first.status, 202, "\(first.object)")
+        XCTAssertEqual(second.status, 202, "\(second.object)")
+        XCTAssertEqual(try waitForJob(server, first.object["job_id"] as! String)["state"] as? String, "done")
+        let failed = try waitForJob(server, second.object["job_id"] as! String)
+        XCTAssertEqual(failed["state"] as? String, "failed", "\(failed)")
+        XCTAssertTrue((failed["error"] as? String ?? "").contains("branchlora"), "\(failed)")
+        // The name is free again; the same name while queued or learned is not.
+        let retried = try server.request("POST", "/v1/tasks", json: Self.push("second", answer: "blue"))
+        XCTAssertEqual(retried.status, 202, "\(retried.object)")
+        XCTAssertEqual(try server.request("POST", "/v1/tasks", json: Self.push("second", answer: "blue")).status, 409)
+        XCTAssertEqual(try waitForJob(server, retried.object["job_id"] as! String)["state"] as? String, "done")
         server.stop()
     }
 

@@ -27,6 +27,10 @@ public struct FwdPrompt: ContinualStrategy {
 
     public init() {}
 
+    public func conflict(with snapshot: Snapshot) -> String? {
+        snapshot.adapters.map { "the snapshot carries \($0.settings.kind.rawValue) adapters; fwd-prompt continues a prompt pool" }
+    }
+
     public func learn(snapshot: Snapshot, task: ContinualTask, earlier: [ContinualTask], adapterSettings: AdapterSet.Settings,
                       training: TrainingSettings, baseExamples: [PreparedExample],
                       progress: ((TrainingProgress) -> Void)?) throws -> (Snapshot, TrainingReport) {

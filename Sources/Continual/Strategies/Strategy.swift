@@ -17,6 +17,8 @@ public protocol ContinualStrategy: Sendable {
     var name: String { get }
     /// The adapter kind its snapshots carry.
     var adapterKind: AdapterSet.Kind { get }
+    /// Why this strategy cannot learn on top of `snapshot` (it carries adapters or prompts of another kind), or nil.
+    func conflict(with snapshot: Snapshot) -> String?
     /// How the adapter-tuning run is changed for `task`, given the earlier tasks' stored examples.
     func plan(task: ContinualTask, earlier: [ContinualTask], snapshot: Snapshot) throws -> TuningPlan
     /// Learns `task` on top of `snapshot`. Adapter strategies use the default (adapter tuning with their plan).
@@ -26,6 +28,19 @@ public protocol ContinualStrategy: Sendable {
 }
 
 extension ContinualStrategy {
+    public func conflict(with snapshot: Snapshot) -> String? {
+        if snapshot.promptPool != nil {
+            return "the snapshot carries fwd-prompt's prompt pool; \(name) continues adapters"
+        }
+        if let existing = snapshot.adapters?.settings.kind, existing != adapterKind, !startsFreshAdapters {
+            return "the snapshot carries \(existing.rawValue) adapters; \(name) cannot continue them"
+        }
+        return nil
+    }
+
+    /// Whether each task starts from new adapters (then any adapter snapshot can be built on).
+    var startsFreshAdapters: Bool { false }
+
     public func plan(task: ContinualTask, earlier: [ContinualTask], snapshot: Snapshot) throws -> TuningPlan { TuningPlan() }
 
     public func learn(snapshot: Snapshot, task: ContinualTask, earlier: [ContinualTask], adapterSettings: AdapterSet.Settings,
@@ -83,6 +98,7 @@ public struct SequentialLoRA: ContinualStrategy {
 public struct JointTraining: ContinualStrategy {
     public var name: String { "joint" }
     public var adapterKind: AdapterSet.Kind { .lora }
+    var startsFreshAdapters: Bool { true }
     public init() {}
 
     public func plan(task: ContinualTask, earlier: [ContinualTask], snapshot: Snapshot) throws -> TuningPlan {
