@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TestSupport
 import XCTest
 
@@ -114,4 +115,37 @@ func eventually(_ timeout: TimeInterval = 120, _ message: @autoclosure () -> Str
     }
     XCTFail("timed out after \(timeout) s \(message())")
     throw MnemeProcess.Failure("timed out")
+}
+
+/// Closed-loop query clients against one server, recording which snapshot answered and every failure.
+final class QueryLoad: @unchecked Sendable {
+    private let stopped = Atomic<Bool>(false)
+    private let group = DispatchGroup()
+    private let state = Mutex<(snapshots: [String], failures: [String])>(([], []))
+
+    init(_ server: MnemeProcess, clients: Int = 2, query: @escaping @Sendable () -> [String: Any]) {
+        for _ in 0 ..< clients {
+            DispatchQueue.global().async(group: group) { [self] in
+                while !stopped.load(ordering: .relaxed) {
+                    do {
+                        let response = try server.request("POST", "/v1/answer", json: query())
+                        if response.status == 200, let snapshot = response.object["snapshot"] as? String {
+                            state.withLock { $0.snapshots.append(snapshot) }
+                        } else {
+                            state.withLock { $0.failures.append("\(response.status) \(response.response.text.prefix(200))") }
+                        }
+                    } catch {
+                        state.withLock { $0.failures.append("\(error)") }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stops the clients and returns (snapshots that answered, in order; failures).
+    func finish() -> (snapshots: [String], failures: [String]) {
+        stopped.store(true, ordering: .relaxed)
+        group.wait()
+        return state.withLock { $0 }
+    }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import XCTest
 
 /// The local scale-out proof (DESIGN §8): one tuner and two read-only replicas on one data directory. A push to
@@ -21,32 +20,9 @@ final class ReplicaTests: XCTestCase {
         XCTAssertTrue(((refused.object["error"] as? [String: Any])?["message"] as? String ?? "").contains("tuner"), "\(refused.object)")
 
         // Load: two clients per replica, each recording the snapshot that answered and any failure.
-        let stop = Atomic<Bool>(false)
-        let failures = Mutex<[String]>([])
-        let answered = Mutex<[Int: [String]]>([:])
-        let group = DispatchGroup()
-        for (index, replica) in replicas.enumerated() {
-            for _ in 0 ..< 2 {
-                DispatchQueue.global().async(group: group) {
-                    while !stop.load(ordering: .relaxed) {
-                        do {
-                            let response = try replica.request("POST", "/v1/answer", json: ServerLifecycleTests.query)
-                            if response.status == 200, let snapshot = response.object["snapshot"] as? String {
-                                answered.withLock { $0[index, default: []].append(snapshot) }
-                            } else {
-                                failures.withLock { $0.append("replica \(index): \(response.status) \(response.response.text.prefix(200))") }
-                            }
-                        } catch {
-                            failures.withLock { $0.append("replica \(index): \(error)") }
-                        }
-                    }
-                }
-            }
-        }
-        defer {
-            stop.store(true, ordering: .relaxed)
-            group.wait()
-        }
+        let loads = replicas.map { QueryLoad($0) { ServerLifecycleTests.query } }
+        var finished: [(snapshots: [String], failures: [String])]?
+        defer { if finished == nil { loads.forEach { _ = $0.finish() } } }
 
         let pushed = try tuner.request("POST", "/v1/tasks", json: ServerLifecycleTests.push("redness", answer: "red"))
         let jobId = try XCTUnwrap(pushed.object["job_id"] as? String, "\(pushed.object)")
@@ -72,13 +48,12 @@ final class ReplicaTests: XCTestCase {
             try eventually(15, "replica did not follow the rollback") { try servedBy(replica) == base }
         }
 
-        stop.store(true, ordering: .relaxed)
-        group.wait()
-        let served = answered.withLock { $0 }
-        XCTAssertEqual(failures.withLock { $0 }, [], "requests failed under load")
-        for index in replicas.indices {
-            XCTAssertTrue(served[index, default: []].contains(tuned), "replica \(index) served the new snapshot under load")
-            XCTAssertGreaterThan(served[index, default: []].count, 10)
+        finished = loads.map { $0.finish() }
+        for (index, load) in finished!.enumerated() {
+            XCTAssertEqual(load.failures, [], "requests to replica \(index) failed under load")
+            XCTAssertTrue(load.snapshots.contains(tuned), "replica \(index) served the new snapshot under load")
+            XCTAssertEqual(load.snapshots.last, base, "replica \(index) ended on the rolled-back snapshot")
+            XCTAssertGreaterThan(load.snapshots.count, 10)
         }
         replicas.forEach { $0.stop() }
         tuner.stop()

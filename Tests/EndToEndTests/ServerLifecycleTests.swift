@@ -52,10 +52,17 @@ final class ServerLifecycleTests: XCTestCase {
         XCTAssertEqual(before.status, 200, "\(before.object)")
         let baseSnapshot = try XCTUnwrap(before.object["snapshot"] as? String)
 
+        // Queries keep flowing through tuning and the hot swap; none may fail.
+        let load = QueryLoad(server) { Self.query }
         let pushed = try server.request("POST", "/v1/tasks", json: Self.push("redness", answer: "red"))
         XCTAssertEqual(pushed.status, 202, "\(pushed.object)")
         let jobId = try XCTUnwrap(pushed.object["job_id"] as? String)
         let finished = try waitForJob(server, jobId)
+        Thread.sleep(forTimeInterval: 0.3)
+        let served = load.finish()
+        XCTAssertEqual(served.failures, [], "requests failed during tuning or the swap")
+        XCTAssertEqual(served.snapshots.first, baseSnapshot)
+        XCTAssertEqual(served.snapshots.last, finished["snapshot"] as? String, "the load saw the swap")
         XCTAssertEqual(finished["state"] as? String, "done", "\(finished)")
         XCTAssertEqual(finished["promoted"] as? Bool, true, "\(finished)")
         let tuned = try XCTUnwrap(finished["snapshot"] as? String)
