@@ -127,7 +127,9 @@ public final class MnemeServer: Sendable {
                         metrics.activeSnapshot(active, previous: previous)
                     }
                 } catch {
-                    logger.warning("registry watch: \(error)")
+                    // Forget what was seen, so the next poll tries the swap again.
+                    watcher = RegistryWatcher(directory: directory)
+                    logger.warning("registry watch: \(error); retrying")
                 }
                 Thread.sleep(forTimeInterval: Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18)
             }

@@ -16,6 +16,11 @@ public struct TunerSettings: Sendable {
     public var learningRate: Float = 2e-3
     public var adapter = AdapterSet.Settings.continualDefault
     public var seed: UInt64 = 0
+    /// A job started this many times without finishing (the process died each time) fails instead of looping.
+    public var maxAttempts = 3
+    /// Between training steps the tuner lets waiting queries go first, but never waits longer than this:
+    /// under a steady load tuning slows down instead of stopping.
+    public var maxYieldPerStep: Duration = .milliseconds(200)
 
     public init() {}
 }
@@ -91,6 +96,13 @@ final class Tuner: @unchecked Sendable {
 
     private func process(_ job: JobRecord) {
         let start = ContinuousClock.now
+        guard job.attempts <= settings.maxAttempts else {
+            metrics.jobFinished(state: "failed")
+            let reason = "gave up after \(job.attempts - 1) attempts: the process stopped during each (out of memory, or killed)"
+            logger.error("job \(job.id): \(reason)")
+            _ = try? store.failJob(job.id, reason: reason)
+            return
+        }
         do {
             let result = try tune(job)
             metrics.jobFinished(state: "done")
@@ -129,14 +141,16 @@ final class Tuner: @unchecked Sendable {
         let training = TrainingSettings(steps: steps, batchSize: settings.batchSize, learningRate: settings.learningRate,
                                         warmupSteps: min(20, steps / 10), seed: settings.seed &+ UInt64(parentMetadata.tasks.count))
         let reporter = JobProgressReporter(store: store, jobId: job.id)
+        let maxYield = settings.maxYieldPerStep
         let (tuned, _) = try strategy.learn(snapshot: parent, task: ContinualTask(name: task.name, examples: examples), earlier: earlier,
                                             adapterSettings: settings.adapter, training: training, baseExamples: [],
                                             progress: { [engine, metrics] progress in
             _ = try? reporter.report(JobProgress(step: progress.step, total: progress.total, loss: Double(progress.loss),
                                                  etaSeconds: progress.etaSeconds))
             metrics.tuning(progress: Double(progress.step) / Double(progress.total), step: progress.step, loss: Double(progress.loss))
-            // Queries first: while some wait, let the inference thread have the cores.
-            while engine.scheduler.isBusy { usleep(1000) }
+            // Queries first: while some wait, let the inference thread have the cores (for a bounded time).
+            let yieldUntil = ContinuousClock.now + maxYield
+            while engine.scheduler.isBusy, ContinuousClock.now < yieldUntil { usleep(1000) }
         })
         try reporter.flush()
         CrashPoint.reach("tuning-done")

@@ -86,4 +86,25 @@ final class CrashRecoveryTests: XCTestCase {
         XCTAssertEqual(leftovers, [])
         restarted.stop()
     }
+
+    func testAJobThatKillsTheProcessEveryTimeFailsInsteadOfLooping() throws {
+        var jobId: String?
+        for attempt in 1 ... 3 {
+            let server = try MnemeProcess(data: data, arguments: ["--tune-epochs", "1"], environment: ["MNEME_CRASH_POINT": "tuning-done"])
+            if attempt == 1 {
+                let pushed = try server.request("POST", "/v1/tasks", json: ServerLifecycleTests.push("deadly", answer: "red"))
+                jobId = try XCTUnwrap(pushed.object["job_id"] as? String, "\(pushed.object)")
+            }
+            XCTAssertTrue(server.waitForCrash(), "attempt \(attempt) did not crash:\n\(server.output.suffix(2000))")
+        }
+        let restarted = try MnemeProcess(data: data, arguments: ["--tune-epochs", "1"])
+        let job = try finishes(restarted, job: try XCTUnwrap(jobId))
+        XCTAssertEqual(job["state"] as? String, "failed", "\(job)")
+        XCTAssertTrue((job["error"] as? String ?? "").contains("gave up after 3 attempts"), "\(job)")
+        // The server goes on serving and tuning.
+        XCTAssertEqual(try restarted.request("POST", "/v1/answer", json: ServerLifecycleTests.query).status, 200)
+        let next = try restarted.request("POST", "/v1/tasks", json: ServerLifecycleTests.push("harmless", answer: "red"))
+        XCTAssertEqual(try finishes(restarted, job: try XCTUnwrap(next.object["job_id"] as? String))["state"] as? String, "done")
+        restarted.stop()
+    }
 }
