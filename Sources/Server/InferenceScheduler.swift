@@ -50,9 +50,15 @@ final class InferenceScheduler: @unchecked Sendable {
 
     var queueDepth: Int { condition.lock(); defer { condition.unlock() }; return pending.count }
 
-    /// Queries waiting or being answered (the tuner steps aside while this is non-zero).
-    var isBusy: Bool { condition.lock(); defer { condition.unlock() }; return !pending.isEmpty || processing }
+    /// Queries waiting or being answered, or answered within `grace` (a client's next query usually follows at
+    /// once): the tuner steps aside while this holds.
+    func isBusy(grace: Duration = .zero) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return !pending.isEmpty || processing || lastFinished.map { $0.duration(to: .now) < grace } ?? false
+    }
     private var processing = false
+    private var lastFinished: ContinuousClock.Instant?
 
     func answer(snapshot: Snapshot, image: RGBImage, question: String, task: String?, maxNewTokens: Int,
                 topLogprobs: Int) async throws -> Snapshot.Routed {
@@ -87,6 +93,7 @@ final class InferenceScheduler: @unchecked Sendable {
             process(batch)
             condition.lock()
             processing = false
+            lastFinished = .now
             condition.unlock()
             onBatch?(batch.count, Greedy.milliseconds(start.duration(to: .now)))
         }

@@ -20,7 +20,9 @@ public struct TunerSettings: Sendable {
     public var maxAttempts = 3
     /// Between training steps the tuner lets waiting queries go first, but never waits longer than this:
     /// under a steady load tuning slows down instead of stopping.
-    public var maxYieldPerStep: Duration = .milliseconds(200)
+    public var maxYieldPerStep: Duration = .seconds(1)
+    /// The same between layers inside a step.
+    public var maxYieldPerLayer: Duration = .seconds(1)
 
     public init() {}
 }
@@ -75,7 +77,17 @@ final class Tuner: @unchecked Sendable {
 
     private var isStopped: Bool { condition.lock(); defer { condition.unlock() }; return stopped }
 
+    /// Waits while queries are queued or running, up to `atMost`: queries go first, tuning never stops entirely.
+    static func yieldToQueries(engine: Engine, atMost: Duration) {
+        let until = ContinuousClock.now + atMost
+        while engine.scheduler.isBusy(grace: .milliseconds(20)), ContinuousClock.now < until { usleep(500) }
+    }
+
     private func run() {
+        // Between layers of every training step too, so a query waits for one layer at most.
+        let engine = self.engine, perLayer = settings.maxYieldPerLayer
+        TrainingYield.install { Tuner.yieldToQueries(engine: engine, atMost: perLayer) }
+        defer { TrainingYield.install(nil) }
         while !isStopped {
             do {
                 let jobs = try store.jobs()
@@ -149,8 +161,7 @@ final class Tuner: @unchecked Sendable {
                                                  etaSeconds: progress.etaSeconds))
             metrics.tuning(progress: Double(progress.step) / Double(progress.total), step: progress.step, loss: Double(progress.loss))
             // Queries first: while some wait, let the inference thread have the cores (for a bounded time).
-            let yieldUntil = ContinuousClock.now + maxYield
-            while engine.scheduler.isBusy, ContinuousClock.now < yieldUntil { usleep(1000) }
+            Self.yieldToQueries(engine: engine, atMost: maxYield)
         })
         try reporter.flush()
         CrashPoint.reach("tuning-done")

@@ -37,6 +37,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Epochs over a pushed task's training items.")
     var tuneEpochs: Int = 4
 
+    @Option(help: "While queries are waiting, the tuner pauses between layers for at most this many milliseconds at a time (lower: tuning progresses faster under load, queries wait more).")
+    var tuneYieldMs: Int = 1000
+
     func run() throws {
         let logger = Logger(label: "mneme")
         var configuration = ServerConfiguration(dataDirectory: URL(fileURLWithPath: data), modelDirectory: try DefaultModel.resolve(model))
@@ -50,6 +53,9 @@ struct Serve: ParsableCommand {
         configuration.tuner.defaultStrategy = defaultStrategy
         configuration.tuner.regressionGatePoints = gatePoints
         configuration.tuner.epochs = tuneEpochs
+        guard tuneYieldMs >= 0 else { throw ValidationError("--tune-yield-ms must be 0 or more") }
+        configuration.tuner.maxYieldPerStep = .milliseconds(tuneYieldMs)
+        configuration.tuner.maxYieldPerLayer = .milliseconds(tuneYieldMs)
         configuration.host = host
         configuration.port = port
         configuration.token = try ServerConfiguration.loadToken(file: tokenFile)

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Tensor
 
@@ -9,4 +10,21 @@ LoggingSystem.bootstrap { label in
     return handler
 }
 Logger(label: "mneme").info("\(kernelReport)")
-Mneme.main()
+
+// Debian's OpenBLAS 0.3.21 can deadlock in its exit handler (joining a worker thread that waits forever), seen
+// after a run that started subprocesses. Everything is flushed and written durably by now, so leave without
+// running exit handlers.
+var exitCode: Int32 = 0
+do {
+    var command = try Mneme.parseAsRoot()
+    try command.run()
+} catch {
+    let code = Mneme.exitCode(for: error)
+    let message = Mneme.fullMessage(for: error)
+    if !message.isEmpty {
+        FileHandle(fileDescriptor: code == .success ? 1 : 2).write(Data((message + "\n").utf8))
+    }
+    exitCode = code.rawValue
+}
+fflush(nil)
+_exit(exitCode)

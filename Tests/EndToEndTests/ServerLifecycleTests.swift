@@ -47,7 +47,8 @@ final class ServerLifecycleTests: XCTestCase {
     }
 
     func testPushTunesANewSnapshotThenCompareAndRollback() throws {
-        let server = try MnemeProcess(data: scratch.appendingPathComponent("data"), arguments: ["--tune-epochs", "25"])
+        // Queries are constant here, so let the tuner pause only briefly for them.
+        let server = try MnemeProcess(data: scratch.appendingPathComponent("data"), arguments: ["--tune-epochs", "25", "--tune-yield-ms", "20"])
         let before = try server.request("POST", "/v1/answer", json: Self.query)
         XCTAssertEqual(before.status, 200, "\(before.object)")
         let baseSnapshot = try XCTUnwrap(before.object["snapshot"] as? String)

@@ -74,6 +74,7 @@ public enum CLIPTraining {
         let shape = Attention.Shape(heads: v.numAttentionHeads, kvHeads: v.numAttentionHeads, headDim: v.headDim, causal: false)
         let activation = Activation(name: v.hiddenAct) ?? .quickGelu
         for (index, layer) in weights.layers.prefix(config.visionLayersNeeded).enumerated() {
+            TrainingYield.point()
             let saved = LayerActivations(input: x, config: v, images: images, tokens: tokens)
             LayerNorm.forward(out: saved.normed1, input: x, weight: layer.layerNorm1.weight, bias: layer.layerNorm1.bias,
                               eps: v.layerNormEps, mean: saved.mean1, rstd: saved.rstd1)
@@ -168,6 +169,7 @@ public enum CLIPTraining {
         let activation = Activation(name: v.hiddenAct) ?? .quickGelu
         var dX = dStates[activations.layers.count] ?? Tensor(zeros: [images * tokens, hidden])
         for index in activations.layers.indices.reversed() {
+            TrainingYield.point()
             let layer = weights.layers[index], saved = activations.layers[index]
             let dResidual = dX.copy()
             let dActivatedMLP = Tensor(zeros: saved.activated.shape)

@@ -139,6 +139,7 @@ public enum LlamaTraining {
         let allPositions = Array(0 ..< length)
         var x = input
         for (index, layer) in weights.layers.enumerated() {
+            TrainingYield.point()
             let last = index == weights.layers.count - 1
             let (queryRows, blocks) = Self.blocks(batch: batch, length: length, outputs: last ? outputs : nil)
             let saved = LayerActivations(input: x, queryRows: queryRows, blocks: blocks)
@@ -205,6 +206,7 @@ public enum LlamaTraining {
         RMSNorm.backward(dInput: dX, dWeight: gradients.of(weights.norm), dOut: dHidden, input: activations.finalInput,
                          weight: weights.norm, rstd: activations.finalRstd)
         for index in weights.layers.indices.reversed() {
+            TrainingYield.point()
             let layer = weights.layers[index], saved = activations.layers[index]
             let context = saved.queryRows == nil ? fullContext : queryContext(task: task, blocks: saved.blocks)
             // The first layer's input gradient is only needed for trainable embeddings or image features.
