@@ -89,9 +89,8 @@ public struct ContinualSequence {
         let pipeline = base.base
         for (index, task) in tasks.enumerated() {
             let examples = try AdapterTuning.prepare(task.train, base: pipeline)
-            let stepCount = max(10, settings.epochs * (examples.count + settings.batchSize - 1) / settings.batchSize)
-            let training = TrainingSettings(steps: stepCount, batchSize: settings.batchSize, learningRate: settings.learningRate,
-                                            warmupSteps: min(20, stepCount / 10), seed: settings.seed &+ UInt64(index))
+            let training = TrainingSettings.continualTask(examples: examples.count, epochs: settings.epochs, batchSize: settings.batchSize,
+                                                          learningRate: settings.learningRate, seed: settings.seed &+ UInt64(index))
             let started = Date()
             let (tuned, _) = try strategy.learn(snapshot: snapshot, task: ContinualTask(name: task.name, examples: examples), earlier: learned,
                                                 adapterSettings: settings.adapter, training: training, baseExamples: [],
@@ -126,6 +125,15 @@ public struct ContinualSequence {
         let adapters = snapshot.adapters?.trainableTensors(task: task).reduce(0) { $0 + $1.1.count } ?? 0
         let prompts = snapshot.promptPool.map { $0.prompts.reduce(0) { $0 + $1.count } } ?? 0
         return adapters + prompts
+    }
+}
+
+extension TrainingSettings {
+    /// The schedule of one continual task (the server's tuner and `mneme bench continual`): `epochs` passes over
+    /// the task's examples, at least 10 steps, warm-up a tenth of them up to 20.
+    public static func continualTask(examples: Int, epochs: Int, batchSize: Int, learningRate: Float, seed: UInt64) -> TrainingSettings {
+        let steps = max(10, epochs * (examples + batchSize - 1) / batchSize)
+        return TrainingSettings(steps: steps, batchSize: batchSize, learningRate: learningRate, warmupSteps: min(20, steps / 10), seed: seed)
     }
 }
 

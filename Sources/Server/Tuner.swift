@@ -149,9 +149,8 @@ final class Tuner: @unchecked Sendable {
             earlierHeld.append((record.name, try record.evalIndices.map { try labeled(all[$0]) }))
         }
         let examples = try AdapterTuning.prepare(train, base: base)
-        let steps = max(10, settings.epochs * (examples.count + settings.batchSize - 1) / settings.batchSize)
-        let training = TrainingSettings(steps: steps, batchSize: settings.batchSize, learningRate: settings.learningRate,
-                                        warmupSteps: min(20, steps / 10), seed: settings.seed &+ UInt64(parentMetadata.tasks.count))
+        let training = TrainingSettings.continualTask(examples: examples.count, epochs: settings.epochs, batchSize: settings.batchSize,
+                                                      learningRate: settings.learningRate, seed: settings.seed &+ UInt64(parentMetadata.tasks.count))
         let reporter = JobProgressReporter(store: store, jobId: job.id)
         let maxYield = settings.maxYieldPerStep
         let (tuned, _) = try strategy.learn(snapshot: parent, task: ContinualTask(name: task.name, examples: examples), earlier: earlier,

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Datasets
 import Foundation
+import Server
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -37,7 +38,7 @@ struct Push: ParsableCommand {
         guard let base = URL(string: server), base.scheme == "http" || base.scheme == "https" else {
             throw ValidationError("--server must be an http(s) URL, e.g. http://127.0.0.1:8080")
         }
-        let client = APIClient(base: base, token: try Self.token(file: tokenFile))
+        let client = APIClient(base: base, token: try ServerConfiguration.loadToken(file: tokenFile))
         let data = try Dataset.load(from: URL(fileURLWithPath: dataset))
         guard !data.items.isEmpty else { throw CommandError("dataset \(dataset) has no items") }
 
@@ -108,14 +109,6 @@ struct Push: ParsableCommand {
             bar.update(min(step, total - 1), total, detail: detail)
             Thread.sleep(forTimeInterval: 0.5)
         }
-    }
-
-    static func token(file: String?) throws -> String? {
-        if let file {
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw CommandError("cannot read token file \(file)") }
-            return text.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) }
-        }
-        return ProcessInfo.processInfo.environment["MNEME_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
     }
 }
 

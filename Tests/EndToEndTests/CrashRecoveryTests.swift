@@ -19,15 +19,6 @@ final class CrashRecoveryTests: XCTestCase {
         try server.request("GET", "/v1/tasks").object["tasks"] as? [[String: Any]] ?? []
     }
 
-    func finishes(_ server: MnemeProcess, job: String) throws -> [String: Any] {
-        var last: [String: Any] = [:]
-        try eventually(180, "job \(job): \(last)\n\(server.output.suffix(2000))") {
-            last = try server.request("GET", "/v1/jobs/\(job)").object
-            return ["done", "failed"].contains(last["state"] as? String)
-        }
-        return last
-    }
-
     func testKillDuringUploadKeepsAcknowledgedPushesAndNothingHalfWritten() throws {
         let server = try MnemeProcess(data: data, arguments: ["--tune-epochs", "1"])
         let acknowledged = try server.request("POST", "/v1/tasks", json: ServerLifecycleTests.push("first", answer: "red"))
@@ -45,7 +36,7 @@ final class CrashRecoveryTests: XCTestCase {
         let restarted = try MnemeProcess(data: data, arguments: ["--tune-epochs", "1"])
         let names = try tasks(restarted).compactMap { $0["name"] as? String }
         XCTAssertEqual(names, ["first"], "the acknowledged push survives; the unacknowledged one left nothing")
-        XCTAssertEqual(try finishes(restarted, job: firstJob)["state"] as? String, "done")
+        XCTAssertEqual(try restarted.waitForJob(firstJob)["state"] as? String, "done")
         // The store is writable after the crash.
         XCTAssertEqual(try restarted.request("POST", "/v1/tasks", json: ServerLifecycleTests.push("second", answer: "blue")).status, 202)
         restarted.stop()
@@ -62,7 +53,7 @@ final class CrashRecoveryTests: XCTestCase {
         server.crash()
 
         let restarted = try MnemeProcess(data: data, arguments: ["--tune-epochs", "3"])
-        let job = try finishes(restarted, job: jobId)
+        let job = try restarted.waitForJob(jobId)
         XCTAssertEqual(job["state"] as? String, "done", "\(job)")
         XCTAssertEqual(job["attempts"] as? Int, 2, "\(job)")
         XCTAssertEqual(try tasks(restarted).count, 1)
@@ -77,7 +68,7 @@ final class CrashRecoveryTests: XCTestCase {
         XCTAssertTrue(server.waitForCrash(), "the server did not reach the crash point:\n\(server.output.suffix(2000))")
 
         let restarted = try MnemeProcess(data: data, arguments: ["--tune-epochs", "1"])
-        let job = try finishes(restarted, job: jobId)
+        let job = try restarted.waitForJob(jobId)
         XCTAssertEqual(job["state"] as? String, "done", "\(job)")
         let snapshots = try restarted.request("GET", "/v1/snapshots").object["snapshots"] as? [[String: Any]] ?? []
         XCTAssertEqual(snapshots.count, 2, "the base and one tuned snapshot, no leftover of the killed write: \(snapshots)")
@@ -98,13 +89,13 @@ final class CrashRecoveryTests: XCTestCase {
             XCTAssertTrue(server.waitForCrash(), "attempt \(attempt) did not crash:\n\(server.output.suffix(2000))")
         }
         let restarted = try MnemeProcess(data: data, arguments: ["--tune-epochs", "1"])
-        let job = try finishes(restarted, job: try XCTUnwrap(jobId))
+        let job = try restarted.waitForJob(try XCTUnwrap(jobId))
         XCTAssertEqual(job["state"] as? String, "failed", "\(job)")
         XCTAssertTrue((job["error"] as? String ?? "").contains("gave up after 3 attempts"), "\(job)")
         // The server goes on serving and tuning.
         XCTAssertEqual(try restarted.request("POST", "/v1/answer", json: ServerLifecycleTests.query).status, 200)
         let next = try restarted.request("POST", "/v1/tasks", json: ServerLifecycleTests.push("harmless", answer: "red"))
-        XCTAssertEqual(try finishes(restarted, job: try XCTUnwrap(next.object["job_id"] as? String))["state"] as? String, "done")
+        XCTAssertEqual(try restarted.waitForJob(try XCTUnwrap(next.object["job_id"] as? String))["state"] as? String, "done")
         restarted.stop()
     }
 }

@@ -79,6 +79,16 @@ final class MnemeProcess: @unchecked Sendable {
         return (response.status, object, response)
     }
 
+    /// Polls `GET /v1/jobs/{id}` until the job is done or failed; returns it.
+    func waitForJob(_ id: String, timeout: TimeInterval = 180) throws -> [String: Any] {
+        var last: [String: Any] = [:]
+        try eventually(timeout, "job \(id): \(last)\n\(output.suffix(2000))") {
+            last = try request("GET", "/v1/jobs/\(id)").object
+            return ["done", "failed"].contains(last["state"] as? String)
+        }
+        return last
+    }
+
     func stop() {
         guard process.isRunning else { return }
         process.terminate()

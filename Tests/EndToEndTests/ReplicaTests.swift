@@ -26,11 +26,7 @@ final class ReplicaTests: XCTestCase {
 
         let pushed = try tuner.request("POST", "/v1/tasks", json: ServerLifecycleTests.push("redness", answer: "red"))
         let jobId = try XCTUnwrap(pushed.object["job_id"] as? String, "\(pushed.object)")
-        var job: [String: Any] = [:]
-        try eventually(180, "job: \(job)\n\(tuner.output.suffix(2000))") {
-            job = try tuner.request("GET", "/v1/jobs/\(jobId)").object
-            return ["done", "failed"].contains(job["state"] as? String)
-        }
+        let job = try tuner.waitForJob(jobId)
         XCTAssertEqual(job["promoted"] as? Bool, true, "\(job)")
         let tuned = try XCTUnwrap(job["snapshot"] as? String)
 

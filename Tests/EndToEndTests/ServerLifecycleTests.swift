@@ -35,17 +35,6 @@ final class ServerLifecycleTests: XCTestCase {
     static var query: [String: Any] { ["image": png(red: 200, green: 10, blue: 20).base64EncodedString(), "question": "What colour is it?",
                                        "max_new_tokens": 4] }
 
-    func job(_ server: MnemeProcess, _ id: String) throws -> [String: Any] { try server.request("GET", "/v1/jobs/\(id)").object }
-
-    func waitForJob(_ server: MnemeProcess, _ id: String, timeout: TimeInterval = 180) throws -> [String: Any] {
-        var last: [String: Any] = [:]
-        try eventually(timeout, "job \(id): \(last)\n\(server.output.suffix(2000))") {
-            last = try job(server, id)
-            return ["done", "failed"].contains(last["state"] as? String)
-        }
-        return last
-    }
-
     func testPushTunesANewSnapshotThenCompareAndRollback() throws {
         // Queries are constant here, so let the tuner pause only briefly for them.
         let server = try MnemeProcess(data: scratch.appendingPathComponent("data"), arguments: ["--tune-epochs", "25", "--tune-yield-ms", "20"])
@@ -58,7 +47,7 @@ final class ServerLifecycleTests: XCTestCase {
         let pushed = try server.request("POST", "/v1/tasks", json: Self.push("redness", answer: "red"))
         XCTAssertEqual(pushed.status, 202, "\(pushed.object)")
         let jobId = try XCTUnwrap(pushed.object["job_id"] as? String)
-        let finished = try waitForJob(server, jobId)
+        let finished = try server.waitForJob(jobId)
         Thread.sleep(forTimeInterval: 0.3)
         let served = load.finish()
         XCTAssertEqual(served.failures, [], "requests failed during tuning or the swap")
@@ -117,15 +106,15 @@ final class ServerLifecycleTests: XCTestCase {
         let second = try server.request("POST", "/v1/tasks", json: Self.push("second", answer: "blue", strategy: "seq-lora"))
         XCTAssertEqual(first.status, 202, "\(first.object)")
         XCTAssertEqual(second.status, 202, "\(second.object)")
-        XCTAssertEqual(try waitForJob(server, first.object["job_id"] as! String)["state"] as? String, "done")
-        let failed = try waitForJob(server, second.object["job_id"] as! String)
+        XCTAssertEqual(try server.waitForJob(first.object["job_id"] as! String)["state"] as? String, "done")
+        let failed = try server.waitForJob(second.object["job_id"] as! String)
         XCTAssertEqual(failed["state"] as? String, "failed", "\(failed)")
         XCTAssertTrue((failed["error"] as? String ?? "").contains("branchlora"), "\(failed)")
         // The name is free again; the same name while queued or learned is not.
         let retried = try server.request("POST", "/v1/tasks", json: Self.push("second", answer: "blue"))
         XCTAssertEqual(retried.status, 202, "\(retried.object)")
         XCTAssertEqual(try server.request("POST", "/v1/tasks", json: Self.push("second", answer: "blue")).status, 409)
-        XCTAssertEqual(try waitForJob(server, retried.object["job_id"] as! String)["state"] as? String, "done")
+        XCTAssertEqual(try server.waitForJob(retried.object["job_id"] as! String)["state"] as? String, "done")
         server.stop()
     }
 
