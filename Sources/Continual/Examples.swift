@@ -8,11 +8,14 @@ public struct LabeledItem: Sendable {
     public var image: RGBImage
     public var question: String
     public var answer: String
+    /// Per-patch labels for pretraining's patch heads (`TrainingExample.patchLabels`), when the data has them.
+    public var patchLabels: [[Int]]?
 
-    public init(image: RGBImage, question: String, answer: String) {
+    public init(image: RGBImage, question: String, answer: String, patchLabels: [[Int]]? = nil) {
         self.image = image
         self.question = question
         self.answer = answer
+        self.patchLabels = patchLabels
     }
 }
 
@@ -52,7 +55,8 @@ public struct ExampleBuilder: Sendable {
     public func trainingExample(_ item: LabeledItem) throws -> TrainingExample {
         let pixels = pipeline.pixels(of: item.image)
         let image: TrainingExample.Image = vision == .pixels ? .pixels(pixels) : .features(try pipeline.model.imageFeatures(pixels: pixels))
-        return TrainingExample(image: image, promptIds: try pipeline.promptIds(question: item.question), answerIds: answerIds(item.answer))
+        return TrainingExample(image: image, promptIds: try pipeline.promptIds(question: item.question), answerIds: answerIds(item.answer),
+                               patchLabels: vision == .pixels ? item.patchLabels : nil)
     }
 
     public func prepare(_ item: LabeledItem) throws -> PreparedExample {

@@ -7,10 +7,13 @@ public struct Pretraining {
     public var training: TrainingSettings
     /// Evaluate on the held-out sets every this many steps (0: only at the end).
     public var evaluationInterval: Int
+    /// Auxiliary per-patch heads trained with the model (items must carry `patchLabels`); discarded after.
+    public var patchSupervision: PatchSupervision?
 
-    public init(training: TrainingSettings, evaluationInterval: Int = 0) {
+    public init(training: TrainingSettings, evaluationInterval: Int = 0, patchSupervision: PatchSupervision? = nil) {
         self.training = training
         self.evaluationInterval = evaluationInterval
+        self.patchSupervision = patchSupervision
     }
 
     public struct Checkpoint: Sendable {
@@ -27,8 +30,12 @@ public struct Pretraining {
         let model = pipeline.model
         let gradients = Gradients()
         gradients.register(LlavaTraining.namedWeights(of: model))
-        let trainer = Trainer(model: model, gradients: gradients, settings: training,
-                              options: .init(padId: pipeline.tokenizer.padTokenId ?? 0))
+        var options = LlavaTraining.Options(padId: pipeline.tokenizer.padTokenId ?? 0)
+        if let patchSupervision {
+            gradients.register(patchSupervision.namedTensors)
+            options.patchSupervision = patchSupervision
+        }
+        let trainer = Trainer(model: model, gradients: gradients, settings: training, options: options)
         let builder = ExampleBuilder(pipeline: pipeline, vision: .pixels)
         var checkpoints: [Checkpoint] = []
         let clock = ContinuousClock()

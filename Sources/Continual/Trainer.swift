@@ -38,6 +38,8 @@ public struct TrainingProgress: Sendable {
     public var itemsPerSecond: Double
     public var etaSeconds: Double
     public var learningRate: Float
+    /// Moving average of the auxiliary patch-label loss, when the run has patch supervision.
+    public var patchLoss: Float?
 }
 
 public struct TrainingReport: Sendable {
@@ -85,11 +87,14 @@ public final class Trainer {
         let clock = ContinuousClock()
         let start = clock.now
         var smoothed: Float = .nan
+        var smoothedPatch: Float?
         var items = 0
         for step in 0 ..< settings.steps {
             let batch = next(step)
             gradients.zero()
-            var loss = LlavaTraining.step(model: model, examples: batch.examples, options: options, gradients: gradients).loss
+            let result = LlavaTraining.step(model: model, examples: batch.examples, options: options, gradients: gradients)
+            var loss = result.loss
+            if let patch = result.patchLoss { smoothedPatch = smoothedPatch.map { 0.9 * $0 + 0.1 * patch } ?? patch }
             if let auxiliary = batch.auxiliary { loss += auxiliary(gradients) }
             gradients.clip(norm: settings.clipNorm)
             beforeUpdate?(step)
@@ -102,7 +107,8 @@ public final class Trainer {
             let perStep = elapsed / Double(step + 1)
             progress?(TrainingProgress(step: step + 1, total: settings.steps, loss: smoothed,
                                        itemsPerSecond: Double(items) / max(elapsed, 1e-9),
-                                       etaSeconds: perStep * Double(settings.steps - step - 1), learningRate: rate))
+                                       etaSeconds: perStep * Double(settings.steps - step - 1), learningRate: rate,
+                                       patchLoss: smoothedPatch))
         }
         let seconds = Greedy.milliseconds(start.duration(to: clock.now)) / 1000
         return TrainingReport(steps: settings.steps, finalLoss: smoothed, seconds: seconds, itemsPerSecond: Double(items) / max(seconds, 1e-9))

@@ -51,7 +51,7 @@ struct BenchContinual: ParsableCommand {
         let directory = try DefaultModel.resolve(model)
         let base = try Snapshot.load(from: directory)
         let world = ShapesWorld(seed: seed)
-        let item = Pretrain.item
+        let item = { (sample: ShapesSample) in Pretrain.item(sample) }
         let sequence = ShapesWorld.continualSequence.prefix(tasks).map { family in
             ContinualSequence.Task(name: family.rawValue, train: world.generate(family: family, count: trainItems, start: 0).map(item),
                                    heldOut: world.generate(family: family, count: evalItems, start: ShapesWorld.heldOutStart).map(item))

@@ -36,6 +36,9 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Evaluate every this many steps (0: only at the end).")
     var evalEvery = 1000
 
+    @Option(help: "Weight of the auxiliary per-patch losses (what object covers each patch, its colour and size; 0: answers only).")
+    var patchLoss: Float = 1
+
     @Option(help: "Families to train on: comma-separated names, or base (the default model's recipe).")
     var families: String = "base"
 
@@ -79,26 +82,34 @@ struct Pretrain: ParsableCommand {
         // 3. Train on freshly drawn scenes; held-out items come from a disjoint index range.
         var heldOut: [String: [LabeledItem]] = [:]
         for family in families {
-            heldOut[family.rawValue] = world.generate(family: family, count: evalItems, start: ShapesWorld.heldOutStart).map(Self.item)
+            heldOut[family.rawValue] = world.generate(family: family, count: evalItems, start: ShapesWorld.heldOutStart).map { Self.item($0) }
         }
         let remaining = max(steps - firstStep, 0)
         let pretraining = Pretraining(training: TrainingSettings(steps: remaining, batchSize: batch, learningRate: lr, warmupSteps: firstStep > 0 ? 0 : warmup,
                                                                  weightDecay: 0.01, clipNorm: 1, seed: seed),
-                                      evaluationInterval: evalEvery)
+                                      evaluationInterval: evalEvery,
+                                      patchSupervision: patchLoss > 0 ? PatchSupervision(classes: PatchLabels.classCounts, features: config.visionConfig.hiddenSize,
+                                                                                          lossWeight: patchLoss, seed: seed &+ 1) : nil)
         let bar = ProgressBar("pretraining")
         let (report, checkpoints) = try pretraining.run(
             pipeline: pipeline,
-            draw: { step, count in world.generateMixed(families: families, count: count, start: (firstStep + step) * count).map(Self.item) },
+            draw: { step, count in
+                world.generateMixed(families: families, count: count, start: (firstStep + step) * count).map {
+                    Self.item($0, patchSize: config.visionConfig.patchSize)
+                }
+            },
             heldOut: heldOut,
             progress: { p in
-                bar.update(firstStep + p.step, steps, detail: String(format: "loss %.4f  lr %.2e  %.1f items/s  ETA %@", p.loss, p.learningRate,
-                                                                     p.itemsPerSecond, ProgressBar.duration(p.etaSeconds)))
+                let patch = p.patchLoss.map { String(format: "  patch %.3f", $0) } ?? ""
+                bar.update(firstStep + p.step, steps, detail: String(format: "loss %.4f%@  lr %.2e  %.1f items/s  ETA %@", p.loss, patch,
+                                                                     p.learningRate, p.itemsPerSecond, ProgressBar.duration(p.etaSeconds)))
             },
             evaluated: { checkpoint in
                 let mean = checkpoint.accuracy.values.reduce(0, +) / Double(max(checkpoint.accuracy.count, 1))
                 let worst = checkpoint.accuracy.min { $0.value < $1.value }
-                FileHandle.standardError.write(Data(String(format: "\nstep %d: mean held-out accuracy %.3f, lowest %@ %.3f\n", firstStep + checkpoint.step,
-                                                           mean, worst?.key ?? "-", worst?.value ?? 0).utf8))
+                let families = checkpoint.accuracy.sorted { $0.key < $1.key }.map { String(format: "%@ %.2f", $0.key, $0.value) }
+                FileHandle.standardError.write(Data(String(format: "\nstep %d: mean held-out accuracy %.3f, lowest %@ %.3f (%@)\n", firstStep + checkpoint.step,
+                                                           mean, worst?.key ?? "-", worst?.value ?? 0, families.joined(separator: ", ")).utf8))
                 if checkpoint.step < remaining {
                     try? model.save(to: checkpointDirectory)
                     try? AtomicFile.write(Data("{\"step\": \(firstStep + checkpoint.step)}".utf8),
@@ -116,7 +127,7 @@ struct Pretrain: ParsableCommand {
         try? FileManager.default.removeItem(at: checkpointDirectory)
         let final = checkpoints.last!.accuracy
         let seconds = Date().timeIntervalSince(started)
-        let command = "mneme pretrain --out \(out) --seed \(seed) --steps \(steps) --batch \(batch) --lr \(lr) --warmup \(warmup)"
+        let command = "mneme pretrain --out \(out) --seed \(seed) --steps \(steps) --batch \(batch) --lr \(lr) --warmup \(warmup) --patch-loss \(patchLoss)"
             + (self.families == "base" ? "" : " --families \(self.families)")
         let summary: [String: Any] = [
             "command": command, "seed": seed, "steps": steps, "batch": batch, "learning_rate": Double(lr), "warmup": warmup,
@@ -124,7 +135,7 @@ struct Pretrain: ParsableCommand {
             "final_loss": Double(report.finalLoss), "held_out_items_per_family": evalItems, "accuracy": final,
             "checkpoints": checkpoints.map { ["step": firstStep + $0.step, "accuracy": $0.accuracy] },
             "parameters": LlavaTraining.namedWeights(of: model).reduce(0) { $0 + $1.1.count },
-            "blas_core": BLAS.coreName, "resumed_from": firstStep,
+            "blas_core": BLAS.coreName, "resumed_from": firstStep, "patch_loss": Double(patchLoss),
         ]
         try AtomicFile.write(JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys]),
                              to: directory.appendingPathComponent("pretrain.json"))
@@ -132,7 +143,9 @@ struct Pretrain: ParsableCommand {
         for (family, value) in final.sorted(by: { $0.key < $1.key }) { print(String(format: "  %-12@ %.3f", family, value)) }
     }
 
-    static func item(_ sample: ShapesSample) -> LabeledItem {
-        LabeledItem(image: sample.image, question: sample.question, answer: sample.answer)
+    /// The sample as a training item; with `patchSize`, with the scene's patch labels.
+    static func item(_ sample: ShapesSample, patchSize: Int? = nil) -> LabeledItem {
+        LabeledItem(image: sample.image, question: sample.question, answer: sample.answer,
+                    patchLabels: patchSize.map { PatchLabels.labels(of: sample.scene, patchSize: $0) })
     }
 }

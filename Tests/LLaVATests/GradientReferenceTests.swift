@@ -15,7 +15,7 @@ final class GradientReferenceTests: XCTestCase {
         let prompt_lengths: [Int]
     }
 
-    func load(_ name: String, _ kind: String) throws -> (LlavaModel, [TrainingExample], Case, SafeTensorsFile) {
+    static func load(_ name: String, _ kind: String) throws -> (LlavaModel, [TrainingExample], Case, SafeTensorsFile) {
         let model = try LlavaModel.load(from: ModelFixtures.directory(name))
         let info = try JSONDecoder().decode(Case.self, from: Data(contentsOf: Self.root.appendingPathComponent("\(name).\(kind).json")))
         let file = try SafeTensorsFile(contentsOf: Self.root.appendingPathComponent("\(name).\(kind).safetensors"))
@@ -38,7 +38,7 @@ final class GradientReferenceTests: XCTestCase {
 
     func testFullTrainingGradientsMatchAutograd() throws {
         for name in Self.cases {
-            let (model, examples, info, file) = try load(name, "full")
+            let (model, examples, info, file) = try Self.load(name, "full")
             let gradients = Gradients()
             gradients.register(LlavaTraining.namedWeights(of: model))
             let result = LlavaTraining.step(model: model, examples: examples, options: .init(), gradients: gradients)
@@ -62,7 +62,7 @@ final class GradientReferenceTests: XCTestCase {
 
     func testLoRAGradientsMatchPEFT() throws {
         for name in Self.cases {
-            let (model, examples, info, file) = try load(name, "lora")
+            let (model, examples, info, file) = try Self.load(name, "lora")
             let settings = AdapterSet.Settings(kind: .lora, targets: ["q_proj", "v_proj"], rank: 4, alpha: 8)
             var layers: [[String: any Adapter]] = []
             for index in model.text.layers.indices {

@@ -35,7 +35,8 @@ public enum CLIPTraining {
         var layers: [LayerActivations] = []
         /// Hidden states by index (0 = after the pre-layernorm).
         var states: [Int: Tensor] = [:]
-        var selected: Tensor!  // projector input (images·features, hidden·layers)
+        /// The projector's input (images·features, hidden·layers).
+        public internal(set) var selected: Tensor!
         var projectorInner: Tensor!
         var projectorActivated: Tensor!
         /// Image features (images·features, text hidden), image-major.
@@ -135,8 +136,9 @@ public enum CLIPTraining {
     }
 
     /// Adds gradients given dFeatures; runs into the tower only when `throughTower` and it has trainable weights.
+    /// `dSelected` is an extra gradient on the projector's input (auxiliary losses on the tower's features).
     public static func backward(model: LlavaModel, activations: Activations, dFeatures: Tensor, gradients: Gradients,
-                                throughTower: Bool) {
+                                throughTower: Bool, dSelected extraSelected: Tensor? = nil) {
         let config = model.config, v = config.visionConfig, weights = model.vision
         let projector = model.projector
         let dActivated = Tensor(zeros: activations.projectorActivated.shape)
@@ -148,6 +150,7 @@ public enum CLIPTraining {
         Linear.backward(dInput: dSelected, dWeight: gradients.of(projector.linear1.weight), dBias: gradients.of(projector.linear1.bias),
                         dOut: dInner, input: activations.selected, weight: projector.linear1.weight)
         guard let dSelected else { return }
+        if let extraSelected { Elementwise.add(dSelected, extraSelected) }
 
         let images = activations.images, tokens = activations.tokens, hidden = v.hiddenSize
         let indices = config.featureHiddenStateIndices

@@ -20,14 +20,19 @@ public struct TrainingExample: Sendable {
     /// Soft-prompt rows (each L × hidden) filling, in order, the prompt positions holding `softPromptId`.
     public var softPrompts: [Tensor]
 
+    /// Per-patch labels for `Options.patchSupervision` (one array per head, one label per image feature;
+    /// −1 = no target). Used only with `.pixels` images.
+    public var patchLabels: [[Int]]?
+
     /// Marks a prompt position whose embedding comes from a soft prompt instead of the token table.
     public static let softPromptId = -2
 
-    public init(image: Image?, promptIds: [Int], answerIds: [Int], softPrompts: [Tensor] = []) {
+    public init(image: Image?, promptIds: [Int], answerIds: [Int], softPrompts: [Tensor] = [], patchLabels: [[Int]]? = nil) {
         self.image = image
         self.promptIds = promptIds
         self.answerIds = answerIds
         self.softPrompts = softPrompts
+        self.patchLabels = patchLabels
     }
 
     public var tokens: [Int] { promptIds + answerIds }
@@ -43,6 +48,8 @@ public enum LlavaTraining {
         /// Soft targets: the answer tokens' targets become (1 − weight)·one-hot + weight·teacher distribution, the
         /// teacher being the same model under `adapters` (e.g. a frozen copy from before the task).
         public var softTargets: (adapters: AdapterSet?, weight: Float)?
+        /// Auxiliary per-patch heads on the tower's features (pretraining), fed by examples' `patchLabels`.
+        public var patchSupervision: PatchSupervision?
 
         public init(adapters: AdapterSet? = nil, task: Int = 0, padId: Int = 0) {
             self.adapters = adapters
@@ -52,8 +59,11 @@ public enum LlavaTraining {
     }
 
     public struct StepResult: Sendable {
+        /// Mean answer-token loss (what the model is trained for; auxiliary losses are reported apart).
         public var loss: Float
         public var tokens: Int
+        /// The patch heads' weighted loss, when `Options.patchSupervision` ran.
+        public var patchLoss: Float?
     }
 
     /// Runs forward and backward, adding gradients of the mean answer-token loss into `gradients`.
@@ -200,11 +210,19 @@ public enum LlavaTraining {
         if let dTable = gradients.of(model.text.embedTokens) {
             Embedding.backward(dTable: dTable, dOut: dEmbeddings, ids: tokenIds)
         }
+        var patchLoss: Float?
         if let towerActivations {
             let perImage = towerActivations.features.rows / pixelExamples.count
+            var dSelected: Tensor?
+            if let supervision = options.patchSupervision, pixelExamples.allSatisfy({ $0.element.patchLabels != nil }) {
+                let labels = supervision.heads.indices.map { head in pixelExamples.flatMap { $0.element.patchLabels![head] } }
+                let (loss, gradient) = supervision.lossAndGradient(features: towerActivations.selected, labels: labels, gradients: gradients)
+                patchLoss = loss
+                dSelected = gradient
+            }
             CLIPTraining.backward(model: model, activations: towerActivations,
                                   dFeatures: imageGradient(for: pixelExamples, perImage: perImage), gradients: gradients,
-                                  throughTower: gradients.isTrainable(model.vision.patchEmbedding))
+                                  throughTower: gradients.isTrainable(model.vision.patchEmbedding), dSelected: dSelected)
         }
         if let projectorActivations {
             let perImage = projectorActivations.features.rows / stateExamples.count
@@ -212,7 +230,7 @@ public enum LlavaTraining {
                                   dFeatures: imageGradient(for: stateExamples, perImage: perImage), gradients: gradients,
                                   throughTower: false)
         }
-        return StepResult(loss: loss, tokens: targets.count)
+        return StepResult(loss: loss, tokens: targets.count, patchLoss: patchLoss)
     }
 
     /// The teacher's next-token distributions (targets × vocab) at the answer positions.

@@ -1,0 +1,68 @@
+import ModelIO
+import Tensor
+
+/// Auxiliary dense targets for a vision tower trained from scratch: linear heads on the projector's input
+/// (one row per image patch) predict per-patch labels, e.g. which object covers the patch and its colour.
+///
+/// An answer gives one training signal per image, and it reaches the tower only through the decoder; a
+/// label per patch gives the tower dozens, directly. Pretraining adds these losses to the answer loss and
+/// discards the heads: the model's tensors are unchanged in kind, and inference never sees them.
+public final class PatchSupervision: @unchecked Sendable {
+    /// One head per label set: logits = features · weightᵀ + bias.
+    public let heads: [LinearWeights]
+    /// Each head's mean cross-entropy over labelled patches is added to the loss with this factor.
+    public let lossWeight: Float
+
+    /// `classes[h]` labels for head h (label −1 means "no target" for a patch); `features` is the width of
+    /// the projector's input.
+    public init(classes: [Int], features: Int, lossWeight: Float, seed: UInt64) {
+        var generator = NormalGenerator(seed: seed)
+        heads = classes.map { count in
+            let weight = Tensor(zeros: [count, features])
+            for i in 0 ..< weight.count { weight.data[i] = 0.02 * generator.next() }
+            return LinearWeights(weight: weight, bias: Tensor(zeros: [count]))
+        }
+        self.lossWeight = lossWeight
+    }
+
+    /// The heads' tensors, for registering as trainable.
+    public var namedTensors: [(String, Tensor)] {
+        heads.enumerated().flatMap { index, head in
+            [("patch_head.\(index).weight", head.weight), ("patch_head.\(index).bias", head.bias!)]
+        }
+    }
+
+    /// Forward and backward of the heads on `features` (rows = patches, image-major), with `labels[h]` one
+    /// label per row for head h. Adds the heads' weight gradients into `gradients` and returns the summed
+    /// weighted loss and its gradient with respect to `features`.
+    public func lossAndGradient(features: Tensor, labels: [[Int]], gradients: Gradients?) -> (loss: Float, dFeatures: Tensor) {
+        precondition(labels.count == heads.count, "\(labels.count) label sets for \(heads.count) patch heads")
+        let dFeatures = Tensor(zeros: features.shape)
+        var loss: Float = 0
+        for (head, targets) in zip(heads, labels) {
+            precondition(targets.count == features.rows, "\(targets.count) patch labels for \(features.rows) patches")
+            let rows = targets.indices.filter { targets[$0] >= 0 }
+            guard !rows.isEmpty else { continue }
+            let input = Tensor(zeros: [rows.count, features.columns])
+            for (i, row) in rows.enumerated() {
+                (input.data + i * features.columns).update(from: features.data + row * features.columns, count: features.columns)
+            }
+            let classes = head.weight.rows
+            let logits = Tensor(zeros: [rows.count, classes])
+            Linear.forward(out: logits, input: input, weight: head.weight, bias: head.bias)
+            let probabilities = Tensor(zeros: logits.shape)
+            let picked = rows.map { targets[$0] }
+            loss += lossWeight * CrossEntropy.forward(logits: logits, targets: picked, probabilities: probabilities)
+            let dLogits = Tensor(zeros: logits.shape)
+            CrossEntropy.backward(dLogits: dLogits, probabilities: probabilities, targets: picked, weight: lossWeight / Float(rows.count))
+            let dInput = Tensor(zeros: input.shape)
+            Linear.backward(dInput: dInput, dWeight: gradients?.of(head.weight), dBias: gradients?.of(head.bias), dOut: dLogits,
+                            input: input, weight: head.weight)
+            for (i, row) in rows.enumerated() {
+                let target = dFeatures.data + row * features.columns, source = dInput.data + i * features.columns
+                for j in 0 ..< features.columns { target[j] += source[j] }
+            }
+        }
+        return (loss, dFeatures)
+    }
+}

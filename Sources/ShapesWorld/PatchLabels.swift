@@ -1,0 +1,58 @@
+/// What each image patch shows, as labels for pretraining's patch heads (`PatchSupervision`): the scene
+/// is known, so every patch of a `patchSize` grid gets the object covering most of it.
+public enum PatchLabels {
+    /// The label sets, in head order, and their class counts: what the object is (background, 8 shapes, 36
+    /// glyphs), its colour (background + 8), its size (background, small, large).
+    public static let classCounts = [1 + ShapeKind.allCases.count + GlyphFont.characters.count, 1 + Colour.allCases.count,
+                                     1 + ObjectSize.allCases.count]
+
+    /// A patch belongs to an object when the object covers at least this fraction of its pixels.
+    static let minimumCoverage = 0.125
+
+    /// One array per label set, row-major over the patch grid (as CLIP orders its patches).
+    public static func labels(of scene: Scene, patchSize: Int) -> [[Int]] {
+        precondition(patchSize > 0 && scene.size % patchSize == 0, "patch size \(patchSize) does not tile \(scene.size) px")
+        let grid = scene.size / patchSize
+        var identity = [Int](repeating: 0, count: grid * grid)
+        var colour = identity, size = identity
+        var best = [Int](repeating: 0, count: grid * grid)
+        let threshold = Int((minimumCoverage * Double(patchSize * patchSize)).rounded(.up))
+        for object in scene.objects {
+            var covered = [Int](repeating: 0, count: grid * grid)
+            let x0 = max(0, Int(object.minX.rounded(.down))), x1 = min(scene.size - 1, Int(object.maxX.rounded(.up)))
+            let y0 = max(0, Int(object.minY.rounded(.down))), y1 = min(scene.size - 1, Int(object.maxY.rounded(.up)))
+            guard x0 <= x1, y0 <= y1 else { continue }
+            for y in y0 ... y1 {
+                for x in x0 ... x1 where object.covers(x: x, y: y) {
+                    covered[(y / patchSize) * grid + x / patchSize] += 1
+                }
+            }
+            let label: Int
+            switch object.kind {
+            case .shape(let kind): label = 1 + ShapeKind.allCases.firstIndex(of: kind)!
+            case .glyph(let character, _): label = 1 + ShapeKind.allCases.count + GlyphFont.characters.firstIndex(of: character)!
+            }
+            for patch in covered.indices where covered[patch] >= threshold && covered[patch] > best[patch] {
+                best[patch] = covered[patch]
+                identity[patch] = label
+                colour[patch] = 1 + Colour.allCases.firstIndex(of: object.colour)!
+                size[patch] = 1 + ObjectSize.allCases.firstIndex(of: object.size)!
+            }
+        }
+        return [identity, colour, size]
+    }
+}
+
+extension SceneObject {
+    /// Whether pixel (x, y)'s centre is part of the object: inside the shape, or inside a glyph's box (a
+    /// glyph's gaps between strokes belong to it too).
+    func covers(x: Int, y: Int) -> Bool {
+        let px = Double(x) + 0.5, py = Double(y) + 0.5
+        switch kind {
+        case .shape(let shape):
+            return ShapeGeometry.contains(shape, u: (px - centreX) / halfWidth, v: (centreY - py) / halfWidth)
+        case .glyph:
+            return px >= minX && px < maxX && py >= minY && py < maxY
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import XCTest
+@testable import ShapesWorld
+
+final class PatchLabelTests: XCTestCase {
+    private func object(_ kind: SceneObject.Kind, _ colour: Colour, _ size: ObjectSize, x: Double, y: Double, half: Double,
+                        halfHeight: Double? = nil) -> SceneObject {
+        SceneObject(kind: kind, colour: colour, size: size, rgb: colour.rgb, centreX: x, centreY: y, halfWidth: half,
+                    halfHeight: halfHeight ?? half)
+    }
+
+    /// A square filling patch (1, 1) exactly and a glyph box over patches (5…6, 4): those patches carry the
+    /// objects' identity, colour and size, every other patch is background.
+    func testLabelsFollowTheObjectsThatCoverEachPatch() {
+        var scene = Scene(size: 64, background: Background(shade: 120))
+        // The square's body is |u|, |v| ≤ 0.82 of the radius: radius 4/0.82 puts its edges on pixels 8 and 16.
+        scene.objects.append(object(.shape(.square), .blue, .small, x: 12, y: 12, half: 4 / 0.82))
+        scene.objects.append(object(.glyph("Q", scale: 1), .red, .large, x: 48, y: 36, half: 8, halfHeight: 4))
+        let labels = PatchLabels.labels(of: scene, patchSize: 8)
+        XCTAssertEqual(labels.count, PatchLabels.classCounts.count)
+        let squareIdentity = 1 + ShapeKind.allCases.firstIndex(of: .square)!
+        let glyphIdentity = 1 + ShapeKind.allCases.count + GlyphFont.characters.firstIndex(of: "Q")!
+        var expected = [[Int]](repeating: [Int](repeating: 0, count: 64), count: 3)
+        expected[0][9] = squareIdentity; expected[1][9] = 1 + Colour.allCases.firstIndex(of: .blue)!; expected[2][9] = 1
+        for patch in [4 * 8 + 5, 4 * 8 + 6] {
+            expected[0][patch] = glyphIdentity; expected[1][patch] = 1 + Colour.allCases.firstIndex(of: .red)!; expected[2][patch] = 2
+        }
+        XCTAssertEqual(labels, expected)
+        for (set, count) in zip(labels, PatchLabels.classCounts) { XCTAssertTrue(set.allSatisfy { (0 ..< count).contains($0) }) }
+    }
+
+    /// A patch only grazed by an object (less than an eighth of its pixels) stays background.
+    func testGrazedPatchesStayBackground() {
+        var scene = Scene(size: 64, background: Background(shade: 120))
+        // A circle of radius 5 centred at (20, 20): it reaches 1 pixel column into patch column 3 (x ≥ 24).
+        scene.objects.append(object(.shape(.circle), .green, .small, x: 20, y: 20, half: 5))
+        let identity = PatchLabels.labels(of: scene, patchSize: 8)[0]
+        let circle = 1 + ShapeKind.allCases.firstIndex(of: .circle)!
+        XCTAssertEqual(identity[2 * 8 + 2], circle)
+        XCTAssertEqual(identity[2 * 8 + 3], 0, "one column of a patch is under an eighth of it")
+    }
+
+    /// Every generated family gives labels of the right length, and each large object's centre patch is
+    /// labelled with it (a ring's centre is its hole, which shows background).
+    func testGeneratedScenesLabelTheirObjects() {
+        let world = ShapesWorld(seed: 3)
+        for family in QuestionFamily.allCases {
+            for sample in world.generate(family: family, count: 6) {
+                let labels = PatchLabels.labels(of: sample.scene, patchSize: 8)
+                XCTAssertTrue(labels.allSatisfy { $0.count == 64 })
+                for object in sample.scene.objects where object.size == .large && object.shape != .ring {
+                    let patch = Int(object.centreY) / 8 * 8 + Int(object.centreX) / 8
+                    XCTAssertEqual(labels[1][patch], 1 + Colour.allCases.firstIndex(of: object.colour)!, "\(family) \(object)")
+                }
+            }
+        }
+    }
+}
