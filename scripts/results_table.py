@@ -11,15 +11,18 @@ def main() -> None:
     results = report["results"]
     base = report["base_accuracy"]
     print(f"Command: `{report['command']}`\n")
-    print("| strategy | final avg % | MAA % | BWT pts | forgetting pts | base retention % | selector % | tuning s/task | trainable params |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| strategy | final avg % | MAA % | BWT pts | forgetting pts | base retention % | base routed to base % "
+          "| selector % | tuning s/task | trainable params |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         m = r["metrics"]
         before, after = sum(r["base_before"].values()), sum(r["base_after"].values())
         selector = r["steps"][-1].get("selector_accuracy")
         seconds = sum(s["tuning_seconds"] for s in r["steps"]) / len(r["steps"])
+        routing = r.get("base_routing")
         print(f"| {r['strategy']} | {m['final_average'] * 100:.1f} | {m['mean_average_accuracy'] * 100:.1f} | "
               f"{m['backward_transfer'] * 100:+.1f} | {m['forgetting'] * 100:.1f} | {after / before * 100:.1f} | "
+              f"{'–' if routing is None else f'{routing * 100:.1f}'} | "
               f"{'–' if selector is None else f'{selector * 100:.1f}'} | {seconds:.1f} | {r['steps'][-1]['trainable_parameters']:,} |")
     print("\nBase model on the base families (held-out, automatic routing): "
           + ", ".join(f"{k} {v * 100:.0f}%" for k, v in sorted(base.items())))

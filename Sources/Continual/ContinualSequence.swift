@@ -50,6 +50,9 @@ public struct ContinualSequence {
         /// The base families' accuracy before the first task and after the last (automatic routing).
         public var baseBefore: [String: Double]
         public var baseAfter: [String: Double]
+        /// Fraction of the base families' items the selector sent to the base model after the sequence (nil
+        /// without a selector): with BranchLoRA every base item it misroutes is a base answer lost.
+        public var baseRouting: Double?
         public var metrics: ContinualMetrics
 
         public var matrix: [[Double]] { steps.map(\.accuracy) }
@@ -74,11 +77,21 @@ public struct ContinualSequence {
 
     /// The base families' accuracy on a snapshot, routed automatically and expected to go to the base model.
     public static func baseAccuracy(of snapshot: Snapshot, families: [(name: String, items: [LabeledItem])]) throws -> [String: Double] {
+        try baseEvaluation(of: snapshot, families: families).accuracy
+    }
+
+    /// Per-family accuracy, and the fraction of items routed to the base model (task 0).
+    public static func baseEvaluation(of snapshot: Snapshot, families: [(name: String, items: [LabeledItem])]) throws
+        -> (accuracy: [String: Double], routedToBase: Double) {
         var accuracy: [String: Double] = [:]
+        var toBase = 0, total = 0
         for (name, items) in families {
-            accuracy[name] = try Evaluation.evaluate(snapshot: snapshot, items: items, routing: .automatic(expected: nil)).accuracy
+            let report = try Evaluation.evaluate(snapshot: snapshot, items: items, routing: .automatic(expected: nil))
+            accuracy[name] = report.accuracy
+            toBase += report.predictions.filter { $0.routedTask == snapshot.tasks.first }.count
+            total += report.items
         }
-        return accuracy
+        return (accuracy, total > 0 ? Double(toBase) / Double(total) : 0)
     }
 
     public func run(_ strategy: any ContinualStrategy, base: Snapshot, tasks: [Task], baseFamilies: [(name: String, items: [LabeledItem])],
@@ -114,9 +127,10 @@ public struct ContinualSequence {
         }
         progress?(.evaluating(task: tasks.count - 1, of: tasks.count, label: "base families"))
         let before = try baseBefore ?? Self.baseAccuracy(of: base, families: baseFamilies)
-        let after = try Self.baseAccuracy(of: snapshot, families: baseFamilies)
-        return Result(strategy: strategy.name, tasks: tasks.map(\.name), steps: steps, baseBefore: before, baseAfter: after,
-                      metrics: ContinualMetrics(matrix: steps.map(\.accuracy)))
+        let after = try Self.baseEvaluation(of: snapshot, families: baseFamilies)
+        let hasSelector = (snapshot.selector?.taskCount ?? 0) > 1
+        return Result(strategy: strategy.name, tasks: tasks.map(\.name), steps: steps, baseBefore: before, baseAfter: after.accuracy,
+                      baseRouting: hasSelector ? after.routedToBase : nil, metrics: ContinualMetrics(matrix: steps.map(\.accuracy)))
     }
 
     /// Parameters trained for the newest task: its adapter tensors, or the prompt pool.

@@ -54,10 +54,13 @@ public struct TrainingReport: Sendable {
 public struct TrainingBatch {
     public var examples: [TrainingExample]
     public var auxiliary: ((Gradients) -> Float)?
+    /// Items the batch stands for, for throughput (defaults to the examples; an auxiliary-only batch sets it).
+    public var items: Int
 
-    public init(examples: [TrainingExample], auxiliary: ((Gradients) -> Float)? = nil) {
+    public init(examples: [TrainingExample], auxiliary: ((Gradients) -> Float)? = nil, items: Int? = nil) {
         self.examples = examples
         self.auxiliary = auxiliary
+        self.items = items ?? examples.count
     }
 }
 
@@ -92,16 +95,19 @@ public final class Trainer {
         for step in 0 ..< settings.steps {
             let batch = next(step)
             gradients.zero()
-            let result = LlavaTraining.step(model: model, examples: batch.examples, options: options, gradients: gradients)
-            var loss = result.loss
-            if let patch = result.patchLoss { smoothedPatch = smoothedPatch.map { 0.9 * $0 + 0.1 * patch } ?? patch }
+            var loss: Float = 0
+            if !batch.examples.isEmpty {
+                let result = LlavaTraining.step(model: model, examples: batch.examples, options: options, gradients: gradients)
+                loss = result.loss
+                if let patch = result.patchLoss { smoothedPatch = smoothedPatch.map { 0.9 * $0 + 0.1 * patch } ?? patch }
+            }
             if let auxiliary = batch.auxiliary { loss += auxiliary(gradients) }
             gradients.clip(norm: settings.clipNorm)
             beforeUpdate?(step)
             let rate = schedule.rate(at: step)
             optimizer.update(gradients, rate: rate)
             afterStep?(step)
-            items += batch.examples.count
+            items += batch.items
             smoothed = smoothed.isNaN ? loss : 0.9 * smoothed + 0.1 * loss
             let elapsed = Greedy.milliseconds(start.duration(to: clock.now)) / 1000
             let perStep = elapsed / Double(step + 1)

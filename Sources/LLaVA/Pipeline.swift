@@ -10,7 +10,8 @@ public struct LlavaPipeline: Sendable {
     public let tokenizer: Tokenizer
     public let preprocessor: CLIPImagePreprocessor
     public let settings: ModelSettings
-    /// The task selector's keys for the base model itself (task 0), when the model ships them.
+    /// The task selector's keys for the base model itself (task 0), when the model ships them: one or more
+    /// prototypes, rows flattened.
     public var baseKeys: (image: [Float], text: [Float])?
 
     public init(model: LlavaModel, tokenizer: Tokenizer, preprocessor: CLIPImagePreprocessor, settings: ModelSettings) {
@@ -37,10 +38,9 @@ public struct LlavaPipeline: Sendable {
         return pipeline
     }
 
-    /// Writes the base model's selector keys next to its weights.
-    public static func writeBaseKeys(image: [Float], text: [Float], to directory: URL) throws {
-        try SafeTensorsWriter.write(["image_key": Tensor(shape: [image.count], values: image),
-                                     "text_key": Tensor(shape: [text.count], values: text)],
+    /// Writes the base model's selector keys next to its weights: (prototypes, dimension) each.
+    public static func writeBaseKeys(image: Tensor, text: Tensor, to directory: URL) throws {
+        try SafeTensorsWriter.write(["image_key": image, "text_key": text],
                                     to: directory.appendingPathComponent(baseKeysFile), metadata: ["format": "mneme"])
     }
 

@@ -99,13 +99,14 @@ struct BenchContinual: ParsableCommand {
     }
 
     static func printSummary(_ results: [ContinualSequence.Result]) {
-        print("\n| strategy | final avg % | MAA % | BWT pts | forgetting pts | base retention % | selector % | tuning s/task | trainable params |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("\n| strategy | final avg % | MAA % | BWT pts | forgetting pts | base retention % | base routed to base % | selector % | tuning s/task | trainable params |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for result in results {
             let selector = result.finalSelectorAccuracy.map { String(format: "%.1f", $0 * 100) } ?? "–"
-            print(String(format: "| %@ | %.1f | %.1f | %+.1f | %.1f | %.1f | %@ | %.1f | %d |", result.strategy,
+            let routing = result.baseRouting.map { String(format: "%.1f", $0 * 100) } ?? "–"
+            print(String(format: "| %@ | %.1f | %.1f | %+.1f | %.1f | %.1f | %@ | %@ | %.1f | %d |", result.strategy,
                          result.metrics.finalAverage * 100, result.metrics.meanAverageAccuracy * 100, result.metrics.backwardTransfer * 100,
-                         result.metrics.forgetting * 100, result.baseRetention * 100, selector, result.meanTuningSeconds,
+                         result.metrics.forgetting * 100, result.baseRetention * 100, routing, selector, result.meanTuningSeconds,
                          result.steps.last?.trainableParameters ?? 0))
         }
     }

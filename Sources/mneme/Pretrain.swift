@@ -39,6 +39,15 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Weight of the auxiliary per-patch losses (what object covers each patch, its colour and size; 0: answers only).")
     var patchLoss: Float = 1
 
+    @Option(help: "Steps of the first phase, which trains the vision tower alone on the per-patch losses (0: none; needs --patch-loss).")
+    var towerSteps = 0
+
+    @Option(help: "Images per step of the tower phase.")
+    var towerBatch = 64
+
+    @Option(help: "Peak learning rate of the tower phase.")
+    var towerLr: Float = 1e-3
+
     @Option(help: "Families to train on: comma-separated names, or base (the default model's recipe).")
     var families: String = "base"
 
@@ -89,7 +98,22 @@ struct Pretrain: ParsableCommand {
                                                                  weightDecay: 0.01, clipNorm: 1, seed: seed),
                                       evaluationInterval: evalEvery,
                                       patchSupervision: patchLoss > 0 ? PatchSupervision(classes: PatchLabels.classCounts, features: config.visionConfig.hiddenSize,
-                                                                                          lossWeight: patchLoss, seed: seed &+ 1) : nil)
+                                                                                          lossWeight: patchLoss, seed: seed &+ 1) : nil,
+                                      towerWarmup: towerSteps > 0 && patchLoss > 0
+                                          ? TrainingSettings(steps: towerSteps, batchSize: towerBatch, learningRate: towerLr, warmupSteps: min(200, towerSteps / 10),
+                                                             weightDecay: 0.01, clipNorm: 1, seed: seed) : nil)
+        if towerSteps > 0, firstStep == 0 {
+            let towerBar = ProgressBar("vision tower")
+            _ = pretraining.warmUpTower(pipeline: pipeline, draw: { step, count in
+                // Scenes from their own index range, apart from the answer phase's and the held-out ones.
+                world.generateMixed(families: families, count: count, start: (1 << 36) + step * count).map {
+                    Self.item($0, patchSize: config.visionConfig.patchSize)
+                }
+            }, progress: { p in
+                towerBar.update(p.step, p.total, detail: String(format: "patch loss %.4f  lr %.2e  %.1f images/s  ETA %@", p.loss, p.learningRate,
+                                                               p.itemsPerSecond, ProgressBar.duration(p.etaSeconds)))
+            })
+        }
         let bar = ProgressBar("pretraining")
         let (report, checkpoints) = try pretraining.run(
             pipeline: pipeline,
@@ -119,15 +143,12 @@ struct Pretrain: ParsableCommand {
 
         // 4. The model directory: weights, the base model's selector keys, a report and the model card.
         try model.save(to: directory)
-        let builder = ExampleBuilder(pipeline: pipeline, vision: .cachedFeatures)
-        let keyItems = try families.flatMap { try heldOut[$0.rawValue]!.prefix(32).map { try builder.prepare($0) } }
-        let selector = TaskSelector(imageDimension: config.textConfig.hiddenSize, textDimension: config.textConfig.hiddenSize)
-        selector.addTask(name: "base", images: keyItems.map(\.imageFeature), texts: keyItems.map(\.textFeature))
-        try LlavaPipeline.writeBaseKeys(image: selector.imageKeys[0].toArray(), text: selector.textKeys[0].toArray(), to: directory)
+        try Self.writeBaseKeys(pipeline: pipeline, world: world, families: families, to: directory)
         try? FileManager.default.removeItem(at: checkpointDirectory)
         let final = checkpoints.last!.accuracy
         let seconds = Date().timeIntervalSince(started)
         let command = "mneme pretrain --out \(out) --seed \(seed) --steps \(steps) --batch \(batch) --lr \(lr) --warmup \(warmup) --patch-loss \(patchLoss)"
+            + (towerSteps > 0 ? " --tower-steps \(towerSteps) --tower-batch \(towerBatch) --tower-lr \(towerLr)" : "")
             + (self.families == "base" ? "" : " --families \(self.families)")
         let summary: [String: Any] = [
             "command": command, "seed": seed, "steps": steps, "batch": batch, "learning_rate": Double(lr), "warmup": warmup,
@@ -135,12 +156,26 @@ struct Pretrain: ParsableCommand {
             "final_loss": Double(report.finalLoss), "held_out_items_per_family": evalItems, "accuracy": final,
             "checkpoints": checkpoints.map { ["step": firstStep + $0.step, "accuracy": $0.accuracy] },
             "parameters": LlavaTraining.namedWeights(of: model).reduce(0) { $0 + $1.1.count },
-            "blas_core": BLAS.coreName, "resumed_from": firstStep, "patch_loss": Double(patchLoss),
+            "blas_core": BLAS.coreName, "resumed_from": firstStep, "patch_loss": Double(patchLoss), "tower_steps": towerSteps,
         ]
         try AtomicFile.write(JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys]),
                              to: directory.appendingPathComponent("pretrain.json"))
         print(String(format: "wrote %@ in %.1f min: mean held-out accuracy %.3f", out, seconds / 60, final.values.reduce(0, +) / Double(final.count)))
         for (family, value) in final.sorted(by: { $0.key < $1.key }) { print(String(format: "  %-12@ %.3f", family, value)) }
+    }
+
+    /// The task selector's keys for the base model: one prototype per family, from items of an index range
+    /// that neither training nor the held-out sets use.
+    static func writeBaseKeys(pipeline: LlavaPipeline, world: ShapesWorld, families: [QuestionFamily], to directory: URL) throws {
+        let builder = ExampleBuilder(pipeline: pipeline, vision: .cachedFeatures)
+        let groups = try families.map { family in
+            let prepared = try builder.prepare(world.generate(family: family, count: 64, start: 1 << 38).map { item($0) })
+            return (images: prepared.map(\.imageFeature), texts: prepared.map(\.textFeature))
+        }
+        let hidden = pipeline.model.config.textConfig.hiddenSize
+        let selector = TaskSelector(imageDimension: hidden, textDimension: hidden)
+        selector.addTask(name: "base", groups: groups)
+        try LlavaPipeline.writeBaseKeys(image: selector.imageKeys[0], text: selector.textKeys[0], to: directory)
     }
 
     /// The sample as a training item; with `patchSize`, with the scene's patch labels.

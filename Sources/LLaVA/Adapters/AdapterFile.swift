@@ -109,7 +109,7 @@ public enum AdapterFile {
                 guard let key = file.entries["selector.text_key.\(t)"] else { throw ModelIOError.missingTensor(key: "selector.text_key.\(t)") }
                 return try binder.take("selector.text_key.\(t)", shape: key.shape)
             }
-            let chosen = TaskSelector(imageDimension: imageKeys.first?.count ?? 0, textDimension: textKeys.first?.count ?? 0)
+            let chosen = TaskSelector(imageDimension: imageKeys.first?.shape.last ?? 0, textDimension: textKeys.first?.shape.last ?? 0)
             chosen.restore(names: document.tasks, imageKeys: imageKeys, textKeys: textKeys)
             selector = chosen
         }
@@ -139,7 +139,7 @@ public enum AdapterFile {
         let file = try SafeTensorsFile(contentsOf: directory.appendingPathComponent("selector.safetensors"))
         let imageKeys = try tasks.indices.map { try file.tensor("selector.image_key.\($0)") }
         let textKeys = try tasks.indices.map { try file.tensor("selector.text_key.\($0)") }
-        let selector = TaskSelector(imageDimension: imageKeys.first?.count ?? 0, textDimension: textKeys.first?.count ?? 0)
+        let selector = TaskSelector(imageDimension: imageKeys.first?.shape.last ?? 0, textDimension: textKeys.first?.shape.last ?? 0)
         selector.restore(names: tasks, imageKeys: imageKeys, textKeys: textKeys)
         return (selector, tasks)
     }

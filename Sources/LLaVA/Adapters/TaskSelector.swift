@@ -6,6 +6,10 @@ import Tensor
 ///
 /// Features: the image's mean projected feature and the question's mean token embedding, both from the frozen
 /// base model (`SelectorFeatures`). Keys are trained with the alignment loss Σ (1 − cos(e, k)) (DESIGN §3).
+///
+/// A task may hold several prototypes (key tensors of shape (prototypes, dimension), image row p paired with
+/// text row p) and scores as its best one: the base model covers ten unlike families, and one mean key for
+/// all of them sits closer to a new task's key than to many of its own questions.
 public final class TaskSelector: @unchecked Sendable {
     public private(set) var names: [String] = []
     public private(set) var imageKeys: [Tensor] = []
@@ -35,14 +39,27 @@ public final class TaskSelector: @unchecked Sendable {
         return names.count - 1
     }
 
-    /// Adds a task with given keys (the base model's, shipped with it).
+    /// Adds a task with one prototype per group of features (e.g. per base family).
+    @discardableResult
+    public func addTask(name: String, groups: [(images: [[Float]], texts: [[Float]])]) -> Int {
+        addTask(name: name, imageKey: groups.flatMap { Self.meanDirection($0.images, dimension: imageDimension) },
+                textKey: groups.flatMap { Self.meanDirection($0.texts, dimension: textDimension) })
+    }
+
+    /// Adds a task with given keys (the base model's, shipped with it): one prototype, or several rows flattened.
     @discardableResult
     public func addTask(name: String, imageKey: [Float], textKey: [Float]) -> Int {
+        let prototypes = imageKey.count / imageDimension
+        precondition(prototypes >= 1 && imageKey.count == prototypes * imageDimension && textKey.count == prototypes * textDimension,
+                     "keys of \(imageKey.count) and \(textKey.count) values are not whole prototypes of \(imageDimension) and \(textDimension)")
         names.append(name)
-        imageKeys.append(Tensor(shape: [imageDimension], values: imageKey))
-        textKeys.append(Tensor(shape: [textDimension], values: textKey))
+        imageKeys.append(Tensor(shape: prototypes == 1 ? [imageDimension] : [prototypes, imageDimension], values: imageKey))
+        textKeys.append(Tensor(shape: prototypes == 1 ? [textDimension] : [prototypes, textDimension], values: textKey))
         return names.count - 1
     }
+
+    /// How many prototypes task `task` has.
+    public func prototypeCount(task: Int) -> Int { imageKeys[task].count / imageDimension }
 
     /// A selector whose only task is the base model, with keys from `base_keys.safetensors` when the model has them.
     public static func startingWithBase(pipeline: LlavaPipeline, baseImages: [[Float]], baseTexts: [[Float]]) -> TaskSelector {
@@ -87,12 +104,17 @@ public final class TaskSelector: @unchecked Sendable {
         public var scores: [Float]
     }
 
-    /// The task whose keys best match the features.
+    /// The task whose keys best match the features (a task scores as its best prototype).
     public func select(image: [Float], text: [Float]) -> Choice? {
         guard !names.isEmpty else { return nil }
         let scores = names.indices.map { task in
-            image.withUnsafeBufferPointer { i in Self.cosine(i.baseAddress!, imageKeys[task].data, count: imageDimension).cos }
-                + text.withUnsafeBufferPointer { t in Self.cosine(t.baseAddress!, textKeys[task].data, count: textDimension).cos }
+            (0 ..< prototypeCount(task: task)).map { p in
+                image.withUnsafeBufferPointer { i in
+                    Self.cosine(i.baseAddress!, imageKeys[task].data + p * imageDimension, count: imageDimension).cos
+                } + text.withUnsafeBufferPointer { t in
+                    Self.cosine(t.baseAddress!, textKeys[task].data + p * textDimension, count: textDimension).cos
+                }
+            }.max()!
         }
         let best = scores.indices.max { scores[$0] < scores[$1] }!
         let second = scores.indices.filter { $0 != best }.map { scores[$0] }.max() ?? -2
@@ -103,6 +125,7 @@ public final class TaskSelector: @unchecked Sendable {
     /// `gradients` when the keys are registered there.
     @discardableResult
     public func alignmentLoss(task: Int, images: [[Float]], texts: [[Float]], gradients: Gradients?) -> Float {
+        precondition(prototypeCount(task: task) == 1, "alignment trains single-prototype keys (tuned tasks)")
         let weight = 1 / Float(max(images.count, 1))
         var total: Float = 0
         for e in images { total += Self.pull(imageKeys[task], towards: e, weight: weight, gradients: gradients) }

@@ -1,0 +1,55 @@
+import Foundation
+import Tensor
+import XCTest
+@testable import LLaVA
+
+final class TaskSelectorTests: XCTestCase {
+    private func unit(_ index: Int, _ dimension: Int, noise: Float = 0) -> [Float] {
+        (0 ..< dimension).map { $0 == index ? 1 : noise * Float(($0 * 7 + index) % 5 - 2) }
+    }
+
+    /// A base task with one prototype per family keeps each family's items even when a new task's key sits
+    /// between them; with the families' single mean key, the new task takes them.
+    func testPrototypesKeepUnlikeFamiliesOfOneTask() {
+        let d = 4
+        // Three base families along axes 0, 1 and 2 (image and text alike); the new task lies between the
+        // first two, nearer to each of them than the three families' mean direction is.
+        let families = (0 ..< 3).map { axis in (images: [unit(axis, d, noise: 0.05)], texts: [unit(axis, d, noise: 0.05)]) }
+        let between: [Float] = [1, 1, 0, 0]
+
+        let single = TaskSelector(imageDimension: d, textDimension: d)
+        single.addTask(name: "base", images: families.flatMap(\.images), texts: families.flatMap(\.texts))
+        single.addTask(name: "new", images: [between], texts: [between])
+        let prototypes = TaskSelector(imageDimension: d, textDimension: d)
+        prototypes.addTask(name: "base", groups: families)
+        prototypes.addTask(name: "new", images: [between], texts: [between])
+        XCTAssertEqual(prototypes.prototypeCount(task: 0), 3)
+        XCTAssertEqual(prototypes.prototypeCount(task: 1), 1)
+
+        for axis in 0 ..< 3 {
+            let query = unit(axis, d)
+            XCTAssertEqual(single.select(image: query, text: query)?.name, axis == 2 ? "base" : "new", "one mean key, family \(axis)")
+            XCTAssertEqual(prototypes.select(image: query, text: query)?.name, "base", "its own prototype keeps family \(axis)")
+        }
+        XCTAssertEqual(prototypes.select(image: between, text: between)?.name, "new")
+    }
+
+    /// Prototype keys survive saving and loading, and a shipped single key still loads as one prototype.
+    func testPrototypeKeysRoundTrip() throws {
+        let d = 3
+        let selector = TaskSelector(imageDimension: d, textDimension: d)
+        selector.addTask(name: "base", imageKey: [1, 0, 0, 0, 1, 0], textKey: [0, 0, 1, 1, 0, 0])
+        selector.addTask(name: "task", imageKey: [0, 0, 1], textKey: [0, 1, 0])
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("selector-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try AdapterFile.saveSelector(selector, tasks: selector.names, to: directory)
+        let loaded = try XCTUnwrap(try AdapterFile.loadSelector(from: directory)).selector
+        XCTAssertEqual(loaded.imageDimension, d)
+        XCTAssertEqual(loaded.prototypeCount(task: 0), 2)
+        XCTAssertEqual(loaded.prototypeCount(task: 1), 1)
+        XCTAssertEqual(loaded.imageKeys[0].toArray(), [1, 0, 0, 0, 1, 0])
+        XCTAssertEqual(loaded.select(image: [0, 1, 0], text: [1, 0, 0])?.name, "base", "the second prototype matches")
+        XCTAssertEqual(loaded.select(image: [0, 0, 1], text: [0, 1, 0])?.name, "task")
+    }
+}
