@@ -61,7 +61,7 @@ public struct AdapterTuning {
             let added = BranchLoRATraining.addTask(adapters: adapters, seed: training.seed &+ UInt64(taskId) &* 1_000_003)
             precondition(added == taskId, "router count \(added) out of step with task id \(taskId)")
         }
-        let selectorTask = selector.addTask(name: name, images: examples.map(\.imageFeature), texts: examples.map(\.textFeature))
+        let selectorTask = selector.addTask(name: name, images: examples.map(\.imageFeature), texts: examples.map(\.textFeature), prototypes: TaskSelector.prototypesPerTask)
         precondition(selectorTask == taskId, "selector out of step with the task list")
 
         let gradients = Gradients()

@@ -52,4 +52,38 @@ final class TaskSelectorTests: XCTestCase {
         XCTAssertEqual(loaded.select(image: [0, 1, 0], text: [1, 0, 0])?.name, "base", "the second prototype matches")
         XCTAssertEqual(loaded.select(image: [0, 0, 1], text: [0, 1, 0])?.name, "task")
     }
+
+    /// Items in two separate groups give two prototypes, one per group; alignment pulls each item's nearest
+    /// prototype (its gradient against finite differences).
+    func testClusteredPrototypesAndTheirAlignment() {
+        let d = 4
+        let groupA = (0 ..< 5).map { i in unit(0, d, noise: 0.02 * Float(i + 1)) }
+        let groupB = (0 ..< 5).map { i in unit(2, d, noise: 0.02 * Float(i + 1)) }
+        let clusters = TaskSelector.clusters(images: groupA + groupB, texts: groupA + groupB, count: 2)
+        XCTAssertEqual(Set(clusters.map(Set.init)), [Set(0 ..< 5), Set(5 ..< 10)])
+
+        let selector = TaskSelector(imageDimension: d, textDimension: d)
+        selector.addTask(name: "base", imageKey: unit(3, d), textKey: unit(3, d))
+        let task = selector.addTask(name: "two", images: groupA + groupB, texts: groupA + groupB, prototypes: 2)
+        XCTAssertEqual(selector.prototypeCount(task: task), 2)
+        for (index, (_, key)) in selector.trainableKeys(task: task).enumerated() {
+            key.copy(from: Tensor.uniform(key.shape, bound: 1, seed: UInt64(index + 5)))
+        }
+        let gradients = Gradients()
+        gradients.register(selector.trainableKeys(task: task))
+        let images = [groupA[0], groupB[1], groupA[2]], texts = [groupA[1], groupB[0], groupA[3]]
+        XCTAssertGreaterThan(selector.alignmentLoss(task: task, images: images, texts: texts, gradients: gradients), 0)
+        for (name, key) in selector.trainableKeys(task: task) {
+            let analytic = gradients.of(key)!
+            for i in 0 ..< key.count {
+                let saved = key.data[i]
+                key.data[i] = saved + 1e-3
+                let plus = selector.alignmentLoss(task: task, images: images, texts: texts, gradients: nil)
+                key.data[i] = saved - 1e-3
+                let minus = selector.alignmentLoss(task: task, images: images, texts: texts, gradients: nil)
+                key.data[i] = saved
+                XCTAssertEqual(analytic.data[i], (plus - minus) / 2e-3, accuracy: 2e-2, "\(name)[\(i)]")
+            }
+        }
+    }
 }

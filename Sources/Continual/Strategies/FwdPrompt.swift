@@ -45,7 +45,7 @@ public struct FwdPrompt: ContinualStrategy {
                           featureDimension: 2 * hidden, seed: training.seed)
         let selector = snapshot.selector?.copy()
             ?? TaskSelector.startingWithBase(pipeline: base, baseImages: baseExamples.map(\.imageFeature), baseTexts: baseExamples.map(\.textFeature))
-        selector.addTask(name: task.name, images: task.examples.map(\.imageFeature), texts: task.examples.map(\.textFeature))
+        selector.addTask(name: task.name, images: task.examples.map(\.imageFeature), texts: task.examples.map(\.textFeature), prototypes: TaskSelector.prototypesPerTask)
 
         // Each item's prompt selection is fixed by its features (keys move slowly), as at inference.
         let selections = task.examples.map { pool.select(PromptPool.features(image: $0.imageFeature, text: $0.textFeature)) }

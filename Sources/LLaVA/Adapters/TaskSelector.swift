@@ -17,6 +17,10 @@ public final class TaskSelector: @unchecked Sendable {
     public let imageDimension: Int
     public let textDimension: Int
 
+    /// Prototypes a tuned task gets: its questions come in several phrasings and scenes, and one mean key
+    /// over them lies farther from each than a neighbouring task's key may.
+    public static let prototypesPerTask = 4
+
     public init(imageDimension: Int, textDimension: Int) {
         self.imageDimension = imageDimension
         self.textDimension = textDimension
@@ -30,13 +34,44 @@ public final class TaskSelector: @unchecked Sendable {
         return copy
     }
 
-    /// Adds a task whose keys start at the mean direction of the given features.
+    /// Adds a task whose keys start at the mean direction of the given features; with `prototypes` > 1, one
+    /// prototype per cluster of the items (spherical k-means on image and text features together).
     @discardableResult
-    public func addTask(name: String, images: [[Float]], texts: [[Float]]) -> Int {
-        names.append(name)
-        imageKeys.append(Tensor(shape: [imageDimension], values: Self.meanDirection(images, dimension: imageDimension)))
-        textKeys.append(Tensor(shape: [textDimension], values: Self.meanDirection(texts, dimension: textDimension)))
-        return names.count - 1
+    public func addTask(name: String, images: [[Float]], texts: [[Float]], prototypes: Int = 1) -> Int {
+        let clusters = Self.clusters(images: images, texts: texts, count: prototypes)
+        return addTask(name: name, groups: clusters.map { members in (members.map { images[$0] }, members.map { texts[$0] }) })
+    }
+
+    /// Spherical k-means: item indices per cluster (empty clusters dropped). Deterministic: the first centre is
+    /// item 0, each next one the item farthest from the centres so far, then a few assignment rounds.
+    static func clusters(images: [[Float]], texts: [[Float]], count: Int) -> [[Int]] {
+        let items = images.count
+        guard count > 1, items > count else { return [Array(0 ..< items)] }
+        func normalised(_ v: [Float]) -> [Float] {
+            let norm = max(v.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+            return v.map { $0 / norm }
+        }
+        let points = (0 ..< items).map { normalised(images[$0]) + normalised(texts[$0]) }
+        func similarity(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
+        var centres = [points[0]]
+        while centres.count < count {
+            let farthest = (0 ..< items).min { a, b in
+                centres.map { similarity(points[a], $0) }.max()! < centres.map { similarity(points[b], $0) }.max()!
+            }!
+            centres.append(points[farthest])
+        }
+        var assignment = [Int](repeating: 0, count: items)
+        for _ in 0 ..< 10 {
+            assignment = points.map { point in centres.indices.max { similarity(point, centres[$0]) < similarity(point, centres[$1]) }! }
+            for c in centres.indices {
+                let members = assignment.indices.filter { assignment[$0] == c }
+                guard !members.isEmpty else { continue }
+                var sum = [Float](repeating: 0, count: points[0].count)
+                for m in members { for i in sum.indices { sum[i] += points[m][i] } }
+                centres[c] = sum
+            }
+        }
+        return centres.indices.map { c in assignment.indices.filter { assignment[$0] == c } }.filter { !$0.isEmpty }
     }
 
     /// Adds a task with one prototype per group of features (e.g. per base family).
@@ -107,40 +142,56 @@ public final class TaskSelector: @unchecked Sendable {
     /// The task whose keys best match the features (a task scores as its best prototype).
     public func select(image: [Float], text: [Float]) -> Choice? {
         guard !names.isEmpty else { return nil }
-        let scores = names.indices.map { task in
-            (0 ..< prototypeCount(task: task)).map { p in
-                image.withUnsafeBufferPointer { i in
-                    Self.cosine(i.baseAddress!, imageKeys[task].data + p * imageDimension, count: imageDimension).cos
-                } + text.withUnsafeBufferPointer { t in
-                    Self.cosine(t.baseAddress!, textKeys[task].data + p * textDimension, count: textDimension).cos
-                }
-            }.max()!
-        }
+        let scores = names.indices.map { task in score(task: task, prototype: nearestPrototype(task: task, image: image, text: text),
+                                                      image: image, text: text) }
         let best = scores.indices.max { scores[$0] < scores[$1] }!
         let second = scores.indices.filter { $0 != best }.map { scores[$0] }.max() ?? -2
         return Choice(task: best, name: names[best], confidence: min(max((scores[best] - second) / 2, 0), 1), scores: scores)
     }
 
-    /// Mean over the batch of (1 − cos(e_img, k_img)) + (1 − cos(e_txt, k_txt)) for `task`; adds ∂/∂keys into
-    /// `gradients` when the keys are registered there.
+    /// Mean over the batch of (1 − cos(e_img, k_img)) + (1 − cos(e_txt, k_txt)) for `task`, each item against
+    /// its nearest prototype; adds ∂/∂keys into `gradients` when the keys are registered there.
     @discardableResult
     public func alignmentLoss(task: Int, images: [[Float]], texts: [[Float]], gradients: Gradients?) -> Float {
-        precondition(prototypeCount(task: task) == 1, "alignment trains single-prototype keys (tuned tasks)")
         let weight = 1 / Float(max(images.count, 1))
+        let dImage = gradients?.of(imageKeys[task]), dText = gradients?.of(textKeys[task])
         var total: Float = 0
-        for e in images { total += Self.pull(imageKeys[task], towards: e, weight: weight, gradients: gradients) }
-        for e in texts { total += Self.pull(textKeys[task], towards: e, weight: weight, gradients: gradients) }
+        for (image, text) in zip(images, texts) {
+            let p = nearestPrototype(task: task, image: image, text: text)
+            total += Self.pull(imageKeys[task].data + p * imageDimension, dKey: dImage.map { $0.data + p * imageDimension },
+                               towards: image, weight: weight)
+            total += Self.pull(textKeys[task].data + p * textDimension, dKey: dText.map { $0.data + p * textDimension },
+                               towards: text, weight: weight)
+        }
         return total
     }
 
-    /// weight · (1 − cos(key, e)), adding its gradient into the key's when the key is registered.
+    func score(task: Int, prototype p: Int, image: [Float], text: [Float]) -> Float {
+        image.withUnsafeBufferPointer { Self.cosine($0.baseAddress!, imageKeys[task].data + p * imageDimension, count: imageDimension).cos }
+            + text.withUnsafeBufferPointer { Self.cosine($0.baseAddress!, textKeys[task].data + p * textDimension, count: textDimension).cos }
+    }
+
+    /// The prototype of `task` whose image and text keys together best match the features.
+    func nearestPrototype(task: Int, image: [Float], text: [Float]) -> Int {
+        let scores = (0 ..< prototypeCount(task: task)).map { score(task: task, prototype: $0, image: image, text: text) }
+        return scores.indices.max { scores[$0] < scores[$1] }!
+    }
+
+    /// weight · (1 − cos(key, e)) for a one-row key tensor, adding its gradient when the key is registered.
     public static func pull(_ key: Tensor, towards features: [Float], weight: Float, gradients: Gradients?) -> Float {
-        let (cos, normE, normK) = features.withUnsafeBufferPointer { cosine($0.baseAddress!, key.data, count: key.count) }
-        if let dKey = gradients?.of(key) {
+        pull(key.data, dKey: gradients?.of(key)?.data, towards: features, weight: weight)
+    }
+
+    /// weight · (1 − cos(key, e)) for one key row, adding its gradient into `dKey` when given.
+    static func pull(_ key: UnsafeMutablePointer<Float>, dKey: UnsafeMutablePointer<Float>?, towards features: [Float],
+                     weight: Float) -> Float {
+        let count = features.count
+        let (cos, normE, normK) = features.withUnsafeBufferPointer { cosine($0.baseAddress!, key, count: count) }
+        if let dKey {
             let inverseNorms = 1 / (normE * normK), keyScale = cos / (normK * normK)
-            for i in 0 ..< key.count {
-                let dCos: Float = features[i] * inverseNorms - keyScale * key.data[i]
-                dKey.data[i] -= weight * dCos
+            for i in 0 ..< count {
+                let dCos: Float = features[i] * inverseNorms - keyScale * key[i]
+                dKey[i] -= weight * dCos
             }
         }
         return weight * (1 - cos)
