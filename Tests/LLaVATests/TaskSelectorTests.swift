@@ -59,8 +59,11 @@ final class TaskSelectorTests: XCTestCase {
         let d = 4
         let groupA = (0 ..< 5).map { i in unit(0, d, noise: 0.02 * Float(i + 1)) }
         let groupB = (0 ..< 5).map { i in unit(2, d, noise: 0.02 * Float(i + 1)) }
-        let clusters = TaskSelector.clusters(images: groupA + groupB, texts: groupA + groupB, count: 2)
-        XCTAssertEqual(Set(clusters.map(Set.init)), [Set(0 ..< 5), Set(5 ..< 10)])
+        // Two unequal, overlapping-direction groups: a cluster's size must not pull the other's members in.
+        let big = (0 ..< 8).map { i -> [Float] in [1, 0.3, 0.01 * Float(i), 0] }
+        let small = (0 ..< 3).map { i -> [Float] in [0.3, 1, 0, 0.01 * Float(i)] }
+        let clusters = TaskSelector.clusters(images: big + small, texts: big + small, count: 2)
+        XCTAssertEqual(Set(clusters.map(Set.init)), [Set(0 ..< 8), Set(8 ..< 11)])
 
         let selector = TaskSelector(imageDimension: d, textDimension: d)
         selector.addTask(name: "base", imageKey: unit(3, d), textKey: unit(3, d))

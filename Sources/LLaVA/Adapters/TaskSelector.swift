@@ -68,7 +68,7 @@ public final class TaskSelector: @unchecked Sendable {
                 guard !members.isEmpty else { continue }
                 var sum = [Float](repeating: 0, count: points[0].count)
                 for m in members { for i in sum.indices { sum[i] += points[m][i] } }
-                centres[c] = sum
+                centres[c] = normalised(sum)  // a raw sum's length grows with its cluster and would swallow the rest
             }
         }
         return centres.indices.map { c in assignment.indices.filter { assignment[$0] == c } }.filter { !$0.isEmpty }
