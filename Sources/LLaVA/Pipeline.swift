@@ -4,21 +4,15 @@ import ModelIO
 import Tensor
 import Tokenizer
 
-/// The base model's task-selector keys: prototype rows flattened, and the feature centre they were made with.
-public struct BaseKeys: Sendable {
-    public var image: [Float]
-    public var text: [Float]
-    public var centre: (image: [Float], text: [Float])?
-}
-
 /// Everything needed to answer a question about an image: model, tokenizer, image preprocessing, prompt settings.
 public struct LlavaPipeline: Sendable {
     public var model: LlavaModel
     public let tokenizer: Tokenizer
     public let preprocessor: CLIPImagePreprocessor
     public let settings: ModelSettings
-    /// The task selector's keys for the base model itself (task 0), when the model ships them.
-    public var baseKeys: BaseKeys?
+    /// The task selector's keys for the base model itself (task 0), when the model ships them: one or more
+    /// prototypes, rows flattened.
+    public var baseKeys: (image: [Float], text: [Float])?
 
     public init(model: LlavaModel, tokenizer: Tokenizer, preprocessor: CLIPImagePreprocessor, settings: ModelSettings) {
         self.model = model
@@ -39,25 +33,15 @@ public struct LlavaPipeline: Sendable {
         let keys = directory.appendingPathComponent(baseKeysFile)
         if FileManager.default.fileExists(atPath: keys.path) {
             let file = try SafeTensorsFile(contentsOf: keys)
-            var centre: (image: [Float], text: [Float])?
-            if file.entries["image_centre"] != nil {
-                centre = (try file.tensor("image_centre").toArray(), try file.tensor("text_centre").toArray())
-            }
-            pipeline.baseKeys = BaseKeys(image: try file.tensor("image_key").toArray(), text: try file.tensor("text_key").toArray(),
-                                         centre: centre)
+            pipeline.baseKeys = (try file.tensor("image_key").toArray(), try file.tensor("text_key").toArray())
         }
         return pipeline
     }
 
-    /// Writes the base model's selector keys, (prototypes, dimension) each, and the feature centre of `selector`
-    /// (whose task 0 is the base model) next to its weights.
-    public static func writeBaseKeys(of selector: TaskSelector, to directory: URL) throws {
-        var tensors = ["image_key": selector.imageKeys[0], "text_key": selector.textKeys[0]]
-        if let centre = selector.centre {
-            tensors["image_centre"] = Tensor(shape: [centre.image.count], values: centre.image)
-            tensors["text_centre"] = Tensor(shape: [centre.text.count], values: centre.text)
-        }
-        try SafeTensorsWriter.write(tensors, to: directory.appendingPathComponent(baseKeysFile), metadata: ["format": "mneme"])
+    /// Writes the base model's selector keys next to its weights: (prototypes, dimension) each.
+    public static func writeBaseKeys(image: Tensor, text: Tensor, to directory: URL) throws {
+        try SafeTensorsWriter.write(["image_key": image, "text_key": text],
+                                    to: directory.appendingPathComponent(baseKeysFile), metadata: ["format": "mneme"])
     }
 
     /// Token ids of the prompt for `question`, with the image marker expanded to one id per image feature.

@@ -165,7 +165,7 @@ struct Pretrain: ParsableCommand {
     }
 
     /// The task selector's keys for the base model: one prototype per family, from items of an index range
-    /// that neither training nor the held-out sets use, compared after subtracting their mean feature.
+    /// that neither training nor the held-out sets use.
     static func writeBaseKeys(pipeline: LlavaPipeline, world: ShapesWorld, families: [QuestionFamily], to directory: URL) throws {
         let builder = ExampleBuilder(pipeline: pipeline, vision: .cachedFeatures)
         let groups = try families.map { family in
@@ -173,13 +173,9 @@ struct Pretrain: ParsableCommand {
             return (images: prepared.map(\.imageFeature), texts: prepared.map(\.textFeature))
         }
         let hidden = pipeline.model.config.textConfig.hiddenSize
-        func mean(_ vectors: [[Float]]) -> [Float] {
-            vectors.reduce([Float](repeating: 0, count: hidden)) { zip($0, $1).map(+) }.map { $0 / Float(max(vectors.count, 1)) }
-        }
-        let selector = TaskSelector(imageDimension: hidden, textDimension: hidden,
-                                    centre: (mean(groups.flatMap(\.images)), mean(groups.flatMap(\.texts))))
+        let selector = TaskSelector(imageDimension: hidden, textDimension: hidden)
         selector.addTask(name: "base", groups: groups)
-        try LlavaPipeline.writeBaseKeys(of: selector, to: directory)
+        try LlavaPipeline.writeBaseKeys(image: selector.imageKeys[0], text: selector.textKeys[0], to: directory)
     }
 
     /// The sample as a training item; with `patchSize`, with the scene's patch labels.

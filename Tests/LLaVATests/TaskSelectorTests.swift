@@ -89,30 +89,4 @@ final class TaskSelectorTests: XCTestCase {
             }
         }
     }
-
-    /// With a centre, features and keys are compared after subtracting it: two tasks whose features share a
-    /// large common part are told apart by what differs. The centre survives saving and loading.
-    func testCentreSeparatesTasksThatShareACommonPart() throws {
-        let d = 3
-        let common: [Float] = [10, 0, 0]
-        let a: [Float] = [10, 1, 0], b: [Float] = [10, 0, 1]
-        let plain = TaskSelector(imageDimension: d, textDimension: d)
-        let centred = TaskSelector(imageDimension: d, textDimension: d, centre: (common, common))
-        for selector in [plain, centred] {
-            selector.addTask(name: "a", images: [a], texts: [a])
-            selector.addTask(name: "b", images: [b], texts: [b])
-        }
-        let query: [Float] = [10, 0.9, 0.8]  // a little more "a" than "b"
-        XCTAssertEqual(centred.select(image: query, text: query)?.name, "a")
-        XCTAssertLessThan(plain.select(image: query, text: query)!.confidence, 0.01, "uncentred, the common part hides the difference")
-        XCTAssertGreaterThan(centred.select(image: query, text: query)!.confidence, 0.05)
-
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("selector-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        try AdapterFile.saveSelector(centred, tasks: centred.names, to: directory)
-        let loaded = try XCTUnwrap(try AdapterFile.loadSelector(from: directory)).selector
-        XCTAssertEqual(loaded.centre?.image, common)
-        XCTAssertEqual(loaded.select(image: query, text: query)?.scores, centred.select(image: query, text: query)?.scores)
-    }
 }

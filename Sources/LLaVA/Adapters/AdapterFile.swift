@@ -35,26 +35,17 @@ public enum AdapterFile {
                     frozenBranches: branch.frozenBranches.sorted(), trunkFrozen: branch.trunkFrozen, routers: branch.taskCount)
             }
         }
-        if let selector { tensors.merge(selectorTensors(selector)) { $1 } }
+        if let selector {
+            for task in 0 ..< selector.taskCount {
+                tensors["selector.image_key.\(task)"] = selector.imageKeys[task]
+                tensors["selector.text_key.\(task)"] = selector.textKeys[task]
+            }
+        }
         let document = Document(settings: adapters.settings, tasks: tasks, adapters: states, selector: selector != nil)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try SafeTensorsWriter.write(tensors, to: directory.appendingPathComponent("adapters.safetensors"), metadata: ["format": "mneme"])
         try AtomicFile.write(encoder.encode(document), to: directory.appendingPathComponent("adapters.json"))
-    }
-
-    /// The selector's keys per task and, when it centres features, its centre.
-    static func selectorTensors(_ selector: TaskSelector) -> [String: Tensor] {
-        var tensors: [String: Tensor] = [:]
-        for task in 0 ..< selector.taskCount {
-            tensors["selector.image_key.\(task)"] = selector.imageKeys[task]
-            tensors["selector.text_key.\(task)"] = selector.textKeys[task]
-        }
-        if let centre = selector.centre {
-            tensors["selector.image_centre"] = Tensor(shape: [centre.image.count], values: centre.image)
-            tensors["selector.text_centre"] = Tensor(shape: [centre.text.count], values: centre.text)
-        }
-        return tensors
     }
 
     public struct Loaded {
@@ -118,13 +109,7 @@ public enum AdapterFile {
                 guard let key = file.entries["selector.text_key.\(t)"] else { throw ModelIOError.missingTensor(key: "selector.text_key.\(t)") }
                 return try binder.take("selector.text_key.\(t)", shape: key.shape)
             }
-            var centre: (image: [Float], text: [Float])?
-            if let image = file.entries["selector.image_centre"], let text = file.entries["selector.text_centre"] {
-                centre = (try binder.take("selector.image_centre", shape: image.shape).toArray(),
-                          try binder.take("selector.text_centre", shape: text.shape).toArray())
-            }
-            let chosen = TaskSelector(imageDimension: imageKeys.first?.shape.last ?? 0, textDimension: textKeys.first?.shape.last ?? 0,
-                                      centre: centre)
+            let chosen = TaskSelector(imageDimension: imageKeys.first?.shape.last ?? 0, textDimension: textKeys.first?.shape.last ?? 0)
             chosen.restore(names: document.tasks, imageKeys: imageKeys, textKeys: textKeys)
             selector = chosen
         }
@@ -134,7 +119,12 @@ public enum AdapterFile {
 
     /// A selector without adapters (prompt-tuning snapshots): `selector.safetensors` + `selector.json`.
     public static func saveSelector(_ selector: TaskSelector, tasks: [String], to directory: URL) throws {
-        try SafeTensorsWriter.write(selectorTensors(selector), to: directory.appendingPathComponent("selector.safetensors"), metadata: ["format": "mneme"])
+        var tensors: [String: Tensor] = [:]
+        for task in 0 ..< selector.taskCount {
+            tensors["selector.image_key.\(task)"] = selector.imageKeys[task]
+            tensors["selector.text_key.\(task)"] = selector.textKeys[task]
+        }
+        try SafeTensorsWriter.write(tensors, to: directory.appendingPathComponent("selector.safetensors"), metadata: ["format": "mneme"])
         try AtomicFile.write(JSONSerialization.data(withJSONObject: ["tasks": tasks], options: [.prettyPrinted, .sortedKeys]),
                              to: directory.appendingPathComponent("selector.json"))
     }
@@ -149,12 +139,7 @@ public enum AdapterFile {
         let file = try SafeTensorsFile(contentsOf: directory.appendingPathComponent("selector.safetensors"))
         let imageKeys = try tasks.indices.map { try file.tensor("selector.image_key.\($0)") }
         let textKeys = try tasks.indices.map { try file.tensor("selector.text_key.\($0)") }
-        var centre: (image: [Float], text: [Float])?
-        if file.entries["selector.image_centre"] != nil {
-            centre = (try file.tensor("selector.image_centre").toArray(), try file.tensor("selector.text_centre").toArray())
-        }
-        let selector = TaskSelector(imageDimension: imageKeys.first?.shape.last ?? 0, textDimension: textKeys.first?.shape.last ?? 0,
-                                    centre: centre)
+        let selector = TaskSelector(imageDimension: imageKeys.first?.shape.last ?? 0, textDimension: textKeys.first?.shape.last ?? 0)
         selector.restore(names: tasks, imageKeys: imageKeys, textKeys: textKeys)
         return (selector, tasks)
     }

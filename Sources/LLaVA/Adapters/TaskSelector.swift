@@ -16,30 +16,20 @@ public final class TaskSelector: @unchecked Sendable {
     public private(set) var textKeys: [Tensor] = []
     public let imageDimension: Int
     public let textDimension: Int
-    /// Subtracted from every feature before comparing (the base model's mean image and text feature): the
-    /// questions of all tasks share most of their words and scenes, and that common part would dominate
-    /// every cosine. Keys live in the centred space. Nil: features are compared as they are.
-    public private(set) var centre: (image: [Float], text: [Float])?
 
     /// Prototypes a tuned task gets: its questions come in several phrasings and scenes, and one mean key
     /// over them lies farther from each than a neighbouring task's key may.
     public static let prototypesPerTask = 4
 
-    public init(imageDimension: Int, textDimension: Int, centre: (image: [Float], text: [Float])? = nil) {
-        precondition(centre.map { $0.image.count == imageDimension && $0.text.count == textDimension } ?? true, "centre of the wrong size")
+    public init(imageDimension: Int, textDimension: Int) {
         self.imageDimension = imageDimension
         self.textDimension = textDimension
-        self.centre = centre
     }
-
-    /// Features as the keys see them: minus the centre when there is one.
-    func centred(image: [Float]) -> [Float] { centre.map { c in zip(image, c.image).map { $0 - $1 } } ?? image }
-    func centred(text: [Float]) -> [Float] { centre.map { c in zip(text, c.text).map { $0 - $1 } } ?? text }
 
     public var taskCount: Int { names.count }
 
     public func copy() -> TaskSelector {
-        let copy = TaskSelector(imageDimension: imageDimension, textDimension: textDimension, centre: centre)
+        let copy = TaskSelector(imageDimension: imageDimension, textDimension: textDimension)
         copy.restore(names: names, imageKeys: imageKeys.map { $0.copy() }, textKeys: textKeys.map { $0.copy() })
         return copy
     }
@@ -48,9 +38,8 @@ public final class TaskSelector: @unchecked Sendable {
     /// prototype per cluster of the items (spherical k-means on image and text features together).
     @discardableResult
     public func addTask(name: String, images: [[Float]], texts: [[Float]], prototypes: Int = 1) -> Int {
-        let images = images.map { centred(image: $0) }, texts = texts.map { centred(text: $0) }
         let clusters = Self.clusters(images: images, texts: texts, count: prototypes)
-        return addTask(name: name, centredGroups: clusters.map { members in (members.map { images[$0] }, members.map { texts[$0] }) })
+        return addTask(name: name, groups: clusters.map { members in (members.map { images[$0] }, members.map { texts[$0] }) })
     }
 
     /// Spherical k-means: item indices per cluster (empty clusters dropped). Deterministic: the first centre is
@@ -88,10 +77,6 @@ public final class TaskSelector: @unchecked Sendable {
     /// Adds a task with one prototype per group of features (e.g. per base family).
     @discardableResult
     public func addTask(name: String, groups: [(images: [[Float]], texts: [[Float]])]) -> Int {
-        addTask(name: name, centredGroups: groups.map { ($0.images.map { centred(image: $0) }, $0.texts.map { centred(text: $0) }) })
-    }
-
-    private func addTask(name: String, centredGroups groups: [(images: [[Float]], texts: [[Float]])]) -> Int {
         addTask(name: name, imageKey: groups.flatMap { Self.meanDirection($0.images, dimension: imageDimension) },
                 textKey: groups.flatMap { Self.meanDirection($0.texts, dimension: textDimension) })
     }
@@ -111,23 +96,19 @@ public final class TaskSelector: @unchecked Sendable {
     /// How many prototypes task `task` has.
     public func prototypeCount(task: Int) -> Int { imageKeys[task].count / imageDimension }
 
-    /// A selector whose only task is the base model, with keys (and centre) from `base_keys.safetensors` when
-    /// the model has them.
+    /// A selector whose only task is the base model, with keys from `base_keys.safetensors` when the model has them.
     public static func startingWithBase(pipeline: LlavaPipeline, baseImages: [[Float]], baseTexts: [[Float]]) -> TaskSelector {
         let hidden = pipeline.model.config.textConfig.hiddenSize
-        if baseImages.isEmpty, let keys = pipeline.baseKeys {
-            let selector = TaskSelector(imageDimension: hidden, textDimension: hidden, centre: keys.centre)
-            selector.addTask(name: "base", imageKey: keys.image, textKey: keys.text)
-            return selector
-        }
         let selector = TaskSelector(imageDimension: hidden, textDimension: hidden)
-        selector.addTask(name: "base", images: baseImages, texts: baseTexts)
+        if baseImages.isEmpty, let keys = pipeline.baseKeys {
+            selector.addTask(name: "base", imageKey: keys.image, textKey: keys.text)
+        } else {
+            selector.addTask(name: "base", images: baseImages, texts: baseTexts)
+        }
         return selector
     }
 
     public func restore(names: [String], imageKeys: [Tensor], textKeys: [Tensor]) {
-        precondition(imageKeys.allSatisfy { $0.count % imageDimension == 0 } && textKeys.allSatisfy { $0.count % textDimension == 0 },
-                     "keys are not whole prototypes")
         self.names = names
         self.imageKeys = imageKeys
         self.textKeys = textKeys
@@ -161,7 +142,6 @@ public final class TaskSelector: @unchecked Sendable {
     /// The task whose keys best match the features (a task scores as its best prototype).
     public func select(image: [Float], text: [Float]) -> Choice? {
         guard !names.isEmpty else { return nil }
-        let image = centred(image: image), text = centred(text: text)
         let scores = names.indices.map { task in score(task: task, prototype: nearestPrototype(task: task, image: image, text: text),
                                                       image: image, text: text) }
         let best = scores.indices.max { scores[$0] < scores[$1] }!
@@ -176,12 +156,12 @@ public final class TaskSelector: @unchecked Sendable {
         let weight = 1 / Float(max(images.count, 1))
         let dImage = gradients?.of(imageKeys[task]), dText = gradients?.of(textKeys[task])
         var total: Float = 0
-        for (image, text) in zip(images.map { centred(image: $0) }, texts.map { centred(text: $0) }) {
+        for (image, text) in zip(images, texts) {
             let p = nearestPrototype(task: task, image: image, text: text)
             total += Self.pull(imageKeys[task].data + p * imageDimension, dKey: dImage.map { $0.data + p * imageDimension },
-                               count: imageDimension, towards: image, weight: weight)
+                               towards: image, weight: weight)
             total += Self.pull(textKeys[task].data + p * textDimension, dKey: dText.map { $0.data + p * textDimension },
-                               count: textDimension, towards: text, weight: weight)
+                               towards: text, weight: weight)
         }
         return total
     }
@@ -199,13 +179,13 @@ public final class TaskSelector: @unchecked Sendable {
 
     /// weight · (1 − cos(key, e)) for a one-row key tensor, adding its gradient when the key is registered.
     public static func pull(_ key: Tensor, towards features: [Float], weight: Float, gradients: Gradients?) -> Float {
-        pull(key.data, dKey: gradients?.of(key)?.data, count: key.count, towards: features, weight: weight)
+        pull(key.data, dKey: gradients?.of(key)?.data, towards: features, weight: weight)
     }
 
-    /// weight · (1 − cos(key, e)) over the first `count` values, adding its gradient into `dKey` when given.
-    static func pull(_ key: UnsafeMutablePointer<Float>, dKey: UnsafeMutablePointer<Float>?, count: Int, towards features: [Float],
+    /// weight · (1 − cos(key, e)) for one key row, adding its gradient into `dKey` when given.
+    static func pull(_ key: UnsafeMutablePointer<Float>, dKey: UnsafeMutablePointer<Float>?, towards features: [Float],
                      weight: Float) -> Float {
-        precondition(features.count >= count, "\(features.count) features for a key of \(count)")
+        let count = features.count
         let (cos, normE, normK) = features.withUnsafeBufferPointer { cosine($0.baseAddress!, key, count: count) }
         if let dKey {
             let inverseNorms = 1 / (normE * normK), keyScale = cos / (normK * normK)
