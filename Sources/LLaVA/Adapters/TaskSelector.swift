@@ -159,9 +159,9 @@ public final class TaskSelector: @unchecked Sendable {
         for (image, text) in zip(images, texts) {
             let p = nearestPrototype(task: task, image: image, text: text)
             total += Self.pull(imageKeys[task].data + p * imageDimension, dKey: dImage.map { $0.data + p * imageDimension },
-                               towards: image, weight: weight)
+                               count: imageDimension, towards: image, weight: weight)
             total += Self.pull(textKeys[task].data + p * textDimension, dKey: dText.map { $0.data + p * textDimension },
-                               towards: text, weight: weight)
+                               count: textDimension, towards: text, weight: weight)
         }
         return total
     }
@@ -179,13 +179,13 @@ public final class TaskSelector: @unchecked Sendable {
 
     /// weight · (1 − cos(key, e)) for a one-row key tensor, adding its gradient when the key is registered.
     public static func pull(_ key: Tensor, towards features: [Float], weight: Float, gradients: Gradients?) -> Float {
-        pull(key.data, dKey: gradients?.of(key)?.data, towards: features, weight: weight)
+        pull(key.data, dKey: gradients?.of(key)?.data, count: key.count, towards: features, weight: weight)
     }
 
-    /// weight · (1 − cos(key, e)) for one key row, adding its gradient into `dKey` when given.
-    static func pull(_ key: UnsafeMutablePointer<Float>, dKey: UnsafeMutablePointer<Float>?, towards features: [Float],
+    /// weight · (1 − cos(key, e)) over the first `count` values, adding its gradient into `dKey` when given.
+    static func pull(_ key: UnsafeMutablePointer<Float>, dKey: UnsafeMutablePointer<Float>?, count: Int, towards features: [Float],
                      weight: Float) -> Float {
-        let count = features.count
+        precondition(features.count >= count, "\(features.count) features for a key of \(count)")
         let (cos, normE, normK) = features.withUnsafeBufferPointer { cosine($0.baseAddress!, key, count: count) }
         if let dKey {
             let inverseNorms = 1 / (normE * normK), keyScale = cos / (normK * normK)
