@@ -54,6 +54,11 @@ struct Pretrain: ParsableCommand {
     @Flag(help: "Continue from the checkpoint in --out (written every --eval-every steps) instead of starting over.")
     var resume = false
 
+    func validate() throws {
+        if towerSteps > 0 && patchLoss <= 0 { throw ValidationError("--tower-steps trains on the patch losses: it needs --patch-loss above 0") }
+        if patchLoss < 0 { throw ValidationError("--patch-loss must not be negative") }
+    }
+
     func run() throws {
         let started = Date()
         let directory = URL(fileURLWithPath: out)
@@ -102,6 +107,8 @@ struct Pretrain: ParsableCommand {
                                       towerWarmup: towerSteps > 0 && patchLoss > 0
                                           ? TrainingSettings(steps: towerSteps, batchSize: towerBatch, learningRate: towerLr, warmupSteps: min(200, towerSteps / 10),
                                                              weightDecay: 0.01, clipNorm: 1, seed: seed) : nil)
+        // The patch heads are not checkpointed: a resumed run starts them afresh, and skips the tower phase,
+        // which the checkpoint's tower has been through.
         if towerSteps > 0, firstStep == 0 {
             let towerBar = ProgressBar("vision tower")
             _ = pretraining.warmUpTower(pipeline: pipeline, draw: { step, count in
