@@ -76,4 +76,33 @@ final class PatchSupervisionTests: XCTestCase {
             }
         }
     }
+
+    /// The tower phase: gradient steps on the patch losses alone lower them, and move only the tower and heads
+    /// (the projector gets exactly zero gradient).
+    func testTowerStepsLowerThePatchLoss() throws {
+        let (model, examples, _, _) = try GradientReferenceTests.load("mha_untied_default_m2_f32", "full")
+        let vision = model.config.visionConfig
+        let supervision = PatchSupervision(classes: [3], features: vision.hiddenSize, lossWeight: 1, seed: 2)
+        let pixels: [Tensor] = examples.map { example -> Tensor in
+            guard case let .pixels(p) = example.image else { fatalError("pixel examples expected") }
+            return p
+        }
+        let labels: [[[Int]]] = pixels.indices.map { b in [(0 ..< vision.patchCount).map { ($0 + b) % 3 }] }
+        let gradients = Gradients()
+        gradients.register(LlavaTraining.namedWeights(of: model).filter { $0.0.hasPrefix("model.vision_tower.") })
+        gradients.register(supervision.namedTensors)
+        gradients.register("projector", model.projector.linear1.weight)
+        var losses: [Float] = []
+        for _ in 0 ..< 15 {
+            gradients.zero()
+            losses.append(supervision.towerStep(model: model, pixels: pixels, labels: labels, gradients: gradients))
+            XCTAssertEqual(gradients.of(model.projector.linear1.weight)!.toArray().map(abs).max(), 0)
+            XCTAssertGreaterThan(gradients.of(model.vision.patchEmbedding)!.toArray().map(abs).max()!, 0, "the loss reaches the tower's first layer")
+            for (_, tensor) in gradients.parameters {
+                let g = gradients.of(tensor)!
+                for i in 0 ..< tensor.count { tensor.data[i] -= 0.05 * g.data[i] }
+            }
+        }
+        XCTAssertLessThan(losses.last!, 0.8 * losses.first!, "patch loss \(losses)")
+    }
 }
