@@ -104,7 +104,7 @@ struct Pretrain: ParsableCommand {
                                       evaluationInterval: evalEvery,
                                       patchSupervision: patchLoss > 0 ? PatchSupervision(classes: PatchLabels.classCounts, features: config.visionConfig.hiddenSize,
                                                                                           lossWeight: patchLoss, seed: seed &+ 1) : nil,
-                                      towerWarmup: towerSteps > 0 && patchLoss > 0
+                                      towerWarmup: towerSteps > 0
                                           ? TrainingSettings(steps: towerSteps, batchSize: towerBatch, learningRate: towerLr, warmupSteps: min(200, towerSteps / 10),
                                                              weightDecay: 0.01, clipNorm: 1, seed: seed) : nil)
         // The patch heads are not checkpointed: a resumed run starts them afresh, and skips the tower phase,

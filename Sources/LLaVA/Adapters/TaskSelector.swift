@@ -53,16 +53,18 @@ public final class TaskSelector: @unchecked Sendable {
         }
         let points = (0 ..< items).map { normalised(images[$0]) + normalised(texts[$0]) }
         func similarity(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
+        /// The nearest centre of `point` and its similarity.
+        func nearest(_ point: [Float], among centres: [[Float]]) -> (index: Int, similarity: Float) {
+            centres.indices.map { ($0, similarity(point, centres[$0])) }.max { $0.1 < $1.1 }!
+        }
         var centres = [points[0]]
         while centres.count < count {
-            let farthest = (0 ..< items).min { a, b in
-                centres.map { similarity(points[a], $0) }.max()! < centres.map { similarity(points[b], $0) }.max()!
-            }!
-            centres.append(points[farthest])
+            let closeness = points.map { nearest($0, among: centres).similarity }
+            centres.append(points[closeness.indices.min { closeness[$0] < closeness[$1] }!])
         }
         var assignment = [Int](repeating: 0, count: items)
         for _ in 0 ..< 10 {
-            assignment = points.map { point in centres.indices.max { similarity(point, centres[$0]) < similarity(point, centres[$1]) }! }
+            assignment = points.map { nearest($0, among: centres).index }
             for c in centres.indices {
                 let members = assignment.indices.filter { assignment[$0] == c }
                 guard !members.isEmpty else { continue }
@@ -142,8 +144,7 @@ public final class TaskSelector: @unchecked Sendable {
     /// The task whose keys best match the features (a task scores as its best prototype).
     public func select(image: [Float], text: [Float]) -> Choice? {
         guard !names.isEmpty else { return nil }
-        let scores = names.indices.map { task in score(task: task, prototype: nearestPrototype(task: task, image: image, text: text),
-                                                      image: image, text: text) }
+        let scores = names.indices.map { bestPrototype(task: $0, image: image, text: text).score }
         let best = scores.indices.max { scores[$0] < scores[$1] }!
         let second = scores.indices.filter { $0 != best }.map { scores[$0] }.max() ?? -2
         return Choice(task: best, name: names[best], confidence: min(max((scores[best] - second) / 2, 0), 1), scores: scores)
@@ -157,7 +158,7 @@ public final class TaskSelector: @unchecked Sendable {
         let dImage = gradients?.of(imageKeys[task]), dText = gradients?.of(textKeys[task])
         var total: Float = 0
         for (image, text) in zip(images, texts) {
-            let p = nearestPrototype(task: task, image: image, text: text)
+            let p = bestPrototype(task: task, image: image, text: text).index
             total += Self.pull(imageKeys[task].data + p * imageDimension, dKey: dImage.map { $0.data + p * imageDimension },
                                count: imageDimension, towards: image, weight: weight)
             total += Self.pull(textKeys[task].data + p * textDimension, dKey: dText.map { $0.data + p * textDimension },
@@ -171,10 +172,9 @@ public final class TaskSelector: @unchecked Sendable {
             + text.withUnsafeBufferPointer { Self.cosine($0.baseAddress!, textKeys[task].data + p * textDimension, count: textDimension).cos }
     }
 
-    /// The prototype of `task` whose image and text keys together best match the features.
-    func nearestPrototype(task: Int, image: [Float], text: [Float]) -> Int {
-        let scores = (0 ..< prototypeCount(task: task)).map { score(task: task, prototype: $0, image: image, text: text) }
-        return scores.indices.max { scores[$0] < scores[$1] }!
+    /// The prototype of `task` whose image and text keys together best match the features, and its score.
+    func bestPrototype(task: Int, image: [Float], text: [Float]) -> (index: Int, score: Float) {
+        (0 ..< prototypeCount(task: task)).map { ($0, score(task: task, prototype: $0, image: image, text: text)) }.max { $0.1 < $1.1 }!
     }
 
     /// weight · (1 − cos(key, e)) for a one-row key tensor, adding its gradient when the key is registered.

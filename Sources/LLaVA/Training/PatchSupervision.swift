@@ -44,9 +44,7 @@ public final class PatchSupervision: @unchecked Sendable {
             let rows = targets.indices.filter { targets[$0] >= 0 }
             guard !rows.isEmpty else { continue }
             let input = Tensor(zeros: [rows.count, features.columns])
-            for (i, row) in rows.enumerated() {
-                (input.data + i * features.columns).update(from: features.data + row * features.columns, count: features.columns)
-            }
+            for (i, row) in rows.enumerated() { input[i].copy(from: features[row]) }
             let classes = head.weight.rows
             let logits = Tensor(zeros: [rows.count, classes])
             Linear.forward(out: logits, input: input, weight: head.weight, bias: head.bias)
@@ -58,10 +56,7 @@ public final class PatchSupervision: @unchecked Sendable {
             let dInput = Tensor(zeros: input.shape)
             Linear.backward(dInput: dInput, dWeight: gradients?.of(head.weight), dBias: gradients?.of(head.bias), dOut: dLogits,
                             input: input, weight: head.weight)
-            for (i, row) in rows.enumerated() {
-                let target = dFeatures.data + row * features.columns, source = dInput.data + i * features.columns
-                for j in 0 ..< features.columns { target[j] += source[j] }
-            }
+            for (i, row) in rows.enumerated() { Elementwise.add(dFeatures[row], dInput[i]) }
         }
         return (loss, dFeatures)
     }
