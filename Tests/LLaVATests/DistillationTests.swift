@@ -25,15 +25,9 @@ final class DistillationTests: XCTestCase {
             Double(Distillation.step(model: model, prompts: prompts, teacher: teacher, options: options, weight: 1, gradients: Gradients()))
         }
         for (name, tensor) in gradients.parameters.prefix(4) {
-            let analytic = gradients.of(tensor)!
-            for i in stride(from: 0, to: tensor.count, by: max(1, tensor.count / 6)) {
-                let saved = tensor.data[i]
-                tensor.data[i] = saved + 1e-2; let plus = value()
-                tensor.data[i] = saved - 1e-2; let minus = value()
-                tensor.data[i] = saved
-                let numeric = Float((plus - minus) / 2e-2)
-                XCTAssertEqual(analytic.data[i], numeric, accuracy: 2e-2 * max(1e-2, abs(numeric)) + 1e-4, "\(name)[\(i)]")
-            }
+            assertMatchesFiniteDifferences(name, tensor: tensor, analytic: gradients.of(tensor)!,
+                                           indices: stride(from: 0, to: tensor.count, by: max(1, tensor.count / 6)),
+                                           relative: 2e-2, absolute: 1e-4, loss: value)
         }
     }
 }
@@ -62,16 +56,10 @@ final class SoftTargetTests: XCTestCase {
         gradients.register(student.trainableTensors(task: 1))
         LlavaTraining.step(model: model, examples: examples, options: options, gradients: gradients)
         for (name, tensor) in gradients.parameters.prefix(4) {
-            let analytic = gradients.of(tensor)!
-            for i in stride(from: 0, to: tensor.count, by: max(1, tensor.count / 5)) {
-                let saved = tensor.data[i]
-                tensor.data[i] = saved + 1e-2
-                let plus = Double(LlavaTraining.step(model: model, examples: examples, options: options, gradients: nil).loss)
-                tensor.data[i] = saved - 1e-2
-                let minus = Double(LlavaTraining.step(model: model, examples: examples, options: options, gradients: nil).loss)
-                tensor.data[i] = saved
-                let numeric = Float((plus - minus) / 2e-2)
-                XCTAssertEqual(analytic.data[i], numeric, accuracy: 2e-2 * max(1e-2, abs(numeric)) + 1e-4, "\(name)[\(i)]")
+            assertMatchesFiniteDifferences(name, tensor: tensor, analytic: gradients.of(tensor)!,
+                                           indices: stride(from: 0, to: tensor.count, by: max(1, tensor.count / 5)),
+                                           relative: 2e-2, absolute: 1e-4) {
+                Double(LlavaTraining.step(model: model, examples: examples, options: options, gradients: nil).loss)
             }
         }
     }

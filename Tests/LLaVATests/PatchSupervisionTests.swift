@@ -20,14 +20,8 @@ final class PatchSupervisionTests: XCTestCase {
         var checked: [(String, Tensor, Tensor)] = gradients.parameters.map { ($0.name, $0.value, gradients.of($0.value)!) }
         checked.append(("features", features, dFeatures))
         for (name, tensor, analytic) in checked {
-            for i in 0 ..< tensor.count {
-                let saved = tensor.data[i]
-                tensor.data[i] = saved + 1e-2; let plus = value()
-                tensor.data[i] = saved - 1e-2; let minus = value()
-                tensor.data[i] = saved
-                let numeric = Float((plus - minus) / 2e-2)
-                XCTAssertEqual(analytic.data[i], numeric, accuracy: 1e-2 * max(1e-2, abs(numeric)) + 1e-4, "\(name)[\(i)]")
-            }
+            assertMatchesFiniteDifferences(name, tensor: tensor, analytic: analytic, indices: 0 ..< tensor.count,
+                                           relative: 1e-2, absolute: 1e-4, loss: value)
         }
         // Row 2 has no label in either head: its feature gradient is exactly zero.
         XCTAssertTrue((0 ..< 6).allSatisfy { dFeatures.data[2 * 6 + $0] == 0 })
@@ -52,10 +46,7 @@ final class PatchSupervisionTests: XCTestCase {
         gradients.register(supervision.namedTensors)
         let result = LlavaTraining.step(model: model, examples: examples, options: options, gradients: gradients)
         XCTAssertNotNil(result.patchLoss)
-        let pixels: [Tensor] = examples.map { example -> Tensor in
-            guard case let .pixels(p) = example.image else { fatalError("pixel examples expected") }
-            return p
-        }
+        let pixels = Self.pixels(of: examples)
         let labels: [[Int]] = supervision.heads.indices.map { h in examples.flatMap { $0.patchLabels![h] } }
         func value() -> Double {
             let answer = LlavaTraining.step(model: model, examples: examples, options: options, gradients: nil).loss
@@ -64,16 +55,9 @@ final class PatchSupervisionTests: XCTestCase {
         }
         let probes: [Tensor] = [model.vision.patchEmbedding, model.vision.layers[0].fc1.weight, supervision.heads[0].weight]
         for tensor in probes {
-            let analytic = gradients.of(tensor)!
-            for i in stride(from: 0, to: tensor.count, by: max(1, tensor.count / 5)) {
-                let saved = tensor.data[i]
-                tensor.data[i] = saved + 1e-2; let plus = value()
-                tensor.data[i] = saved - 1e-2; let minus = value()
-                tensor.data[i] = saved
-                let numeric = Float((plus - minus) / 2e-2)
-                let tolerance: Float = 3e-2 * max(1e-2, abs(numeric)) + 2e-4
-                XCTAssertEqual(analytic.data[i], numeric, accuracy: tolerance, "\(tensor.shape)[\(i)]")
-            }
+            assertMatchesFiniteDifferences("\(tensor.shape)", tensor: tensor, analytic: gradients.of(tensor)!,
+                                           indices: stride(from: 0, to: tensor.count, by: max(1, tensor.count / 5)),
+                                           relative: 3e-2, absolute: 2e-4, loss: value)
         }
     }
 
@@ -83,10 +67,7 @@ final class PatchSupervisionTests: XCTestCase {
         let (model, examples, _, _) = try GradientReferenceTests.load("mha_untied_default_m2_f32", "full")
         let vision = model.config.visionConfig
         let supervision = PatchSupervision(classes: [3], features: vision.hiddenSize, lossWeight: 1, seed: 2)
-        let pixels: [Tensor] = examples.map { example -> Tensor in
-            guard case let .pixels(p) = example.image else { fatalError("pixel examples expected") }
-            return p
-        }
+        let pixels = Self.pixels(of: examples)
         let labels: [[[Int]]] = pixels.indices.map { b in [(0 ..< vision.patchCount).map { ($0 + b) % 3 }] }
         let gradients = Gradients()
         gradients.register(LlavaTraining.namedWeights(of: model).filter { $0.0.hasPrefix("model.vision_tower.") })
@@ -104,5 +85,12 @@ final class PatchSupervisionTests: XCTestCase {
             }
         }
         XCTAssertLessThan(losses.last!, 0.8 * losses.first!, "patch loss \(losses)")
+    }
+
+    private static func pixels(of examples: [TrainingExample]) -> [Tensor] {
+        examples.map { example in
+            guard case let .pixels(p) = example.image else { fatalError("pixel examples expected") }
+            return p
+        }
     }
 }
