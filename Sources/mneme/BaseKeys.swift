@@ -7,7 +7,7 @@ import ShapesWorld
 struct BaseKeys: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "base-keys",
-        abstract: "Write the task selector's keys for a ShapesWorld-pretrained model: one prototype per base family.")
+        abstract: "Write the task selector's keys for a ShapesWorld-pretrained model: several prototypes per base family.")
 
     @Option(help: "Model directory (default: models/default).")
     var model: String?
@@ -19,8 +19,8 @@ struct BaseKeys: ParsableCommand {
         let directory = try DefaultModel.resolve(model)
         let pipeline = try LlavaPipeline.load(from: directory)
         let families = ShapesWorld.baseFamilies
-        try Pretrain.writeBaseKeys(pipeline: pipeline, world: ShapesWorld(seed: seed, imageSize: pipeline.model.config.visionConfig.imageSize),
+        let prototypes = try Pretrain.writeBaseKeys(pipeline: pipeline, world: ShapesWorld(seed: seed, imageSize: pipeline.model.config.visionConfig.imageSize),
                                    families: families, to: directory)
-        print("wrote \(directory.appendingPathComponent("base_keys.safetensors").path): \(families.count) prototypes")
+        print("wrote \(directory.appendingPathComponent("base_keys.safetensors").path): \(prototypes) prototypes for \(families.count) families")
     }
 }

@@ -171,9 +171,11 @@ struct Pretrain: ParsableCommand {
         for (family, value) in final.sorted(by: { $0.key < $1.key }) { print(String(format: "  %-12@ %.3f", family, value)) }
     }
 
-    /// The task selector's keys for the base model: one prototype per family, from items of an index range
+    /// The task selector's keys for the base model: several prototypes per family, from items of an index range
     /// that neither training nor the held-out sets use.
-    static func writeBaseKeys(pipeline: LlavaPipeline, world: ShapesWorld, families: [QuestionFamily], to directory: URL) throws {
+    /// Returns the number of prototypes written.
+    @discardableResult
+    static func writeBaseKeys(pipeline: LlavaPipeline, world: ShapesWorld, families: [QuestionFamily], to directory: URL) throws -> Int {
         let builder = ExampleBuilder(pipeline: pipeline, vision: .cachedFeatures)
         let groups = try families.map { family in
             let prepared = try builder.prepare(world.generate(family: family, count: 64, start: 1 << 38).map { item($0) })
@@ -181,8 +183,9 @@ struct Pretrain: ParsableCommand {
         }
         let hidden = pipeline.model.config.textConfig.hiddenSize
         let selector = TaskSelector(imageDimension: hidden, textDimension: hidden)
-        selector.addTask(name: "base", groups: groups)
+        selector.addTask(name: "base", groups: groups, prototypesPerGroup: TaskSelector.prototypesPerTask)
         try LlavaPipeline.writeBaseKeys(image: selector.imageKeys[0], text: selector.textKeys[0], to: directory)
+        return selector.prototypeCount(task: 0)
     }
 
     /// The sample as a training item; with `patchSize`, with the scene's patch labels.

@@ -89,4 +89,40 @@ final class TaskSelectorTests: XCTestCase {
             }
         }
     }
+
+    /// The question outweighs the image: a query whose question is near task A's and whose image is task B's
+    /// goes to A (at equal weights B would win).
+    func testQuestionOutweighsImage() {
+        let d = 3
+        let selector = TaskSelector(imageDimension: d, textDimension: d)
+        selector.addTask(name: "a", imageKey: unit(0, d), textKey: unit(0, d))
+        selector.addTask(name: "b", imageKey: unit(1, d), textKey: unit(1, d))
+        let question: [Float] = [0.9, 0.436, 0]
+        let choice = selector.select(image: unit(1, d), text: question)
+        XCTAssertEqual(choice?.name, "a")
+        XCTAssertEqual(choice?.scores[0] ?? 0, 0.9, accuracy: 1e-3)
+        XCTAssertEqual(choice?.scores[1] ?? 0, TaskSelector.imageWeight + 0.436, accuracy: 1e-3)
+        XCTAssertEqual(choice?.confidence ?? 0, (0.9 - TaskSelector.imageWeight - 0.436) / (1 + TaskSelector.imageWeight), accuracy: 1e-3)
+    }
+
+    /// Each group (a base family) is clustered on its own: two groups of two tight clusters give four
+    /// prototypes, each the direction of one cluster, none mixing the groups.
+    func testGroupsAreClusteredSeparately() {
+        let d = 4
+        func cluster(_ axis: Int) -> [[Float]] { (0 ..< 3).map { i in unit(axis, d, noise: 0.01 * Float(i + 1)) } }
+        let first = cluster(0) + cluster(1), second = cluster(2) + cluster(3)
+        let selector = TaskSelector(imageDimension: d, textDimension: d)
+        selector.addTask(name: "base", groups: [(first, first), (second, second)], prototypesPerGroup: 2)
+        XCTAssertEqual(selector.prototypeCount(task: 0), 4)
+        let keys = selector.textKeys[0].toArray()
+        let axes = (0 ..< 4).map { p -> Int in
+            let row = Array(keys[p * d ..< (p + 1) * d])
+            return row.indices.max { row[$0] < row[$1] }!
+        }
+        XCTAssertEqual(Set(axes), [0, 1, 2, 3])
+        XCTAssertEqual(Set(axes[0 ..< 2]), [0, 1], "the first group's prototypes come from it alone")
+        for axis in 0 ..< 4 {
+            XCTAssertEqual(selector.bestPrototype(task: 0, image: unit(axis, d), text: unit(axis, d)).index, axes.firstIndex(of: axis))
+        }
+    }
 }

@@ -8,8 +8,10 @@ import Tensor
 /// base model (`SelectorFeatures`). Keys are trained with the alignment loss Σ (1 − cos(e, k)) (DESIGN §3).
 ///
 /// A task may hold several prototypes (key tensors of shape (prototypes, dimension), image row p paired with
-/// text row p) and scores as its best one: the base model covers ten unlike families, and one mean key for
-/// all of them sits closer to a new task's key than to many of its own questions.
+/// text row p) and scores as its best one. One mean key over many phrasings is broad: a new task whose
+/// questions differ from an old one's by a single word ("How many red objects …" against "How many objects …")
+/// gets prototypes as tight as its phrasings and takes the old task's questions unless those have tight
+/// prototypes too, so every task — the base model per family — gets several (`bench selector` measures this).
 public final class TaskSelector: @unchecked Sendable {
     public private(set) var names: [String] = []
     public private(set) var imageKeys: [Tensor] = []
@@ -17,9 +19,14 @@ public final class TaskSelector: @unchecked Sendable {
     public let imageDimension: Int
     public let textDimension: Int
 
-    /// Prototypes a tuned task gets: its questions come in several phrasings and scenes, and one mean key
-    /// over them lies farther from each than a neighbouring task's key may.
-    public static let prototypesPerTask = 4
+    /// Prototypes a tuned task gets, and the base model per family: about one per phrasing of a question.
+    public static let prototypesPerTask = 8
+
+    /// The image's share of a score (the question's is 1). The mean projected features of any two scenes point
+    /// nearly the same way, so their cosine varies little between tasks and by as much within one; at equal
+    /// weight that noise outvoted the question's words (base questions routed to the base model: 97% at equal
+    /// weight, 99.9% at a quarter, with 8 prototypes each).
+    public static let imageWeight: Float = 0.25
 
     public init(imageDimension: Int, textDimension: Int) {
         self.imageDimension = imageDimension
@@ -38,8 +45,7 @@ public final class TaskSelector: @unchecked Sendable {
     /// prototype per cluster of the items (spherical k-means on image and text features together).
     @discardableResult
     public func addTask(name: String, images: [[Float]], texts: [[Float]], prototypes: Int = 1) -> Int {
-        let clusters = Self.clusters(images: images, texts: texts, count: prototypes)
-        return addTask(name: name, groups: clusters.map { members in (members.map { images[$0] }, members.map { texts[$0] }) })
+        addTask(name: name, groups: [(images, texts)], prototypesPerGroup: prototypes)
     }
 
     /// Spherical k-means: item indices per cluster (empty clusters dropped). Deterministic: the first centre is
@@ -76,11 +82,17 @@ public final class TaskSelector: @unchecked Sendable {
         return centres.indices.map { c in assignment.indices.filter { assignment[$0] == c } }.filter { !$0.isEmpty }
     }
 
-    /// Adds a task with one prototype per group of features (e.g. per base family).
+    /// Adds a task with `prototypesPerGroup` prototypes per group of features (e.g. per base family), each
+    /// group clustered on its own so that no family's prototypes are spent on another's.
     @discardableResult
-    public func addTask(name: String, groups: [(images: [[Float]], texts: [[Float]])]) -> Int {
-        addTask(name: name, imageKey: groups.flatMap { Self.meanDirection($0.images, dimension: imageDimension) },
-                textKey: groups.flatMap { Self.meanDirection($0.texts, dimension: textDimension) })
+    public func addTask(name: String, groups: [(images: [[Float]], texts: [[Float]])], prototypesPerGroup: Int = 1) -> Int {
+        let clustered = groups.flatMap { group in
+            Self.clusters(images: group.images, texts: group.texts, count: prototypesPerGroup).map { members in
+                (images: members.map { group.images[$0] }, texts: members.map { group.texts[$0] })
+            }
+        }
+        return addTask(name: name, imageKey: clustered.flatMap { Self.meanDirection($0.images, dimension: imageDimension) },
+                       textKey: clustered.flatMap { Self.meanDirection($0.texts, dimension: textDimension) })
     }
 
     /// Adds a task with given keys (the base model's, shipped with it): one prototype, or several rows flattened.
@@ -105,7 +117,7 @@ public final class TaskSelector: @unchecked Sendable {
         if baseImages.isEmpty, let keys = pipeline.baseKeys {
             selector.addTask(name: "base", imageKey: keys.image, textKey: keys.text)
         } else {
-            selector.addTask(name: "base", images: baseImages, texts: baseTexts)
+            selector.addTask(name: "base", images: baseImages, texts: baseTexts, prototypes: prototypesPerTask)
         }
         return selector
     }
@@ -136,7 +148,7 @@ public final class TaskSelector: @unchecked Sendable {
     public struct Choice: Sendable {
         public var task: Int
         public var name: String
-        /// Half the gap between the best and the second-best score (0 … 2 scale halves to 0 … 1).
+        /// The gap between the best and the second-best score over a perfect match's score (1 + imageWeight), at most 1.
         public var confidence: Float
         public var scores: [Float]
     }
@@ -147,7 +159,7 @@ public final class TaskSelector: @unchecked Sendable {
         let scores = names.indices.map { bestPrototype(task: $0, image: image, text: text).score }
         let best = scores.indices.max { scores[$0] < scores[$1] }!
         let second = scores.indices.filter { $0 != best }.map { scores[$0] }.max() ?? -2
-        return Choice(task: best, name: names[best], confidence: min(max((scores[best] - second) / 2, 0), 1), scores: scores)
+        return Choice(task: best, name: names[best], confidence: min(max((scores[best] - second) / (1 + Self.imageWeight), 0), 1), scores: scores)
     }
 
     /// Mean over the batch of (1 − cos(e_img, k_img)) + (1 − cos(e_txt, k_txt)) for `task`, each item against
@@ -168,7 +180,7 @@ public final class TaskSelector: @unchecked Sendable {
     }
 
     func score(task: Int, prototype p: Int, image: [Float], text: [Float]) -> Float {
-        image.withUnsafeBufferPointer { Self.cosine($0.baseAddress!, imageKeys[task].data + p * imageDimension, count: imageDimension).cos }
+        Self.imageWeight * image.withUnsafeBufferPointer { Self.cosine($0.baseAddress!, imageKeys[task].data + p * imageDimension, count: imageDimension).cos }
             + text.withUnsafeBufferPointer { Self.cosine($0.baseAddress!, textKeys[task].data + p * textDimension, count: textDimension).cos }
     }
 
