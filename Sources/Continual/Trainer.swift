@@ -75,6 +75,8 @@ public final class Trainer {
     public var beforeUpdate: ((Int) -> Void)?
     /// Called after each optimiser step with the step index (strategies such as LLaCA's EMA hook in here).
     public var afterStep: ((Int) -> Void)?
+    /// Runs each batch as one shard per core.
+    public let sharded = ShardedStep()
 
     public init(model: LlavaModel, gradients: Gradients, settings: TrainingSettings, options: LlavaTraining.Options) {
         self.model = model
@@ -97,7 +99,7 @@ public final class Trainer {
             gradients.zero()
             var loss: Float = 0
             if !batch.examples.isEmpty {
-                let result = LlavaTraining.step(model: model, examples: batch.examples, options: options, gradients: gradients)
+                let result = sharded.step(model: model, examples: batch.examples, options: options, gradients: gradients)
                 loss = result.loss
                 if let patch = result.patchLoss { smoothedPatch = smoothedPatch.map { 0.9 * $0 + 0.1 * patch } ?? patch }
             }

@@ -50,11 +50,34 @@ public enum LlavaTraining {
         public var softTargets: (adapters: AdapterSet?, weight: Float)?
         /// Auxiliary per-patch heads on the tower's features (pretraining), fed by examples' `patchLabels`.
         public var patchSupervision: PatchSupervision?
+        /// Set when these examples are one shard of a larger batch: the losses are means over the whole batch,
+        /// so the shards' gradients and losses add up to the batch's.
+        public var batchTotals: BatchTotals?
 
         public init(adapters: AdapterSet? = nil, task: Int = 0, padId: Int = 0) {
             self.adapters = adapters
             self.task = task
             self.padId = padId
+        }
+    }
+
+    /// What a whole batch holds, for losses averaged over it rather than over one shard.
+    public struct BatchTotals: Sendable {
+        public var answerTokens: Int
+        /// Labelled patches per patch head.
+        public var labelledPatches: [Int]
+
+        public init(answerTokens: Int, labelledPatches: [Int]) {
+            self.answerTokens = answerTokens
+            self.labelledPatches = labelledPatches
+        }
+
+        /// The totals of `examples` (labelled patches only for the heads of `supervision`).
+        public init(of examples: [TrainingExample], supervision: PatchSupervision?) {
+            answerTokens = examples.reduce(0) { $0 + $1.answerIds.count }
+            labelledPatches = (0 ..< (supervision?.heads.count ?? 0)).map { head in
+                examples.reduce(0) { total, example in total + (example.patchLabels?[head].filter { $0 >= 0 }.count ?? 0) }
+            }
         }
     }
 
@@ -64,6 +87,12 @@ public enum LlavaTraining {
         public var tokens: Int
         /// The patch heads' weighted loss, when `Options.patchSupervision` ran.
         public var patchLoss: Float?
+
+        public init(loss: Float, tokens: Int, patchLoss: Float? = nil) {
+            self.loss = loss
+            self.tokens = tokens
+            self.patchLoss = patchLoss
+        }
     }
 
     /// Runs forward and backward, adding gradients of the mean answer-token loss into `gradients`.
@@ -154,6 +183,8 @@ public enum LlavaTraining {
         Linear.forward(out: logits, input: rows, weight: model.text.lmHead, bias: nil)
         let probabilities = Tensor(zeros: logits.shape)
         var loss = CrossEntropy.forward(logits: logits, targets: targets, probabilities: probabilities)
+        // A shard's mean, re-weighted to its share of the batch's answer tokens.
+        let share = options.batchTotals.map { Float(targets.count) / Float(max($0.answerTokens, 1)) } ?? 1
         let teacher = options.softTargets.map { soft in
             teacherDistributions(model: model, embeddings: embeddings, batch: batch, length: length, outputs: outputs,
                                  targetRows: targetRows, adapters: soft.adapters, task: options.task)
@@ -161,10 +192,11 @@ public enum LlavaTraining {
         if let teacher, let weight = options.softTargets?.weight {
             loss = (1 - weight) * loss + weight * CrossEntropy.softLoss(probabilities: probabilities, targets: teacher)
         }
+        loss *= share
         guard let gradients else { return StepResult(loss: loss, tokens: targets.count) }
 
         let dLogits = Tensor(zeros: logits.shape)
-        let rowWeight = 1 / Float(max(targets.count, 1))
+        let rowWeight = 1 / Float(max(options.batchTotals?.answerTokens ?? targets.count, 1))
         if let teacher, let weight = options.softTargets?.weight {
             CrossEntropy.backward(dLogits: dLogits, probabilities: probabilities, targets: targets, weight: rowWeight * (1 - weight))
             CrossEntropy.softBackward(dLogits: dLogits, probabilities: probabilities, targets: teacher, weight: rowWeight * weight)
@@ -216,7 +248,8 @@ public enum LlavaTraining {
             var dSelected: Tensor?
             if let supervision = options.patchSupervision, pixelExamples.allSatisfy({ $0.element.patchLabels != nil }) {
                 let labels = supervision.heads.indices.map { head in pixelExamples.flatMap { $0.element.patchLabels![head] } }
-                let (loss, gradient) = supervision.lossAndGradient(features: towerActivations.selected, labels: labels, gradients: gradients)
+                let (loss, gradient) = supervision.lossAndGradient(features: towerActivations.selected, labels: labels, gradients: gradients,
+                                                                   labelledTotals: options.batchTotals?.labelledPatches)
                 patchLoss = loss
                 dSelected = gradient
             }

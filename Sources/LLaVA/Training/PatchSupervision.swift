@@ -35,11 +35,12 @@ public final class PatchSupervision: @unchecked Sendable {
     /// Forward and backward of the heads on `features` (rows = patches, image-major), with `labels[h]` one
     /// label per row for head h. Adds the heads' weight gradients into `gradients` and returns the summed
     /// weighted loss and its gradient with respect to `features`.
-    public func lossAndGradient(features: Tensor, labels: [[Int]], gradients: Gradients?) -> (loss: Float, dFeatures: Tensor) {
+    public func lossAndGradient(features: Tensor, labels: [[Int]], gradients: Gradients?,
+                                labelledTotals: [Int]? = nil) -> (loss: Float, dFeatures: Tensor) {
         precondition(labels.count == heads.count, "\(labels.count) label sets for \(heads.count) patch heads")
         let dFeatures = Tensor(zeros: features.shape)
         var loss: Float = 0
-        for (head, targets) in zip(heads, labels) {
+        for (index, (head, targets)) in zip(heads, labels).enumerated() {
             precondition(targets.count == features.rows, "\(targets.count) patch labels for \(features.rows) patches")
             let rows = targets.indices.filter { targets[$0] >= 0 }
             guard !rows.isEmpty else { continue }
@@ -50,9 +51,11 @@ public final class PatchSupervision: @unchecked Sendable {
             Linear.forward(out: logits, input: input, weight: head.weight, bias: head.bias)
             let probabilities = Tensor(zeros: logits.shape)
             let picked = rows.map { targets[$0] }
-            loss += lossWeight * CrossEntropy.forward(logits: logits, targets: picked, probabilities: probabilities)
+            // Mean over this head's labelled patches: these features' own, or a whole batch's when they are a shard of it.
+            let total = Float(max(labelledTotals?[index] ?? rows.count, 1))
+            loss += lossWeight * CrossEntropy.forward(logits: logits, targets: picked, probabilities: probabilities) * Float(rows.count) / total
             let dLogits = Tensor(zeros: logits.shape)
-            CrossEntropy.backward(dLogits: dLogits, probabilities: probabilities, targets: picked, weight: lossWeight / Float(rows.count))
+            CrossEntropy.backward(dLogits: dLogits, probabilities: probabilities, targets: picked, weight: lossWeight / total)
             let dInput = Tensor(zeros: input.shape)
             Linear.backward(dInput: dInput, dWeight: gradients?.of(head.weight), dBias: gradients?.of(head.bias), dOut: dLogits,
                             input: input, weight: head.weight)

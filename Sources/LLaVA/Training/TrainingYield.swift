@@ -19,6 +19,12 @@ public enum TrainingYield {
         installed.withLock { $0 = entry }
     }
 
+    /// Whether the calling thread has a pause handler (it trains beside a server's queries).
+    public static var isInstalledOnCurrentThread: Bool {
+        guard let entry = installed.withLock({ $0 }) else { return false }
+        return pthread_equal(entry.thread, pthread_self()) != 0
+    }
+
     @inline(__always)
     static func point() {
         guard let entry = installed.withLock({ $0 }), pthread_equal(entry.thread, pthread_self()) != 0 else { return }
