@@ -35,7 +35,7 @@ public struct Pretraining {
             let pixels = items.map { pipeline.pixels(of: $0.image) }
             let labels = items.map { $0.patchLabels! }
             return TrainingBatch(examples: [], auxiliary: { gradients in
-                supervision.towerStep(model: model, pixels: pixels, labels: labels, gradients: gradients)
+                trainer.sharded.towerStep(supervision, model: model, pixels: pixels, labels: labels, gradients: gradients)
             }, items: items.count)
         }, progress: progress)
     }

@@ -87,7 +87,7 @@ final class PatchSupervisionTests: XCTestCase {
         XCTAssertLessThan(losses.last!, 0.8 * losses.first!, "patch loss \(losses)")
     }
 
-    private static func pixels(of examples: [TrainingExample]) -> [Tensor] {
+    static func pixels(of examples: [TrainingExample]) -> [Tensor] {
         examples.map { example in
             guard case let .pixels(p) = example.image else { fatalError("pixel examples expected") }
             return p

@@ -81,4 +81,25 @@ final class ShardedStepTests: XCTestCase {
             assertSame(reference, gradients, "run \(run)")
         }
     }
+
+    /// The tower-only phase: two shards of images give the whole batch's patch loss and tower gradients.
+    func testTowerStepShardsAddUp() throws {
+        let (model, plain, _, _) = try GradientReferenceTests.load("mha_untied_default_m2_f32", "full")
+        let vision = model.config.visionConfig
+        let batch = examples(plain, patchCount: vision.patchCount)
+        let pixels = PatchSupervisionTests.pixels(of: batch)
+        let labels = batch.map { $0.patchLabels! }
+        let supervision = PatchSupervision(classes: [3, 3], features: vision.hiddenSize, lossWeight: 1, seed: 6)
+        func trainable() -> Gradients {
+            let gradients = Gradients()
+            gradients.register(LlavaTraining.namedWeights(of: model).filter { $0.0.hasPrefix("model.vision_tower.") })
+            gradients.register(supervision.namedTensors)
+            return gradients
+        }
+        let reference = trainable(), gradients = trainable()
+        let whole = supervision.towerStep(model: model, pixels: pixels, labels: labels, gradients: reference)
+        let sharded = ShardedStep(shards: 2).towerStep(supervision, model: model, pixels: pixels, labels: labels, gradients: gradients)
+        XCTAssertEqual(sharded, whole, accuracy: 1e-5 * max(1, whole))
+        assertSame(reference, gradients, "tower")
+    }
 }

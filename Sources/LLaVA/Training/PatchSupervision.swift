@@ -66,10 +66,13 @@ public final class PatchSupervision: @unchecked Sendable {
 
     /// The vision tower alone on the patch losses (no answers, no decoder): forward to the projector's input,
     /// the heads, backward through the tower. Adds gradients into `gradients`; returns the heads' loss.
-    public func towerStep(model: LlavaModel, pixels: [Tensor], labels: [[[Int]]], gradients: Gradients) -> Float {
+    /// `labelledTotals` as in `lossAndGradient`, when these images are a shard of a larger batch.
+    public func towerStep(model: LlavaModel, pixels: [Tensor], labels: [[[Int]]], gradients: Gradients,
+                          labelledTotals: [Int]? = nil) -> Float {
         let activations = CLIPTraining.forward(model: model, pixels: pixels)
         let perHead = heads.indices.map { head in labels.flatMap { $0[head] } }
-        let (loss, dSelected) = lossAndGradient(features: activations.selected, labels: perHead, gradients: gradients)
+        let (loss, dSelected) = lossAndGradient(features: activations.selected, labels: perHead, gradients: gradients,
+                                                labelledTotals: labelledTotals)
         CLIPTraining.backward(model: model, activations: activations, dFeatures: Tensor(zeros: activations.features.shape),
                               gradients: gradients, throughTower: true, dSelected: dSelected)
         return loss

@@ -22,25 +22,45 @@ public final class ShardedStep {
     /// `LlavaTraining.step` on the whole batch: same loss and gradients (up to summation order).
     public func step(model: LlavaModel, examples: [TrainingExample], options: LlavaTraining.Options,
                      gradients: Gradients?) -> LlavaTraining.StepResult {
-        let count = min(shards, examples.count)
-        guard count > 1, !TrainingYield.isInstalledOnCurrentThread else {
-            return LlavaTraining.step(model: model, examples: examples, options: options, gradients: gradients)
-        }
         var sharded = options
         sharded.batchTotals = .init(of: examples, supervision: options.patchSupervision)
-        let parts = (0 ..< count).map { Array(examples[examples.count * $0 / count ..< examples.count * ($0 + 1) / count]) }
+        let results = run(items: examples.count, gradients: gradients) { range, gradients in
+            LlavaTraining.step(model: model, examples: Array(examples[range]), options: range.count == examples.count ? options : sharded,
+                               gradients: gradients)
+        }
+        let patchLosses = results.compactMap(\.patchLoss)
+        return LlavaTraining.StepResult(loss: results.reduce(0) { $0 + $1.loss }, tokens: results.reduce(0) { $0 + $1.tokens },
+                                        patchLoss: patchLosses.isEmpty ? nil : patchLosses.reduce(0, +))
+    }
+
+    /// `PatchSupervision.towerStep` on the whole batch.
+    public func towerStep(_ supervision: PatchSupervision, model: LlavaModel, pixels: [Tensor], labels: [[[Int]]],
+                          gradients: Gradients) -> Float {
+        let totals = supervision.heads.indices.map { head in labels.reduce(0) { $0 + $1[head].filter { $0 >= 0 }.count } }
+        return run(items: pixels.count, gradients: gradients) { range, gradients in
+            supervision.towerStep(model: model, pixels: Array(pixels[range]), labels: Array(labels[range]), gradients: gradients!,
+                                  labelledTotals: range.count == pixels.count ? nil : totals)
+        }.reduce(0, +)
+    }
+
+    /// Runs `shard(range, gradients)` on consecutive ranges of the items at once, shard 0 into `gradients` and
+    /// the others into mirrors that are then added to it; one range of everything when sharding does not apply.
+    private func run<Result>(items: Int, gradients: Gradients?, _ shard: (Range<Int>, Gradients?) -> Result) -> [Result] {
+        let count = min(shards, items)
+        guard count > 1, !TrainingYield.isInstalledOnCurrentThread else { return [shard(0 ..< items, gradients)] }
         let buffers = gradients.map { [$0] + mirrors(of: $0, count: count - 1) } ?? Array(repeating: nil, count: count)
-        let results = UnsafeMutableBufferPointer<LlavaTraining.StepResult>.allocate(capacity: count)
-        defer { results.deallocate() }
+        let results = UnsafeMutableBufferPointer<Result>.allocate(capacity: count)
+        defer { results.deinitialize().deallocate() }
 
         let threads = BLAS.threads
         BLAS.setThreads(1)
-        let work = UncheckedBox({ (shard: Int) in
-            if shard > 0 { buffers[shard]?.zero() }
-            results.initializeElement(at: shard, to: LlavaTraining.step(model: model, examples: parts[shard], options: sharded,
-                                                                        gradients: buffers[shard]))
-        })
-        DispatchQueue.concurrentPerform(iterations: count) { work.value($0) }
+        withoutActuallyEscaping(shard) { shard in
+            let work = UncheckedBox({ (index: Int) in
+                if index > 0 { buffers[index]?.zero() }
+                results.initializeElement(at: index, to: shard(items * index / count ..< items * (index + 1) / count, buffers[index]))
+            })
+            DispatchQueue.concurrentPerform(iterations: count) { work.value($0) }
+        }
         BLAS.setThreads(threads)
 
         if let gradients {
@@ -48,9 +68,7 @@ public final class ShardedStep {
                 for (_, tensor) in gradients.parameters { Elementwise.add(gradients.of(tensor)!, mirror.of(tensor)!) }
             }
         }
-        let patchLosses = results.compactMap(\.patchLoss)
-        return LlavaTraining.StepResult(loss: results.reduce(0) { $0 + $1.loss }, tokens: results.reduce(0) { $0 + $1.tokens },
-                                        patchLoss: patchLosses.isEmpty ? nil : patchLosses.reduce(0, +))
+        return Array(results)
     }
 
     private func mirrors(of gradients: Gradients, count: Int) -> [Gradients] {
