@@ -1,10 +1,18 @@
 /// What each image patch shows, as labels for pretraining's patch heads (`PatchSupervision`): the scene
 /// is known, so every patch of a `patchSize` grid gets the object covering most of it.
 public enum PatchLabels {
-    /// The label sets, in head order, and their class counts: what the object is (background, 8 shapes, 36
-    /// glyphs), its colour (background + 8), its size (background, small, large).
-    public static let classCounts = [1 + ShapeKind.allCases.count + GlyphFont.characters.count, 1 + Colour.allCases.count,
-                                     1 + ObjectSize.allCases.count]
+    /// The label sets, in head order, and their class counts for a `grid` × `grid` patch grid: what the object
+    /// is (background, 8 shapes, 36 glyphs), its colour (background + 8), its size (background, small, large),
+    /// and the patch's own row and column.
+    ///
+    /// Why row and column: the decoder sees the image tokens before the question, so the distance from an
+    /// answer back to a patch shifts with the question's length, and rotary positions alone cannot say which
+    /// column a patch is in. Without these heads the model learned rows (8 tokens apart) but answered "left"
+    /// for most objects on the right, and left/right relations stayed at chance.
+    public static func classCounts(grid: Int) -> [Int] {
+        [1 + ShapeKind.allCases.count + GlyphFont.characters.count, 1 + Colour.allCases.count, 1 + ObjectSize.allCases.count,
+         grid, grid]
+    }
 
     /// A patch belongs to an object when the object covers at least this fraction of its pixels.
     static let minimumCoverage = 0.125
@@ -39,7 +47,8 @@ public enum PatchLabels {
                 size[patch] = 1 + ObjectSize.allCases.firstIndex(of: object.size)!
             }
         }
-        return [identity, colour, size]
+        let patches = 0 ..< grid * grid
+        return [identity, colour, size, patches.map { $0 / grid }, patches.map { $0 % grid }]
     }
 }
 

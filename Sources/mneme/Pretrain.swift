@@ -102,7 +102,7 @@ struct Pretrain: ParsableCommand {
         let pretraining = Pretraining(training: TrainingSettings(steps: remaining, batchSize: batch, learningRate: lr, warmupSteps: firstStep > 0 ? 0 : warmup,
                                                                  weightDecay: 0.01, clipNorm: 1, seed: seed),
                                       evaluationInterval: evalEvery,
-                                      patchSupervision: patchLoss > 0 ? PatchSupervision(classes: PatchLabels.classCounts, features: config.visionConfig.hiddenSize,
+                                      patchSupervision: patchLoss > 0 ? PatchSupervision(classes: PatchLabels.classCounts(grid: config.visionConfig.imageSize / config.visionConfig.patchSize), features: config.visionConfig.hiddenSize,
                                                                                           lossWeight: patchLoss, seed: seed &+ 1) : nil,
                                       towerWarmup: towerSteps > 0
                                           ? TrainingSettings(steps: towerSteps, batchSize: towerBatch, learningRate: towerLr, warmupSteps: min(200, towerSteps / 10),

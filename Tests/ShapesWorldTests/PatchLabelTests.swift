@@ -16,16 +16,19 @@ final class PatchLabelTests: XCTestCase {
         scene.objects.append(object(.shape(.square), .blue, .small, x: 12, y: 12, half: 4 / 0.82))
         scene.objects.append(object(.glyph("Q", scale: 1), .red, .large, x: 48, y: 36, half: 8, halfHeight: 4))
         let labels = PatchLabels.labels(of: scene, patchSize: 8)
-        XCTAssertEqual(labels.count, PatchLabels.classCounts.count)
+        XCTAssertEqual(labels.count, PatchLabels.classCounts(grid: 8).count)
         let squareIdentity = 1 + ShapeKind.allCases.firstIndex(of: .square)!
         let glyphIdentity = 1 + ShapeKind.allCases.count + GlyphFont.characters.firstIndex(of: "Q")!
         var expected = [[Int]](repeating: [Int](repeating: 0, count: 64), count: 3)
+        expected += [(0 ..< 64).map { $0 / 8 }, (0 ..< 64).map { $0 % 8 }]  // each patch's row and column
         expected[0][9] = squareIdentity; expected[1][9] = 1 + Colour.allCases.firstIndex(of: .blue)!; expected[2][9] = 1
         for patch in [4 * 8 + 5, 4 * 8 + 6] {
             expected[0][patch] = glyphIdentity; expected[1][patch] = 1 + Colour.allCases.firstIndex(of: .red)!; expected[2][patch] = 2
         }
         XCTAssertEqual(labels, expected)
-        for (set, count) in zip(labels, PatchLabels.classCounts) { XCTAssertTrue(set.allSatisfy { (0 ..< count).contains($0) }) }
+        XCTAssertEqual(labels[3][2 * 8 + 5], 2, "row of patch (2, 5)")
+        XCTAssertEqual(labels[4][2 * 8 + 5], 5, "column of patch (2, 5)")
+        for (set, count) in zip(labels, PatchLabels.classCounts(grid: 8)) { XCTAssertTrue(set.allSatisfy { (0 ..< count).contains($0) }) }
     }
 
     /// A patch only grazed by an object (less than an eighth of its pixels) stays background.
