@@ -51,14 +51,8 @@ struct BenchContinual: ParsableCommand {
         let directory = try DefaultModel.resolve(model)
         let base = try Snapshot.load(from: directory)
         let world = ShapesWorld(seed: seed)
-        let item = { (sample: ShapesSample) in Pretrain.item(sample) }
-        let sequence = ShapesWorld.continualSequence.prefix(tasks).map { family in
-            ContinualSequence.Task(name: family.rawValue, train: world.generate(family: family, count: trainItems, start: 0).map(item),
-                                   heldOut: world.generate(family: family, count: evalItems, start: ShapesWorld.heldOutStart).map(item))
-        }
-        let baseFamilies = ShapesWorld.baseFamilies.map {
-            (name: $0.rawValue, items: world.generate(family: $0, count: baseItems, start: ShapesWorld.heldOutStart).map(item))
-        }
+        let sequence = Self.sequence(world: world, tasks: tasks, trainItems: trainItems, evalItems: evalItems)
+        let baseFamilies = Self.baseFamilies(world: world, items: baseItems)
         FileHandle.standardError.write(Data("evaluating the base model on \(baseFamilies.count) base families\n".utf8))
         let baseBefore = try ContinualSequence.baseAccuracy(of: base, families: baseFamilies)
 
@@ -85,6 +79,21 @@ struct BenchContinual: ParsableCommand {
             if let json { try Self.write(results, baseBefore: baseBefore, command: CommandLine.arguments.joined(separator: " "), to: json) }
         }
         Self.printSummary(results)
+    }
+
+    /// The first `tasks` tasks of the continual sequence: training items from index 0, held-out items from 2⁴⁰.
+    static func sequence(world: ShapesWorld, tasks: Int, trainItems: Int, evalItems: Int) -> [ContinualSequence.Task] {
+        ShapesWorld.continualSequence.prefix(tasks).map { family in
+            ContinualSequence.Task(name: family.rawValue, train: world.generate(family: family, count: trainItems, start: 0).map { Pretrain.item($0) },
+                                   heldOut: world.generate(family: family, count: evalItems, start: ShapesWorld.heldOutStart).map { Pretrain.item($0) })
+        }
+    }
+
+    /// Held-out items of every base family (retention).
+    static func baseFamilies(world: ShapesWorld, items: Int) -> [(name: String, items: [LabeledItem])] {
+        ShapesWorld.baseFamilies.map {
+            (name: $0.rawValue, items: world.generate(family: $0, count: items, start: ShapesWorld.heldOutStart).map { Pretrain.item($0) })
+        }
     }
 
     static func printMatrix(_ result: ContinualSequence.Result) {

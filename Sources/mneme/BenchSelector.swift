@@ -30,10 +30,10 @@ struct BenchSelector: ParsableCommand {
         let directory = try DefaultModel.resolve(model)
         let pipeline = try LlavaPipeline.load(from: directory)
         let world = ShapesWorld(seed: seed)
-        let item = { (sample: ShapesSample) in Pretrain.item(sample) }
-        let families = ShapesWorld.continualSequence.prefix(tasks)
+        let sequence = BenchContinual.sequence(world: world, tasks: tasks, trainItems: trainItems, evalItems: evalItems)
+        let baseFamilies = BenchContinual.baseFamilies(world: world, items: evalItems)
         let bar = ProgressBar("features")
-        let total = families.count * (trainItems + evalItems) + ShapesWorld.baseFamilies.count * evalItems
+        let total = sequence.count * (trainItems + evalItems) + baseFamilies.count * evalItems
         var done = 0
         func prepare(_ items: [LabeledItem]) throws -> [PreparedExample] {
             let prepared = try AdapterTuning.prepare(items, base: pipeline)
@@ -41,17 +41,15 @@ struct BenchSelector: ParsableCommand {
             bar.update(done, total, detail: "")
             return prepared
         }
-        let train = try families.map { try prepare(world.generate(family: $0, count: trainItems, start: 0).map(item)) }
-        let heldOut = try families.map { try prepare(world.generate(family: $0, count: evalItems, start: ShapesWorld.heldOutStart).map(item)) }
-        let base = try ShapesWorld.baseFamilies.map {
-            try prepare(world.generate(family: $0, count: evalItems, start: ShapesWorld.heldOutStart).map(item))
-        }
+        let train = try sequence.map { try prepare($0.train) }
+        let heldOut = try sequence.map { try prepare($0.heldOut) }
+        let base = try baseFamilies.map { try prepare($0.items) }
         bar.update(total, total, detail: "done", force: true)
 
         // As tuning builds it: the base model's shipped keys, then each task's prototypes from its training items.
         let selector = TaskSelector.startingWithBase(pipeline: pipeline, baseImages: [], baseTexts: [])
-        for (family, examples) in zip(families, train) {
-            selector.addTask(name: family.rawValue, images: examples.map(\.imageFeature), texts: examples.map(\.textFeature),
+        for (task, examples) in zip(sequence, train) {
+            selector.addTask(name: task.name, images: examples.map(\.imageFeature), texts: examples.map(\.textFeature),
                              prototypes: TaskSelector.prototypesPerTask)
         }
         let columns = selector.names
@@ -65,12 +63,12 @@ struct BenchSelector: ParsableCommand {
             print("| \(name) | " + counts.map { String(format: "%.0f", 100 * Double($0) / Double(examples.count)) }.joined(separator: " | ") + " |")
             return counts[expected]
         }
-        for (family, examples) in zip(ShapesWorld.baseFamilies, base) {
-            baseRight += row(family.rawValue, examples, expected: 0)
+        for (family, examples) in zip(baseFamilies, base) {
+            baseRight += row(family.name, examples, expected: 0)
             baseTotal += examples.count
         }
-        for (index, (family, examples)) in zip(families, heldOut).enumerated() {
-            taskRight += row(family.rawValue, examples, expected: index + 1)
+        for (index, (task, examples)) in zip(sequence, heldOut).enumerated() {
+            taskRight += row(task.name, examples, expected: index + 1)
             taskTotal += examples.count
         }
         print(String(format: "\nbase routed to base %.1f%%   tasks routed to their own task %.1f%%",

@@ -75,9 +75,7 @@ public enum LlavaTraining {
         /// The totals of `examples` (labelled patches only for the heads of `supervision`).
         public init(of examples: [TrainingExample], supervision: PatchSupervision?) {
             answerTokens = examples.reduce(0) { $0 + $1.answerIds.count }
-            labelledPatches = (0 ..< (supervision?.heads.count ?? 0)).map { head in
-                examples.reduce(0) { total, example in total + (example.patchLabels?[head].filter { $0 >= 0 }.count ?? 0) }
-            }
+            labelledPatches = supervision?.labelledPatches(in: examples.compactMap(\.patchLabels)) ?? []
         }
     }
 

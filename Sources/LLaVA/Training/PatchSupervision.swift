@@ -25,6 +25,11 @@ public final class PatchSupervision: @unchecked Sendable {
         self.lossWeight = lossWeight
     }
 
+    /// Labelled patches (label ≥ 0) per head over images' label sets (`labels[image][head][patch]`).
+    public func labelledPatches(in labels: [[[Int]]]) -> [Int] {
+        heads.indices.map { head in labels.reduce(0) { $0 + $1[head].filter { $0 >= 0 }.count } }
+    }
+
     /// The heads' tensors, for registering as trainable.
     public var namedTensors: [(String, Tensor)] {
         heads.enumerated().flatMap { index, head in

@@ -25,8 +25,7 @@ public final class ShardedStep {
         var sharded = options
         sharded.batchTotals = .init(of: examples, supervision: options.patchSupervision)
         let results = run(items: examples.count, gradients: gradients) { range, gradients in
-            LlavaTraining.step(model: model, examples: Array(examples[range]), options: range.count == examples.count ? options : sharded,
-                               gradients: gradients)
+            LlavaTraining.step(model: model, examples: Array(examples[range]), options: sharded, gradients: gradients)
         }
         let patchLosses = results.compactMap(\.patchLoss)
         return LlavaTraining.StepResult(loss: results.reduce(0) { $0 + $1.loss }, tokens: results.reduce(0) { $0 + $1.tokens },
@@ -36,10 +35,10 @@ public final class ShardedStep {
     /// `PatchSupervision.towerStep` on the whole batch.
     public func towerStep(_ supervision: PatchSupervision, model: LlavaModel, pixels: [Tensor], labels: [[[Int]]],
                           gradients: Gradients) -> Float {
-        let totals = supervision.heads.indices.map { head in labels.reduce(0) { $0 + $1[head].filter { $0 >= 0 }.count } }
+        let totals = supervision.labelledPatches(in: labels)
         return run(items: pixels.count, gradients: gradients) { range, gradients in
             supervision.towerStep(model: model, pixels: Array(pixels[range]), labels: Array(labels[range]), gradients: gradients!,
-                                  labelledTotals: range.count == pixels.count ? nil : totals)
+                                  labelledTotals: totals)
         }.reduce(0, +)
     }
 

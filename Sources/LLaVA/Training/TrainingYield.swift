@@ -19,15 +19,16 @@ public enum TrainingYield {
         installed.withLock { $0 = entry }
     }
 
-    /// Whether the calling thread has a pause handler (it trains beside a server's queries).
-    public static var isInstalledOnCurrentThread: Bool {
-        guard let entry = installed.withLock({ $0 }) else { return false }
-        return pthread_equal(entry.thread, pthread_self()) != 0
+    /// The handler installed for the calling thread, if any.
+    @inline(__always)
+    private static var handlerOfCurrentThread: (@Sendable () -> Void)? {
+        guard let entry = installed.withLock({ $0 }), pthread_equal(entry.thread, pthread_self()) != 0 else { return nil }
+        return entry.run
     }
 
+    /// Whether the calling thread has a pause handler (it trains beside a server's queries).
+    public static var isInstalledOnCurrentThread: Bool { handlerOfCurrentThread != nil }
+
     @inline(__always)
-    static func point() {
-        guard let entry = installed.withLock({ $0 }), pthread_equal(entry.thread, pthread_self()) != 0 else { return }
-        entry.run()
-    }
+    static func point() { handlerOfCurrentThread?() }
 }
