@@ -10,12 +10,15 @@ public struct LabeledItem: Sendable {
     public var answer: String
     /// Per-patch labels for pretraining's patch heads (`TrainingExample.patchLabels`), when the data has them.
     public var patchLabels: [[Int]]?
+    /// Patches the question names, per supervised attention head (`TrainingExample.attentionTargets`).
+    public var attentionTargets: [[Int]]?
 
-    public init(image: RGBImage, question: String, answer: String, patchLabels: [[Int]]? = nil) {
+    public init(image: RGBImage, question: String, answer: String, patchLabels: [[Int]]? = nil, attentionTargets: [[Int]]? = nil) {
         self.image = image
         self.question = question
         self.answer = answer
         self.patchLabels = patchLabels
+        self.attentionTargets = attentionTargets
     }
 }
 
@@ -56,7 +59,7 @@ public struct ExampleBuilder: Sendable {
         let pixels = pipeline.pixels(of: item.image)
         let image: TrainingExample.Image = vision == .pixels ? .pixels(pixels) : .features(try pipeline.model.imageFeatures(pixels: pixels))
         return TrainingExample(image: image, promptIds: try pipeline.promptIds(question: item.question), answerIds: answerIds(item.answer),
-                               patchLabels: vision == .pixels ? item.patchLabels : nil)
+                               patchLabels: vision == .pixels ? item.patchLabels : nil, attentionTargets: item.attentionTargets)
     }
 
     public func prepare(_ item: LabeledItem) throws -> PreparedExample {

@@ -12,13 +12,17 @@ public struct Pretraining {
     /// A first phase that trains the vision tower alone on the patch losses (needs `patchSupervision`):
     /// an order of magnitude cheaper per image than a full step, so the tower sees many more scenes.
     public var towerWarmup: TrainingSettings?
+    /// Auxiliary loss on the decoder's attention to the objects questions name (items must carry
+    /// `attentionTargets`; items without them are left alone).
+    public var attentionSupervision: AttentionSupervision?
 
     public init(training: TrainingSettings, evaluationInterval: Int = 0, patchSupervision: PatchSupervision? = nil,
-                towerWarmup: TrainingSettings? = nil) {
+                towerWarmup: TrainingSettings? = nil, attentionSupervision: AttentionSupervision? = nil) {
         self.training = training
         self.evaluationInterval = evaluationInterval
         self.patchSupervision = patchSupervision
         self.towerWarmup = towerWarmup
+        self.attentionSupervision = attentionSupervision
     }
 
     /// Phase one: the tower and the patch heads on `draw(step, count)`'s images and patch labels.
@@ -59,6 +63,7 @@ public struct Pretraining {
             gradients.register(patchSupervision.namedTensors)
             options.patchSupervision = patchSupervision
         }
+        options.attentionSupervision = attentionSupervision
         let trainer = Trainer(model: model, gradients: gradients, settings: training, options: options)
         let builder = ExampleBuilder(pipeline: pipeline, vision: .pixels)
         var checkpoints: [Checkpoint] = []

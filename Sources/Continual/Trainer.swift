@@ -40,6 +40,8 @@ public struct TrainingProgress: Sendable {
     public var learningRate: Float
     /// Moving average of the auxiliary patch-label loss, when the run has patch supervision.
     public var patchLoss: Float?
+    /// Moving average of the auxiliary attention loss, when the run has attention supervision.
+    public var attentionLoss: Float?
 }
 
 public struct TrainingReport: Sendable {
@@ -92,7 +94,7 @@ public final class Trainer {
         let clock = ContinuousClock()
         let start = clock.now
         var smoothed: Float = .nan
-        var smoothedPatch: Float?
+        var smoothedPatch: Float?, smoothedAttention: Float?
         var items = 0
         for step in 0 ..< settings.steps {
             let batch = next(step)
@@ -102,6 +104,9 @@ public final class Trainer {
                 let result = sharded.step(model: model, examples: batch.examples, options: options, gradients: gradients)
                 loss = result.loss
                 if let patch = result.patchLoss { smoothedPatch = smoothedPatch.map { 0.9 * $0 + 0.1 * patch } ?? patch }
+                if let attention = result.attentionLoss {
+                    smoothedAttention = smoothedAttention.map { 0.9 * $0 + 0.1 * attention } ?? attention
+                }
             }
             if let auxiliary = batch.auxiliary { loss += auxiliary(gradients) }
             gradients.clip(norm: settings.clipNorm)
@@ -116,7 +121,7 @@ public final class Trainer {
             progress?(TrainingProgress(step: step + 1, total: settings.steps, loss: smoothed,
                                        itemsPerSecond: Double(items) / max(elapsed, 1e-9),
                                        etaSeconds: perStep * Double(settings.steps - step - 1), learningRate: rate,
-                                       patchLoss: smoothedPatch))
+                                       patchLoss: smoothedPatch, attentionLoss: smoothedAttention))
         }
         let seconds = Greedy.milliseconds(start.duration(to: clock.now)) / 1000
         return TrainingReport(steps: settings.steps, finalLoss: smoothed, seconds: seconds, itemsPerSecond: Double(items) / max(seconds, 1e-9))

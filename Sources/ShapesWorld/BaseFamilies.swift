@@ -45,14 +45,16 @@ extension QuestionFamily {
     // Colour of the named shape: shapes are all different, so the name picks one object.
     private func composeColour(_ composer: inout SceneComposer) -> (String, String)? {
         guard let indices = distinctObjects(&composer, count: composer.random.int(in: 1 ... 3)) else { return nil }
-        let target = composer.scene.objects[composer.random.pick(indices)]
+        let index = composer.random.pick(indices), target = composer.scene.objects[index]
+        composer.referents = [[index]]
         return (phrase(&composer, ["shape": target.shape!.rawValue]), target.colour.rawValue)
     }
 
     // Shape of the object with the named colour: colours are all different.
     private func composeShape(_ composer: inout SceneComposer) -> (String, String)? {
         guard let indices = distinctObjects(&composer, count: composer.random.int(in: 1 ... 3)) else { return nil }
-        let target = composer.scene.objects[composer.random.pick(indices)]
+        let index = composer.random.pick(indices), target = composer.scene.objects[index]
+        composer.referents = [[index]]
         return (phrase(&composer, ["colour": target.colour.rawValue]), target.shape!.rawValue)
     }
 
@@ -73,8 +75,9 @@ extension QuestionFamily {
         let kinds = composer.random.sample(ShapeKind.allCases, count: count)
         let cell = composer.random.pick(GridCell.allCases)
         let region = composer.cellRegion(cell, margin: 0.06 * composer.size)
-        guard composer.addShape(kinds[0], colour: composer.random.pick(Colour.allCases), size: composer.randomSize(),
-                                region: region) != nil else { return nil }
+        guard let named = composer.addShape(kinds[0], colour: composer.random.pick(Colour.allCases), size: composer.randomSize(),
+                                            region: region) else { return nil }
+        composer.referents = [[named]]
         for kind in kinds.dropFirst() {
             guard composer.addShape(kind, colour: composer.random.pick(Colour.allCases), size: composer.randomSize()) != nil else {
                 return nil
@@ -94,16 +97,18 @@ extension QuestionFamily {
                 return nil
             }
         }
-        let named = composer.random.shuffled([kinds[0], kinds[1]])
-        return (phrase(&composer, ["a": named[0].rawValue, "b": named[1].rawValue]), kinds[0].rawValue)
+        let named = composer.random.shuffled([0, 1])  // the large and the small object, in the question's order
+        composer.referents = named.map { [$0] }
+        return (phrase(&composer, ["a": kinds[named[0]].rawValue, "b": kinds[named[1]].rawValue]), kinds[0].rawValue)
     }
 
     // The only glyph; distractor shapes exclude ring, circle and cross, which could pass for O, 0 or +.
     private func composeGlyph(_ composer: inout SceneComposer) -> (String, String)? {
         let character = composer.random.pick(GlyphFont.characters)
-        guard composer.addGlyph(character, colour: composer.random.pick(Colour.allCases), size: composer.randomSize(largeChance: 0.5)) != nil else {
+        guard let glyph = composer.addGlyph(character, colour: composer.random.pick(Colour.allCases), size: composer.randomSize(largeChance: 0.5)) else {
             return nil
         }
+        composer.referents = [[glyph]]
         let distractors = composer.random.chance(0.5) ? composer.random.int(in: 1 ... 2) : 0
         for _ in 0 ..< distractors {
             let kind = composer.random.pick([ShapeKind.square, .triangle, .diamond, .star, .heart])
@@ -122,8 +127,13 @@ extension QuestionFamily {
             pairs.append((kind, colour))
         }
         let present = { (kind: ShapeKind, colour: Colour) in pairs.contains { $0.0 == kind && $0.1 == colour } }
+        // What the question names: the objects of that colour and shape, none when the answer is no.
+        func name(_ kind: ShapeKind, _ colour: Colour) {
+            composer.referents = [pairs.indices.filter { pairs[$0] == (kind, colour) }]
+        }
         if composer.random.chance(0.5) {
             let (kind, colour) = composer.random.pick(pairs)
+            name(kind, colour)
             return (phrase(&composer, ["article": colour.article, "colour": colour.rawValue, "shape": kind.rawValue]), "yes")
         }
         var kind: ShapeKind, colour: Colour
@@ -137,6 +147,7 @@ extension QuestionFamily {
                 colour = composer.random.pick(Colour.allCases)
             }
         } while present(kind, colour)
+        name(kind, colour)
         return (phrase(&composer, ["article": colour.article, "colour": colour.rawValue, "shape": kind.rawValue]), "no")
     }
 
@@ -158,6 +169,7 @@ extension QuestionFamily {
         let truth = composer.random.pick(truths)
         let yes = composer.random.chance(0.5)
         let asked = yes ? truth : truth.opposite
+        composer.referents = [[pair[0]], [pair[1]]]
         var values = asked.words
         values["a"] = a.shape!.rawValue
         values["b"] = b.shape!.rawValue
@@ -176,6 +188,7 @@ extension QuestionFamily {
             right = composer.random.int(in: 0 ... 9)
         }
         let half = composer.size / 2
+        composer.referents = [[0], [1]]  // left digit, right digit
         for (digit, isLeft) in [(left, true), (right, false)] {
             let size = composer.randomSize(largeChance: 0.3)
             // The whole glyph, not just its centre, stays in its half, a gap away from the middle.
@@ -192,7 +205,8 @@ extension QuestionFamily {
     // The only object.
     private func composeDescribe(_ composer: inout SceneComposer) -> (String, String)? {
         let kind = composer.random.pick(ShapeKind.allCases), colour = composer.random.pick(Colour.allCases)
-        guard composer.addShape(kind, colour: colour, size: composer.randomSize(largeChance: 0.5)) != nil else { return nil }
+        guard let only = composer.addShape(kind, colour: colour, size: composer.randomSize(largeChance: 0.5)) else { return nil }
+        composer.referents = [[only]]
         return (phrase(&composer), "\(colour.rawValue) \(kind.rawValue)")
     }
 }

@@ -24,17 +24,9 @@ public enum PatchLabels {
         var identity = [Int](repeating: 0, count: grid * grid)
         var colour = identity, size = identity
         var best = [Int](repeating: 0, count: grid * grid)
-        let threshold = Int((minimumCoverage * Double(patchSize * patchSize)).rounded(.up))
+        let threshold = Self.threshold(patchSize: patchSize)
         for object in scene.objects {
-            var covered = [Int](repeating: 0, count: grid * grid)
-            let x0 = max(0, Int(object.minX.rounded(.down))), x1 = min(scene.size - 1, Int(object.maxX.rounded(.up)))
-            let y0 = max(0, Int(object.minY.rounded(.down))), y1 = min(scene.size - 1, Int(object.maxY.rounded(.up)))
-            guard x0 <= x1, y0 <= y1 else { continue }
-            for y in y0 ... y1 {
-                for x in x0 ... x1 where object.covers(x: x, y: y) {
-                    covered[(y / patchSize) * grid + x / patchSize] += 1
-                }
-            }
+            let covered = coverage(of: object, sceneSize: scene.size, patchSize: patchSize)
             let label: Int
             switch object.kind {
             case .shape(let kind): label = 1 + ShapeKind.allCases.firstIndex(of: kind)!
@@ -49,6 +41,42 @@ public enum PatchLabels {
         }
         let patches = 0 ..< grid * grid
         return [identity, colour, size, patches.map { $0 / grid }, patches.map { $0 % grid }]
+    }
+
+    /// The patches each list of objects covers (at least `minimumCoverage` of a patch), for attention
+    /// supervision of the objects a question names (`ShapesSample.referents`); an empty list (the question
+    /// names something the scene does not have) gives `[nothing]`.
+    public static func patches(of referents: [[Int]], in scene: Scene, patchSize: Int) -> [[Int]] {
+        let threshold = Self.threshold(patchSize: patchSize)
+        return referents.map { objects in
+            var covered = [Int](repeating: 0, count: (scene.size / patchSize) * (scene.size / patchSize))
+            for index in objects {
+                for (patch, pixels) in coverage(of: scene.objects[index], sceneSize: scene.size, patchSize: patchSize).enumerated() {
+                    covered[patch] = max(covered[patch], pixels)
+                }
+            }
+            return objects.isEmpty ? [nothing] : covered.indices.filter { covered[$0] >= threshold }
+        }
+    }
+
+    /// The attention target that stands for "nothing in the image": the prompt's first token.
+    public static let nothing = -1
+
+    static func threshold(patchSize: Int) -> Int { Int((minimumCoverage * Double(patchSize * patchSize)).rounded(.up)) }
+
+    /// Pixels of `object` in each patch, row-major.
+    static func coverage(of object: SceneObject, sceneSize: Int, patchSize: Int) -> [Int] {
+        let grid = sceneSize / patchSize
+        var covered = [Int](repeating: 0, count: grid * grid)
+        let x0 = max(0, Int(object.minX.rounded(.down))), x1 = min(sceneSize - 1, Int(object.maxX.rounded(.up)))
+        let y0 = max(0, Int(object.minY.rounded(.down))), y1 = min(sceneSize - 1, Int(object.maxY.rounded(.up)))
+        guard x0 <= x1, y0 <= y1 else { return covered }
+        for y in y0 ... y1 {
+            for x in x0 ... x1 where object.covers(x: x, y: y) {
+                covered[(y / patchSize) * grid + x / patchSize] += 1
+            }
+        }
+        return covered
     }
 }
 

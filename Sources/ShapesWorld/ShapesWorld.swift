@@ -9,6 +9,11 @@ public struct ShapesSample: Sendable {
     /// The `QuestionFamily` raw value.
     public var family: String
     public var scene: Scene
+    /// The objects the question names (indices into `scene.objects`), one list per thing named, in the
+    /// question's order: "is the circle left of the square" gives [[circle], [square]]; "is there a red
+    /// circle" gives [[every red circle]], or [[]] when there is none. No lists for questions about the
+    /// whole scene.
+    public var referents: [[Int]]
 }
 
 /// A deterministic, seeded generator of multi-task VQA items (DESIGN §5).
@@ -49,12 +54,17 @@ public struct ShapesWorld: Sendable {
 
     /// Item `index` of `family` without rendering: the scene, question and answer.
     public func question(_ family: QuestionFamily, index: Int) -> (scene: Scene, question: String, answer: String) {
+        let item = composed(family, index: index)
+        return (item.scene, item.question, item.answer)
+    }
+
+    private func composed(_ family: QuestionFamily, index: Int) -> (scene: Scene, question: String, answer: String, referents: [[Int]]) {
         var random = Xoshiro256(seed: StableHash.itemSeed(world: seed, family: family.rawValue, index: index))
         // A draw fails only when random placement found no room; redraw from the same stream.
         for _ in 0 ..< 1000 {
             var composer = SceneComposer(style: style, random: random)
             if let (question, answer) = family.compose(&composer) {
-                return (composer.scene, question, answer)
+                return (composer.scene, question, answer, composer.referents)
             }
             random = composer.random
         }
@@ -63,9 +73,9 @@ public struct ShapesWorld: Sendable {
 
     /// Item `index` of `family`, rendered.
     public func sample(_ family: QuestionFamily, index: Int) -> ShapesSample {
-        let (scene, question, answer) = self.question(family, index: index)
-        return ShapesSample(image: SceneRenderer.render(scene), question: question, answer: answer, family: family.rawValue,
-                            scene: scene)
+        let item = composed(family, index: index)
+        return ShapesSample(image: SceneRenderer.render(item.scene), question: item.question, answer: item.answer,
+                            family: family.rawValue, scene: item.scene, referents: item.referents)
     }
 
     /// Items `start ..< start + count` of `family`, generated in parallel.

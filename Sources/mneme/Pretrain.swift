@@ -48,15 +48,29 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Peak learning rate of the tower phase.")
     var towerLr: Float = 1e-3
 
+    @Option(help: "Weight of the auxiliary attention loss: at --attention-layer, heads 0 and 1 of the prompt's last token are taught to look at the objects the question names (0: off).")
+    var attentionLoss: Float = 0
+
+    @Option(help: "Decoder layer whose attention --attention-loss supervises (not the last).")
+    var attentionLayer = 1
+
     @Option(help: "Families to train on: comma-separated names, or base (the default model's recipe).")
     var families: String = "base"
+
+    @Option(help: "The prompt around each question (written to mneme.json); {question} is replaced, <image> marks the image.")
+    var promptTemplate = ModelSettings.defaultTemplate
 
     @Flag(help: "Continue from the checkpoint in --out (written every --eval-every steps) instead of starting over.")
     var resume = false
 
     func validate() throws {
+        if !promptTemplate.contains("{question}") || !promptTemplate.contains("<image>") {
+            throw ValidationError("--prompt-template needs both {question} and <image>")
+        }
         if towerSteps > 0 && patchLoss <= 0 { throw ValidationError("--tower-steps trains on the patch losses: it needs --patch-loss above 0") }
         if patchLoss < 0 { throw ValidationError("--patch-loss must not be negative") }
+        if attentionLoss < 0 { throw ValidationError("--attention-loss must not be negative") }
+        if attentionLayer < 0 { throw ValidationError("--attention-layer must not be negative") }
     }
 
     func run() throws {
@@ -71,13 +85,16 @@ struct Pretrain: ParsableCommand {
 
         // 1. Tokenizer: the text of every family (base and continual), so pushed tasks' words are cheap too.
         let corpus = world.generateMixed(families: QuestionFamily.allCases, count: 20_000, start: 1 << 30)
-            .flatMap { [$0.question, " " + $0.answer] } + [ModelSettings.defaultTemplate]
+            .flatMap { [$0.question, " " + $0.answer] } + [promptTemplate]
         let trained = BPETrainer(vocabularySize: 1024, specialTokens: ["<s>", "</s>", "<pad>", "<image>"], minimumFrequency: 2,
                                  bosToken: "<s>", eosToken: "</s>", padToken: "<pad>").train(corpus: corpus)
         try trained.write(to: directory)
         let config = ModelRecipe.reference(tokenizer: trained)
-        try ModelRecipe.writeSupportFiles(to: directory, imageSize: config.visionConfig.imageSize,
-                                          settings: ModelSettings(maxAnswerTokens: 8))
+        guard attentionLayer < config.textConfig.numHiddenLayers - 1 else {
+            throw ValidationError("--attention-layer must be below \(config.textConfig.numHiddenLayers - 1): the last layer computes only the answer rows")
+        }
+        let settings = ModelSettings(promptTemplate: promptTemplate, maxAnswerTokens: 8)
+        try ModelRecipe.writeSupportFiles(to: directory, imageSize: config.visionConfig.imageSize, settings: settings)
         let tokenizer = try Tokenizer(contentsOf: directory.appendingPathComponent("tokenizer.json"))
         let preprocessor = CLIPImagePreprocessor(config: try ImagePreprocessorConfig.load(from: directory))
 
@@ -91,7 +108,7 @@ struct Pretrain: ParsableCommand {
             firstStep = state?["step"] ?? 0
             FileHandle.standardError.write(Data("resuming at step \(firstStep)\n".utf8))
         }
-        let pipeline = LlavaPipeline(model: model, tokenizer: tokenizer, preprocessor: preprocessor, settings: ModelSettings(maxAnswerTokens: 8))
+        let pipeline = LlavaPipeline(model: model, tokenizer: tokenizer, preprocessor: preprocessor, settings: settings)
 
         // 3. Train on freshly drawn scenes; held-out items come from a disjoint index range.
         var heldOut: [String: [LabeledItem]] = [:]
@@ -106,7 +123,8 @@ struct Pretrain: ParsableCommand {
                                                                                           lossWeight: patchLoss, seed: seed &+ 1) : nil,
                                       towerWarmup: towerSteps > 0
                                           ? TrainingSettings(steps: towerSteps, batchSize: towerBatch, learningRate: towerLr, warmupSteps: min(200, towerSteps / 10),
-                                                             weightDecay: 0.01, clipNorm: 1, seed: seed) : nil)
+                                                             weightDecay: 0.01, clipNorm: 1, seed: seed) : nil,
+                                      attentionSupervision: attentionLoss > 0 ? AttentionSupervision(layer: attentionLayer, weight: attentionLoss) : nil)
         // The patch heads are not checkpointed: a resumed run starts them afresh, and skips the tower phase,
         // which the checkpoint's tower has been through.
         if towerSteps > 0, firstStep == 0 {
@@ -131,7 +149,8 @@ struct Pretrain: ParsableCommand {
             },
             heldOut: heldOut,
             progress: { p in
-                let patch = p.patchLoss.map { String(format: "  patch %.3f", $0) } ?? ""
+                let patch = (p.patchLoss.map { String(format: "  patch %.3f", $0) } ?? "")
+                    + (p.attentionLoss.map { String(format: "  attention %.3f", $0) } ?? "")
                 bar.update(firstStep + p.step, steps, detail: String(format: "loss %.4f%@  lr %.2e  %.1f items/s  ETA %@", p.loss, patch,
                                                                      p.learningRate, p.itemsPerSecond, ProgressBar.duration(p.etaSeconds)))
             },
@@ -156,7 +175,9 @@ struct Pretrain: ParsableCommand {
         let seconds = Date().timeIntervalSince(started)
         let command = "mneme pretrain --out \(out) --seed \(seed) --steps \(steps) --batch \(batch) --lr \(lr) --warmup \(warmup) --patch-loss \(patchLoss)"
             + (towerSteps > 0 ? " --tower-steps \(towerSteps) --tower-batch \(towerBatch) --tower-lr \(towerLr)" : "")
+            + (attentionLoss > 0 ? " --attention-loss \(attentionLoss) --attention-layer \(attentionLayer)" : "")
             + (self.families == "base" ? "" : " --families \(self.families)")
+            + (promptTemplate == ModelSettings.defaultTemplate ? "" : " --prompt-template '\(promptTemplate)'")
         let summary: [String: Any] = [
             "command": command, "seed": seed, "steps": steps, "batch": batch, "learning_rate": Double(lr), "warmup": warmup,
             "items_seen": steps * batch, "seconds": seconds, "items_per_second": report.itemsPerSecond,
@@ -164,6 +185,7 @@ struct Pretrain: ParsableCommand {
             "checkpoints": checkpoints.map { ["step": firstStep + $0.step, "accuracy": $0.accuracy] },
             "parameters": LlavaTraining.namedWeights(of: model).reduce(0) { $0 + $1.1.count },
             "blas_core": BLAS.coreName, "resumed_from": firstStep, "patch_loss": Double(patchLoss), "tower_steps": towerSteps,
+            "prompt_template": promptTemplate, "attention_loss": Double(attentionLoss), "attention_layer": attentionLayer,
         ]
         try AtomicFile.write(JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys]),
                              to: directory.appendingPathComponent("pretrain.json"))
@@ -188,9 +210,11 @@ struct Pretrain: ParsableCommand {
         return selector.prototypeCount(task: 0)
     }
 
-    /// The sample as a training item; with `patchSize`, with the scene's patch labels.
+    /// The sample as a training item; with `patchSize`, with the scene's patch labels and the patches of
+    /// the objects its question names.
     static func item(_ sample: ShapesSample, patchSize: Int? = nil) -> LabeledItem {
         LabeledItem(image: sample.image, question: sample.question, answer: sample.answer,
-                    patchLabels: patchSize.map { PatchLabels.labels(of: sample.scene, patchSize: $0) })
+                    patchLabels: patchSize.map { PatchLabels.labels(of: sample.scene, patchSize: $0) },
+                    attentionTargets: patchSize.map { PatchLabels.patches(of: sample.referents, in: sample.scene, patchSize: $0) })
     }
 }

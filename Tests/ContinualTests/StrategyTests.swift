@@ -85,6 +85,13 @@ final class LLaVACTests: XCTestCase {
         let first = LLaVAC.consolidate(accumulated: nil, new: set([0, 1, 0], [0, 4, 0, 0]), energy: 0.9, maximumRank: 8)
         for (x, y) in zip(delta(first), [Float](arrayLiteral: 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0)) { XCTAssertEqual(x, y, accuracy: 1e-4) }
     }
+
+    /// Inquiries are text-only: the image marker goes, with its line break, wherever the template puts it.
+    func testTextOnlyTemplateDropsTheImageWherever() {
+        for template in ["USER: <image>\n{question} ASSISTANT:", "USER: {question}\n<image> ASSISTANT:", "USER: <image>{question} ASSISTANT:"] {
+            XCTAssertEqual(LLaVAC.textOnlyTemplate(ModelSettings(promptTemplate: template)), "USER: {question} ASSISTANT:", template)
+        }
+    }
 }
 
 /// Every strategy runs two tasks end to end on the tiny model and leaves a loadable, answering snapshot.

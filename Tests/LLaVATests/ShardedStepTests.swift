@@ -11,6 +11,9 @@ final class ShardedStepTests: XCTestCase {
         for b in examples.indices {
             examples[b].patchLabels = [(0 ..< patchCount).map { ($0 * 5 + b) % 4 - 1 }, (0 ..< patchCount).map { ($0 + 2 * b) % 3 }]
         }
+        // Unequal numbers of supervised heads per example, one example with none.
+        examples[0].attentionTargets = [[1, 2, 9], [], [4]]
+        examples[1].attentionTargets = [[0]]
         return examples
     }
 
@@ -22,7 +25,7 @@ final class ShardedStepTests: XCTestCase {
         }
     }
 
-    /// Full training with patch supervision: the shards' losses and gradients add up to the whole batch's,
+    /// Full training with patch and attention supervision: the shards' losses and gradients add up to the whole batch's,
     /// for two and for three shards, and the BLAS thread count is restored.
     func testShardsAddUpToTheWholeBatch() throws {
         let (model, plain, _, _) = try GradientReferenceTests.load("mha_untied_default_m2_f32", "full")
@@ -30,6 +33,7 @@ final class ShardedStepTests: XCTestCase {
         let batch = examples(plain, patchCount: vision.patchCount)
         var options = LlavaTraining.Options()
         options.patchSupervision = PatchSupervision(classes: [3, 3], features: vision.hiddenSize, lossWeight: 0.5, seed: 3)
+        options.attentionSupervision = AttentionSupervision(layer: 0, weight: 0.3)
         func trainable() -> Gradients {
             let gradients = Gradients()
             gradients.register(LlavaTraining.namedWeights(of: model))
@@ -45,6 +49,8 @@ final class ShardedStepTests: XCTestCase {
             XCTAssertEqual(BLAS.threads, threads, "BLAS threads restored")
             XCTAssertEqual(result.loss, whole.loss, accuracy: 1e-5 * max(1, whole.loss), "\(shards) shards")
             XCTAssertEqual(result.patchLoss ?? -1, whole.patchLoss ?? 0, accuracy: 1e-5 * max(1, whole.patchLoss ?? 0), "\(shards) shards")
+            XCTAssertEqual(result.attentionLoss ?? -1, whole.attentionLoss ?? 0, accuracy: 1e-5 * max(1, whole.attentionLoss ?? 0),
+                           "\(shards) shards")
             XCTAssertEqual(result.tokens, whole.tokens)
             assertSame(reference, gradients, "\(shards) shards")
         }

@@ -52,18 +52,26 @@ public struct LLaVAC: ContinualStrategy {
         return plan
     }
 
-    /// Distinct questions of the tasks as text-only prompts (the image marker and its line removed).
+    /// Distinct questions of the tasks as text-only prompts (the image marker and its line break removed).
     static func inquiries(tasks: [ContinualTask], pipeline: LlavaPipeline, limit: Int = 256) -> [[Int]] {
         var seen = Set<String>()
         var prompts: [[Int]] = []
-        let template = pipeline.settings.promptTemplate.replacingOccurrences(of: pipeline.settings.imageToken + "\n", with: "")
-            .replacingOccurrences(of: pipeline.settings.imageToken, with: "")
+        let template = textOnlyTemplate(pipeline.settings)
         for task in tasks {
             for example in task.examples where seen.insert(example.item.question).inserted && prompts.count < limit {
                 prompts.append(pipeline.tokenizer.encode(template.replacingOccurrences(of: "{question}", with: example.item.question)))
             }
         }
         return prompts
+    }
+
+    /// The prompt template without its image: "USER: <image>\n{question} ASSISTANT:" and
+    /// "USER: {question}\n<image> ASSISTANT:" both become "USER: {question} ASSISTANT:".
+    static func textOnlyTemplate(_ settings: ModelSettings) -> String {
+        let marker = settings.imageToken
+        return settings.promptTemplate.replacingOccurrences(of: marker + "\n", with: "")
+            .replacingOccurrences(of: "\n" + marker, with: "")
+            .replacingOccurrences(of: marker, with: "")
     }
 
     /// ΔW ← ΔW + (I − ½P) ΔW_t per adapted projection, refactorised as a LoRA of scale 1.

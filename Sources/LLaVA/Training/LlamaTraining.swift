@@ -49,6 +49,9 @@ public enum LlamaTraining {
     public final class Activations {
         let batch: Int, length: Int
         var layers: [LayerActivations] = []
+        /// Attention probabilities of `layer`, one (heads, rows, keys) tensor per sequence (all positions; not
+        /// the last layer, which computes only the output rows).
+        func probabilities(layer: Int) -> [Tensor] { layers[layer].probabilities }
         var finalInput: Tensor!
         var finalRstd: Tensor!
         /// Final-normed hidden states of the output rows.
@@ -193,10 +196,12 @@ public enum LlamaTraining {
 
     /// Given dHidden (gradient of `activations.hidden`), adds parameter gradients and returns dInput (B·T, C),
     /// or nil when `needInputGradient` is false (frozen embeddings and cached image features).
+    /// `dProbabilities[layer]`, one (heads, rows, keys) tensor per block of that layer, adds a loss on the
+    /// attention probabilities themselves (`AttentionSupervision`).
     @discardableResult
     public static func backward(weights: Llama.Weights, config: LlamaConfig, rope: RotaryEmbedding, activations: Activations,
                                 dHidden: Tensor, adapters: AdapterSet?, task: Int, gradients: Gradients,
-                                needInputGradient: Bool = true) -> Tensor? {
+                                needInputGradient: Bool = true, dProbabilities: [Int: [Tensor]] = [:]) -> Tensor? {
         let fullContext = AdapterContext(task: task, sequences: activations.sequences)
         let shape = Attention.Shape(heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads,
                                     headDim: config.headDim, causal: true)
@@ -230,12 +235,13 @@ public enum LlamaTraining {
             let dAttended = Tensor(zeros: saved.attended.shape)
             back(layer.output, "o_proj", dResidual, saved.attended, dAttended, context)
             let dQ = Tensor(zeros: saved.q.shape), dK = Tensor(zeros: saved.k.shape), dV = Tensor(zeros: saved.v.shape)
-            for (block, probabilities) in zip(saved.blocks, saved.probabilities) {
+            for (blockIndex, (block, probabilities)) in zip(saved.blocks, saved.probabilities).enumerated() {
                 let rows = block.gatheredStart ..< block.gatheredStart + block.positions.count
                 let keys = activations.sequences[block.sequence].lowerBound ..< activations.sequences[block.sequence].lowerBound + block.positions.upperBound
                 Attention.backward(dQueries: dQ.slice(rows), dKeys: dK.slice(keys), dValues: dV.slice(keys),
                                    dOut: dAttended.slice(rows), queries: saved.q.slice(rows), keys: saved.k.slice(keys),
-                                   values: saved.v.slice(keys), probabilities: probabilities, shape: shape)
+                                   values: saved.v.slice(keys), probabilities: probabilities, shape: shape,
+                                   dProbabilities: dProbabilities[index]?[blockIndex])
                 rope.applyBackward(dQ.slice(rows), heads: config.numAttentionHeads, positions: Array(block.positions))
             }
             for rows in activations.sequences {

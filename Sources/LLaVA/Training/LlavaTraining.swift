@@ -24,15 +24,22 @@ public struct TrainingExample: Sendable {
     /// −1 = no target). Used only with `.pixels` images.
     public var patchLabels: [[Int]]?
 
+    /// Per attention head of `Options.attentionSupervision`'s layer, the patches (image-feature indices) the
+    /// prompt's last token should attend to, −1 standing for the prompt's first token (what a head looks at
+    /// when the question names something that is not there); an empty list leaves that head alone.
+    public var attentionTargets: [[Int]]?
+
     /// Marks a prompt position whose embedding comes from a soft prompt instead of the token table.
     public static let softPromptId = -2
 
-    public init(image: Image?, promptIds: [Int], answerIds: [Int], softPrompts: [Tensor] = [], patchLabels: [[Int]]? = nil) {
+    public init(image: Image?, promptIds: [Int], answerIds: [Int], softPrompts: [Tensor] = [], patchLabels: [[Int]]? = nil,
+                attentionTargets: [[Int]]? = nil) {
         self.image = image
         self.promptIds = promptIds
         self.answerIds = answerIds
         self.softPrompts = softPrompts
         self.patchLabels = patchLabels
+        self.attentionTargets = attentionTargets
     }
 
     public var tokens: [Int] { promptIds + answerIds }
@@ -50,6 +57,9 @@ public enum LlavaTraining {
         public var softTargets: (adapters: AdapterSet?, weight: Float)?
         /// Auxiliary per-patch heads on the tower's features (pretraining), fed by examples' `patchLabels`.
         public var patchSupervision: PatchSupervision?
+        /// Auxiliary loss on the decoder's attention to the named objects (pretraining), fed by examples'
+        /// `attentionTargets`.
+        public var attentionSupervision: AttentionSupervision?
         /// Set when these examples are one shard of a larger batch: the losses are means over the whole batch,
         /// so the shards' gradients and losses add up to the batch's.
         public var batchTotals: BatchTotals?
@@ -66,16 +76,20 @@ public enum LlavaTraining {
         public var answerTokens: Int
         /// Labelled patches per patch head.
         public var labelledPatches: [Int]
+        /// (Example, head) pairs with attention targets.
+        public var supervisedHeads: Int
 
-        public init(answerTokens: Int, labelledPatches: [Int]) {
+        public init(answerTokens: Int, labelledPatches: [Int], supervisedHeads: Int = 0) {
             self.answerTokens = answerTokens
             self.labelledPatches = labelledPatches
+            self.supervisedHeads = supervisedHeads
         }
 
         /// The totals of `examples` (labelled patches only for the heads of `supervision`).
         public init(of examples: [TrainingExample], supervision: PatchSupervision?) {
             answerTokens = examples.reduce(0) { $0 + $1.answerIds.count }
             labelledPatches = supervision?.labelledPatches(in: examples.compactMap(\.patchLabels)) ?? []
+            supervisedHeads = AttentionSupervision.supervisedHeads(in: examples)
         }
     }
 
@@ -85,11 +99,14 @@ public enum LlavaTraining {
         public var tokens: Int
         /// The patch heads' weighted loss, when `Options.patchSupervision` ran.
         public var patchLoss: Float?
+        /// The weighted attention loss, when `Options.attentionSupervision` ran.
+        public var attentionLoss: Float?
 
-        public init(loss: Float, tokens: Int, patchLoss: Float? = nil) {
+        public init(loss: Float, tokens: Int, patchLoss: Float? = nil, attentionLoss: Float? = nil) {
             self.loss = loss
             self.tokens = tokens
             self.patchLoss = patchLoss
+            self.attentionLoss = attentionLoss
         }
     }
 
@@ -191,7 +208,17 @@ public enum LlavaTraining {
             loss = (1 - weight) * loss + weight * CrossEntropy.softLoss(probabilities: probabilities, targets: teacher)
         }
         loss *= share
-        guard let gradients else { return StepResult(loss: loss, tokens: targets.count) }
+        var attentionLoss: Float?
+        var dProbabilities: [Int: [Tensor]] = [:]
+        if let supervision = options.attentionSupervision {
+            precondition(supervision.layer < text.numHiddenLayers - 1, "attention supervision needs a layer before the last")
+            let (value, gradient) = supervision.lossAndGradient(
+                probabilities: activations.probabilities(layer: supervision.layer), examples: examples, imagePositions: imagePositions,
+                totalHeads: options.batchTotals?.supervisedHeads ?? AttentionSupervision.supervisedHeads(in: examples))
+            attentionLoss = value
+            dProbabilities[supervision.layer] = gradient
+        }
+        guard let gradients else { return StepResult(loss: loss, tokens: targets.count, attentionLoss: attentionLoss) }
 
         let dLogits = Tensor(zeros: logits.shape)
         let rowWeight = 1 / Float(max(options.batchTotals?.answerTokens ?? targets.count, 1))
@@ -215,8 +242,9 @@ public enum LlavaTraining {
         let needInput = gradients.isTrainable(model.text.embedTokens) || imagesTrain || promptsTrain
         guard let dEmbeddings = LlamaTraining.backward(weights: model.text, config: text, rope: model.rope, activations: activations,
                                                        dHidden: dHidden, adapters: options.adapters, task: options.task,
-                                                       gradients: gradients, needInputGradient: needInput) else {
-            return StepResult(loss: loss, tokens: targets.count)
+                                                       gradients: gradients, needInputGradient: needInput,
+                                                       dProbabilities: dProbabilities) else {
+            return StepResult(loss: loss, tokens: targets.count, attentionLoss: attentionLoss)
         }
         // Image rows go back to the vision path; the rest to the token embedding table.
         var tokenIds = ids
@@ -261,7 +289,7 @@ public enum LlavaTraining {
                                   dFeatures: imageGradient(for: stateExamples, perImage: perImage), gradients: gradients,
                                   throughTower: false)
         }
-        return StepResult(loss: loss, tokens: targets.count, patchLoss: patchLoss)
+        return StepResult(loss: loss, tokens: targets.count, patchLoss: patchLoss, attentionLoss: attentionLoss)
     }
 
     /// The teacher's next-token distributions (targets × vocab) at the answer positions.

@@ -27,9 +27,10 @@ public final class ShardedStep {
         let results = run(items: examples.count, gradients: gradients) { range, gradients in
             LlavaTraining.step(model: model, examples: Array(examples[range]), options: sharded, gradients: gradients)
         }
-        let patchLosses = results.compactMap(\.patchLoss)
+        let patchLosses = results.compactMap(\.patchLoss), attentionLosses = results.compactMap(\.attentionLoss)
         return LlavaTraining.StepResult(loss: results.reduce(0) { $0 + $1.loss }, tokens: results.reduce(0) { $0 + $1.tokens },
-                                        patchLoss: patchLosses.isEmpty ? nil : patchLosses.reduce(0, +))
+                                        patchLoss: patchLosses.isEmpty ? nil : patchLosses.reduce(0, +),
+                                        attentionLoss: attentionLosses.isEmpty ? nil : attentionLosses.reduce(0, +))
     }
 
     /// `PatchSupervision.towerStep` on the whole batch.

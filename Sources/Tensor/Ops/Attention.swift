@@ -41,8 +41,10 @@ public enum Attention {
     }
 
     /// Adds into dQueries, dKeys, dValues (all rows of keys/values are the `keyCount` valid ones).
+    /// `dProbabilities` (heads, T, S), when given, is a loss's gradient on the attention probabilities
+    /// themselves (attention supervision), added to the one that flows back from the output.
     public static func backward(dQueries: Tensor, dKeys: Tensor, dValues: Tensor, dOut: Tensor, queries: Tensor,
-                                keys: Tensor, values: Tensor, probabilities: Tensor, shape: Shape) {
+                                keys: Tensor, values: Tensor, probabilities: Tensor, shape: Shape, dProbabilities: Tensor? = nil) {
         let t = queries.rows, s = keys.rows, d = shape.headDim
         let qWidth = shape.heads * d, kvWidth = shape.kvHeads * d
         let group = shape.heads / shape.kvHeads
@@ -56,6 +58,10 @@ public enum Attention {
             // dP = dO_h · V_hᵀ
             BLAS.gemm(transB: true, m: t, n: s, k: d, a: dOut.data + head * d, lda: qWidth,
                       b: values.data + kvHead * d, ldb: kvWidth, c: dScores.data, ldc: s)
+            if let dProbabilities {
+                let extra = dProbabilities.data + head * t * s
+                for i in 0 ..< t * s { dScores.data[i] += extra[i] }
+            }
             for row in 0 ..< t {
                 Softmax.rowBackward(dScores.data + row * s, probabilities: p + row * s, count: s)
             }
