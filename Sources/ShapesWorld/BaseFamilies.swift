@@ -169,7 +169,8 @@ extension QuestionFamily {
         let truth = composer.random.pick(truths)
         let yes = composer.random.chance(0.5)
         let asked = yes ? truth : truth.opposite
-        composer.referents = [[pair[0]], [pair[1]]]
+        // A, B, and A again when the relation holds (nothing when it does not).
+        composer.referents = [[pair[0]], [pair[1]], yes ? [pair[0]] : []]
         var values = asked.words
         values["a"] = a.shape!.rawValue
         values["b"] = b.shape!.rawValue

@@ -10,9 +10,9 @@ public struct ShapesSample: Sendable {
     public var family: String
     public var scene: Scene
     /// The objects the question names (indices into `scene.objects`), one list per thing named, in the
-    /// question's order: "is the circle left of the square" gives [[circle], [square]]; "is there a red
-    /// circle" gives [[every red circle]], or [[]] when there is none. No lists for questions about the
-    /// whole scene.
+    /// question's order: "is there a red circle" gives [[every red circle]], or [[]] when there is none;
+    /// "is the circle left of the square" gives [[circle], [square], [circle]] when it is, and
+    /// [[circle], [square], []] when it is not. No lists for questions about the whole scene.
     public var referents: [[Int]]
 }
 

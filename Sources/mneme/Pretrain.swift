@@ -48,11 +48,8 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Peak learning rate of the tower phase.")
     var towerLr: Float = 1e-3
 
-    @Option(help: "Weight of the auxiliary attention loss: at --attention-layer, heads 0 and 1 of the prompt's last token are taught to look at the objects the question names (0: off).")
+    @Option(help: "Weight of the auxiliary attention loss: heads 0 and 1 of decoder layer 1 and head 0 of layer 2, at the prompt's last token, are taught to look at the objects the question names (0: off).")
     var attentionLoss: Float = 0
-
-    @Option(help: "Decoder layer whose attention --attention-loss supervises (not the last).")
-    var attentionLayer = 1
 
     @Option(help: "Families to train on: comma-separated names, or base (the default model's recipe).")
     var families: String = "base"
@@ -70,7 +67,6 @@ struct Pretrain: ParsableCommand {
         if towerSteps > 0 && patchLoss <= 0 { throw ValidationError("--tower-steps trains on the patch losses: it needs --patch-loss above 0") }
         if patchLoss < 0 { throw ValidationError("--patch-loss must not be negative") }
         if attentionLoss < 0 { throw ValidationError("--attention-loss must not be negative") }
-        if attentionLayer < 0 { throw ValidationError("--attention-layer must not be negative") }
     }
 
     func run() throws {
@@ -90,8 +86,9 @@ struct Pretrain: ParsableCommand {
                                  bosToken: "<s>", eosToken: "</s>", padToken: "<pad>").train(corpus: corpus)
         try trained.write(to: directory)
         let config = ModelRecipe.reference(tokenizer: trained)
-        guard attentionLayer < config.textConfig.numHiddenLayers - 1 else {
-            throw ValidationError("--attention-layer must be below \(config.textConfig.numHiddenLayers - 1): the last layer computes only the answer rows")
+        let attentionSupervision = attentionLoss > 0 ? AttentionSupervision(weight: attentionLoss) : nil
+        if let problem = attentionSupervision?.problem(layers: config.textConfig.numHiddenLayers, heads: config.textConfig.numAttentionHeads) {
+            throw ValidationError("--attention-loss: \(problem)")
         }
         let settings = ModelSettings(promptTemplate: promptTemplate, maxAnswerTokens: 8)
         try ModelRecipe.writeSupportFiles(to: directory, imageSize: config.visionConfig.imageSize, settings: settings)
@@ -124,7 +121,7 @@ struct Pretrain: ParsableCommand {
                                       towerWarmup: towerSteps > 0
                                           ? TrainingSettings(steps: towerSteps, batchSize: towerBatch, learningRate: towerLr, warmupSteps: min(200, towerSteps / 10),
                                                              weightDecay: 0.01, clipNorm: 1, seed: seed) : nil,
-                                      attentionSupervision: attentionLoss > 0 ? AttentionSupervision(layer: attentionLayer, weight: attentionLoss) : nil)
+                                      attentionSupervision: attentionSupervision)
         // The patch heads are not checkpointed: a resumed run starts them afresh, and skips the tower phase,
         // which the checkpoint's tower has been through.
         if towerSteps > 0, firstStep == 0 {
@@ -175,7 +172,7 @@ struct Pretrain: ParsableCommand {
         let seconds = Date().timeIntervalSince(started)
         let command = "mneme pretrain --out \(out) --seed \(seed) --steps \(steps) --batch \(batch) --lr \(lr) --warmup \(warmup) --patch-loss \(patchLoss)"
             + (towerSteps > 0 ? " --tower-steps \(towerSteps) --tower-batch \(towerBatch) --tower-lr \(towerLr)" : "")
-            + (attentionLoss > 0 ? " --attention-loss \(attentionLoss) --attention-layer \(attentionLayer)" : "")
+            + (attentionLoss > 0 ? " --attention-loss \(attentionLoss)" : "")
             + (self.families == "base" ? "" : " --families \(self.families)")
             + (promptTemplate == ModelSettings.defaultTemplate ? "" : " --prompt-template '\(promptTemplate)'")
         let summary: [String: Any] = [
@@ -185,7 +182,7 @@ struct Pretrain: ParsableCommand {
             "checkpoints": checkpoints.map { ["step": firstStep + $0.step, "accuracy": $0.accuracy] },
             "parameters": LlavaTraining.namedWeights(of: model).reduce(0) { $0 + $1.1.count },
             "blas_core": BLAS.coreName, "resumed_from": firstStep, "patch_loss": Double(patchLoss), "tower_steps": towerSteps,
-            "prompt_template": promptTemplate, "attention_loss": Double(attentionLoss), "attention_layer": attentionLayer,
+            "prompt_template": promptTemplate, "attention_loss": Double(attentionLoss),
         ]
         try AtomicFile.write(JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys]),
                              to: directory.appendingPathComponent("pretrain.json"))

@@ -11,7 +11,7 @@ final class AttentionSupervisionTests: XCTestCase {
         examples[0].attentionTargets = [[0, 3, 5], [], [7]]
         examples[1].attentionTargets = [[2], [-1]]  // head 1: the first token ("nothing named is there")
         var options = LlavaTraining.Options()
-        options.attentionSupervision = AttentionSupervision(layer: 0, weight: 0.5)
+        options.attentionSupervision = AttentionSupervision(slots: (0 ..< 3).map { .init(layer: 0, head: $0) }, weight: 0.5)
         let gradients = Gradients()
         gradients.register(LlavaTraining.namedWeights(of: model))
         let result = LlavaTraining.step(model: model, examples: examples, options: options, gradients: gradients)
@@ -39,7 +39,7 @@ final class AttentionSupervisionTests: XCTestCase {
         examples[0].attentionTargets = [[], [1, 6]]
         examples[1].attentionTargets = nil
         var options = LlavaTraining.Options()
-        let supervision = AttentionSupervision(layer: 0, weight: 2)
+        let supervision = AttentionSupervision(slots: [.init(layer: 0, head: 3), .init(layer: 0, head: 1)], weight: 2)
         options.attentionSupervision = supervision
         let loss = try XCTUnwrap(LlavaTraining.step(model: model, examples: examples, options: options, gradients: nil).attentionLoss)
 
@@ -56,6 +56,6 @@ final class AttentionSupervisionTests: XCTestCase {
         let keys = p.shape[2], query = example.promptIds.count - 1
         let row = p.data + (1 * p.shape[1] + query) * keys
         let mass = row[positions[1]] + row[positions[6]]
-        XCTAssertEqual(loss, -2 * log(mass), accuracy: 1e-4, "one supervised head in the batch: weight × −log mass")
+        XCTAssertEqual(loss, -2 * log(mass), accuracy: 1e-4, "one supervised slot in the batch (head 1): weight × −log mass")
     }
 }

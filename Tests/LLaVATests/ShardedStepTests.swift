@@ -33,7 +33,7 @@ final class ShardedStepTests: XCTestCase {
         let batch = examples(plain, patchCount: vision.patchCount)
         var options = LlavaTraining.Options()
         options.patchSupervision = PatchSupervision(classes: [3, 3], features: vision.hiddenSize, lossWeight: 0.5, seed: 3)
-        options.attentionSupervision = AttentionSupervision(layer: 0, weight: 0.3)
+        options.attentionSupervision = AttentionSupervision(slots: (0 ..< 3).map { .init(layer: 0, head: $0) }, weight: 0.3)
         func trainable() -> Gradients {
             let gradients = Gradients()
             gradients.register(LlavaTraining.namedWeights(of: model))

@@ -24,9 +24,9 @@ public struct TrainingExample: Sendable {
     /// −1 = no target). Used only with `.pixels` images.
     public var patchLabels: [[Int]]?
 
-    /// Per attention head of `Options.attentionSupervision`'s layer, the patches (image-feature indices) the
+    /// Per slot (layer and head) of `Options.attentionSupervision`, the patches (image-feature indices) the
     /// prompt's last token should attend to, −1 standing for the prompt's first token (what a head looks at
-    /// when the question names something that is not there); an empty list leaves that head alone.
+    /// when the question names something that is not there); an empty list leaves that slot alone.
     public var attentionTargets: [[Int]]?
 
     /// Marks a prompt position whose embedding comes from a soft prompt instead of the token table.
@@ -76,20 +76,20 @@ public enum LlavaTraining {
         public var answerTokens: Int
         /// Labelled patches per patch head.
         public var labelledPatches: [Int]
-        /// (Example, head) pairs with attention targets.
-        public var supervisedHeads: Int
+        /// (Example, slot) pairs with attention targets.
+        public var supervisedSlots: Int
 
-        public init(answerTokens: Int, labelledPatches: [Int], supervisedHeads: Int = 0) {
+        public init(answerTokens: Int, labelledPatches: [Int], supervisedSlots: Int = 0) {
             self.answerTokens = answerTokens
             self.labelledPatches = labelledPatches
-            self.supervisedHeads = supervisedHeads
+            self.supervisedSlots = supervisedSlots
         }
 
         /// The totals of `examples` (labelled patches only for the heads of `supervision`).
         public init(of examples: [TrainingExample], supervision: PatchSupervision?) {
             answerTokens = examples.reduce(0) { $0 + $1.answerIds.count }
             labelledPatches = supervision?.labelledPatches(in: examples.compactMap(\.patchLabels)) ?? []
-            supervisedHeads = AttentionSupervision.supervisedHeads(in: examples)
+            supervisedSlots = AttentionSupervision.supervisedSlots(in: examples)
         }
     }
 
@@ -211,12 +211,10 @@ public enum LlavaTraining {
         var attentionLoss: Float?
         var dProbabilities: [Int: [Tensor]] = [:]
         if let supervision = options.attentionSupervision {
-            precondition(supervision.layer < text.numHiddenLayers - 1, "attention supervision needs a layer before the last")
-            let (value, gradient) = supervision.lossAndGradient(
-                probabilities: activations.probabilities(layer: supervision.layer), examples: examples, imagePositions: imagePositions,
-                totalHeads: options.batchTotals?.supervisedHeads ?? AttentionSupervision.supervisedHeads(in: examples))
-            attentionLoss = value
-            dProbabilities[supervision.layer] = gradient
+            if let problem = supervision.problem(layers: text.numHiddenLayers, heads: text.numAttentionHeads) { preconditionFailure(problem) }
+            (attentionLoss, dProbabilities) = supervision.lossAndGradient(
+                probabilities: activations.probabilities(layer:), examples: examples, imagePositions: imagePositions,
+                totalSlots: options.batchTotals?.supervisedSlots ?? AttentionSupervision.supervisedSlots(in: examples))
         }
         guard let gradients else { return StepResult(loss: loss, tokens: targets.count, attentionLoss: attentionLoss) }
 
