@@ -103,10 +103,8 @@ public final class Trainer {
             if !batch.examples.isEmpty {
                 let result = sharded.step(model: model, examples: batch.examples, options: options, gradients: gradients)
                 loss = result.loss
-                if let patch = result.patchLoss { smoothedPatch = smoothedPatch.map { 0.9 * $0 + 0.1 * patch } ?? patch }
-                if let attention = result.attentionLoss {
-                    smoothedAttention = smoothedAttention.map { 0.9 * $0 + 0.1 * attention } ?? attention
-                }
+                smoothedPatch = Self.movingAverage(smoothedPatch, adding: result.patchLoss)
+                smoothedAttention = Self.movingAverage(smoothedAttention, adding: result.attentionLoss)
             }
             if let auxiliary = batch.auxiliary { loss += auxiliary(gradients) }
             gradients.clip(norm: settings.clipNorm)
@@ -125,6 +123,12 @@ public final class Trainer {
         }
         let seconds = Greedy.milliseconds(start.duration(to: clock.now)) / 1000
         return TrainingReport(steps: settings.steps, finalLoss: smoothed, seconds: seconds, itemsPerSecond: Double(items) / max(seconds, 1e-9))
+    }
+
+    /// The auxiliary losses' moving average: starts at the first value, unchanged by steps without one.
+    private static func movingAverage(_ average: Float?, adding value: Float?) -> Float? {
+        guard let value else { return average }
+        return average.map { 0.9 * $0 + 0.1 * value } ?? value
     }
 }
 

@@ -26,7 +26,7 @@ final class DistillationTests: XCTestCase {
         }
         for (name, tensor) in gradients.parameters.prefix(4) {
             assertMatchesFiniteDifferences(name, tensor: tensor, analytic: gradients.of(tensor)!,
-                                           indices: stride(from: 0, to: tensor.count, by: max(1, tensor.count / 6)),
+                                           indices: sampledIndices(of: tensor, count: 6),
                                            relative: 2e-2, absolute: 1e-4, loss: value)
         }
     }
@@ -57,7 +57,7 @@ final class SoftTargetTests: XCTestCase {
         LlavaTraining.step(model: model, examples: examples, options: options, gradients: gradients)
         for (name, tensor) in gradients.parameters.prefix(4) {
             assertMatchesFiniteDifferences(name, tensor: tensor, analytic: gradients.of(tensor)!,
-                                           indices: stride(from: 0, to: tensor.count, by: max(1, tensor.count / 5)),
+                                           indices: sampledIndices(of: tensor, count: 5),
                                            relative: 2e-2, absolute: 1e-4) {
                 Double(LlavaTraining.step(model: model, examples: examples, options: options, gradients: nil).loss)
             }

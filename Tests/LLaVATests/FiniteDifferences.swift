@@ -16,3 +16,8 @@ func assertMatchesFiniteDifferences(_ label: String, tensor: Tensor, analytic: T
                        file: file, line: line)
     }
 }
+
+/// About `count` evenly spaced entries of `tensor`: the indices a sampled gradient check probes.
+func sampledIndices(of tensor: Tensor, count: Int) -> StrideTo<Int> {
+    stride(from: 0, to: tensor.count, by: max(1, tensor.count / count))
+}
