@@ -94,6 +94,27 @@ public struct ShapesWorld: Sendable {
     public func generateMixed(families: [QuestionFamily], count: Int, start: Int = 0) -> [ShapesSample] {
         parallelMap(count) { mixedSample(families: families, index: start + $0) }
     }
+
+    /// Item `index` of a weighted mix: its family is drawn with probability proportional to `weights`
+    /// (one per family) from a stream seeded by the index, and the item is that family's item `index`, so
+    /// a stream that counts up never repeats a scene, whatever the weights.
+    public func weightedSample(families: [QuestionFamily], weights: [Double], index: Int) -> ShapesSample {
+        precondition(!families.isEmpty && weights.count == families.count, "one weight per family")
+        let total = weights.reduce(0) { $0 + max($1, 0) }
+        precondition(total > 0, "no family has a positive weight")
+        var random = Xoshiro256(seed: StableHash.itemSeed(world: seed, family: "mix", index: index))
+        var threshold = random.double(0, total)
+        for (family, weight) in zip(families, weights) where weight > 0 {
+            threshold -= weight
+            if threshold < 0 { return sample(family, index: index) }
+        }
+        return sample(families[weights.lastIndex { $0 > 0 }!], index: index)
+    }
+
+    /// Items `start ..< start + count` of the weighted mix, generated in parallel.
+    public func generateWeighted(families: [QuestionFamily], weights: [Double], count: Int, start: Int = 0) -> [ShapesSample] {
+        parallelMap(count) { weightedSample(families: families, weights: weights, index: start + $0) }
+    }
 }
 
 /// `(0 ..< count).map(transform)` over all cores; results keep their positions, so output is deterministic.

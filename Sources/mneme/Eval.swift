@@ -24,6 +24,9 @@ struct Eval: ParsableCommand {
     @Flag(help: "Print one JSON object.")
     var json = false
 
+    @Option(help: "Also write every item's question, expected and given answer to this JSONL file, in dataset order.")
+    var predictions: String?
+
     func run() throws {
         let snapshot = try Snapshot.load(from: DefaultModel.resolve(model))
         let items = try DatasetLoading.items(at: data)
@@ -34,6 +37,7 @@ struct Eval: ParsableCommand {
         let bar = ProgressBar("evaluating")
         let result = try Evaluation.evaluate(snapshot: snapshot, items: items, routing: routing, maxNewTokens: maxNewTokens) { bar.update($0, $1) }
         bar.update(result.items, result.items, force: true)
+        if let predictions { try writePredictions(result.predictions, to: predictions) }
         if json {
             var object: [String: Any] = ["accuracy": result.accuracy, "items": result.items, "correct": result.correct, "task": task]
             if let selector = result.selectorAccuracy { object["selector_accuracy"] = selector }
@@ -45,5 +49,16 @@ struct Eval: ParsableCommand {
             print(String(format: "accuracy %.4f (%d/%d)", result.accuracy, result.correct, result.items))
             if let selector = result.selectorAccuracy { print(String(format: "selector accuracy %.4f", selector)) }
         }
+    }
+
+    private func writePredictions(_ predictions: [Evaluation.Prediction], to path: String) throws {
+        var lines = ""
+        for prediction in predictions {
+            let object: [String: Any] = ["question": prediction.question, "expected": prediction.expected, "answer": prediction.answer,
+                                         "correct": prediction.correct, "task": prediction.routedTask]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            lines += String(decoding: data, as: UTF8.self) + "\n"
+        }
+        try lines.write(toFile: path, atomically: true, encoding: .utf8)
     }
 }

@@ -57,6 +57,9 @@ struct Pretrain: ParsableCommand {
     @Option(help: "The prompt around each question (written to mneme.json); {question} is replaced, <image> marks the image.")
     var promptTemplate = ModelSettings.defaultTemplate
 
+    @Flag(help: "After each evaluation, draw each family in proportion to its held-out error plus 0.1, instead of all families in turn.")
+    var curriculum = false
+
     @Flag(help: "Continue from the checkpoint in --out (written every --eval-every steps) instead of starting over.")
     var resume = false
 
@@ -99,12 +102,16 @@ struct Pretrain: ParsableCommand {
         let checkpointDirectory = directory.appendingPathComponent("checkpoint")
         var firstStep = 0
         var model = LlavaModel.randomlyInitialized(config: config, seed: seed)
+        // The mix's family weights: even until the curriculum has seen an evaluation.
+        var familyWeights = [Double](repeating: 1, count: families.count)
         if resume, FileManager.default.fileExists(atPath: checkpointDirectory.appendingPathComponent("step.json").path) {
             model = try LlavaModel.load(from: checkpointDirectory)
-            let state = try JSONSerialization.jsonObject(with: Data(contentsOf: checkpointDirectory.appendingPathComponent("step.json"))) as? [String: Int]
-            firstStep = state?["step"] ?? 0
+            let state = try JSONSerialization.jsonObject(with: Data(contentsOf: checkpointDirectory.appendingPathComponent("step.json"))) as? [String: Any]
+            firstStep = state?["step"] as? Int ?? 0
+            if curriculum, let weights = state?["family_weights"] as? [Double], weights.count == families.count { familyWeights = weights }
             FileHandle.standardError.write(Data("resuming at step \(firstStep)\n".utf8))
         }
+        let curriculum = self.curriculum ? FamilyCurriculum() : nil
         let pipeline = LlavaPipeline(model: model, tokenizer: tokenizer, preprocessor: preprocessor, settings: settings)
 
         // 3. Train on freshly drawn scenes; held-out items come from a disjoint index range.
@@ -136,13 +143,15 @@ struct Pretrain: ParsableCommand {
                                                                p.itemsPerSecond, ProgressBar.duration(p.etaSeconds)))
             })
         }
+        var familyShares: [(step: Int, weights: [Double])] = curriculum != nil && firstStep > 0 ? [(firstStep, familyWeights)] : []
         let bar = ProgressBar("pretraining")
         let (report, checkpoints) = try pretraining.run(
             pipeline: pipeline,
             draw: { step, count in
-                world.generateMixed(families: families, count: count, start: (firstStep + step) * count).map {
-                    Self.item($0, patchSize: config.visionConfig.patchSize)
-                }
+                let start = (firstStep + step) * count
+                let samples = curriculum == nil ? world.generateMixed(families: families, count: count, start: start)
+                    : world.generateWeighted(families: families, weights: familyWeights, count: count, start: start)
+                return samples.map { Self.item($0, patchSize: config.visionConfig.patchSize) }
             },
             heldOut: heldOut,
             progress: { p in
@@ -154,13 +163,21 @@ struct Pretrain: ParsableCommand {
             evaluated: { checkpoint in
                 let mean = checkpoint.accuracy.values.reduce(0, +) / Double(max(checkpoint.accuracy.count, 1))
                 let worst = checkpoint.accuracy.min { $0.value < $1.value }
-                let families = checkpoint.accuracy.sorted { $0.key < $1.key }.map { String(format: "%@ %.2f", $0.key, $0.value) }
+                let perFamily = checkpoint.accuracy.sorted { $0.key < $1.key }.map { String(format: "%@ %.2f", $0.key, $0.value) }
                 FileHandle.standardError.write(Data(String(format: "\nstep %d: mean held-out accuracy %.3f, lowest %@ %.3f (%@)\n", firstStep + checkpoint.step,
-                                                           mean, worst?.key ?? "-", worst?.value ?? 0, families.joined(separator: ", ")).utf8))
-                if checkpoint.step < remaining {
-                    try? model.save(to: checkpointDirectory)
-                    try? AtomicFile.write(Data("{\"step\": \(firstStep + checkpoint.step)}".utf8),
-                                          to: checkpointDirectory.appendingPathComponent("step.json"))
+                                                           mean, worst?.key ?? "-", worst?.value ?? 0, perFamily.joined(separator: ", ")).utf8))
+                guard checkpoint.step < remaining else { return }
+                if let curriculum {
+                    familyWeights = curriculum.weights(families: self.familyNames(families), accuracy: checkpoint.accuracy)
+                    familyShares.append((firstStep + checkpoint.step, familyWeights))
+                    let total = familyWeights.reduce(0, +)
+                    let shares = zip(families, familyWeights).map { String(format: "%@ %.0f%%", $0.rawValue, 100 * $1 / total) }
+                    FileHandle.standardError.write(Data("curriculum: \(shares.joined(separator: ", "))\n".utf8))
+                }
+                try? model.save(to: checkpointDirectory)
+                let state: [String: Any] = ["step": firstStep + checkpoint.step, "family_weights": familyWeights]
+                if let data = try? JSONSerialization.data(withJSONObject: state, options: [.sortedKeys]) {
+                    try? AtomicFile.write(data, to: checkpointDirectory.appendingPathComponent("step.json"))
                 }
             })
 
@@ -173,6 +190,7 @@ struct Pretrain: ParsableCommand {
         let command = "mneme pretrain --out \(out) --seed \(seed) --steps \(steps) --batch \(batch) --lr \(lr) --warmup \(warmup) --patch-loss \(patchLoss)"
             + (towerSteps > 0 ? " --tower-steps \(towerSteps) --tower-batch \(towerBatch) --tower-lr \(towerLr)" : "")
             + (attentionLoss > 0 ? " --attention-loss \(attentionLoss)" : "")
+            + (self.curriculum ? " --curriculum" : "")
             + (self.families == "base" ? "" : " --families \(self.families)")
             + (promptTemplate == ModelSettings.defaultTemplate ? "" : " --prompt-template '\(promptTemplate)'")
         let summary: [String: Any] = [
@@ -183,12 +201,18 @@ struct Pretrain: ParsableCommand {
             "parameters": LlavaTraining.namedWeights(of: model).reduce(0) { $0 + $1.1.count },
             "blas_core": BLAS.coreName, "resumed_from": firstStep, "patch_loss": Double(patchLoss), "tower_steps": towerSteps,
             "prompt_template": promptTemplate, "attention_loss": Double(attentionLoss),
+            "curriculum": familyShares.map { entry in
+                let total = entry.weights.reduce(0, +)
+                return ["from_step": entry.step, "shares": Dictionary(uniqueKeysWithValues: zip(familyNames(families), entry.weights.map { $0 / total }))] as [String: Any]
+            },
         ]
         try AtomicFile.write(JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys]),
                              to: directory.appendingPathComponent("pretrain.json"))
         print(String(format: "wrote %@ in %.1f min: mean held-out accuracy %.3f", out, seconds / 60, final.values.reduce(0, +) / Double(final.count)))
         for (family, value) in final.sorted(by: { $0.key < $1.key }) { print(String(format: "  %-12@ %.3f", family, value)) }
     }
+
+    private func familyNames(_ families: [QuestionFamily]) -> [String] { families.map(\.rawValue) }
 
     /// The task selector's keys for the base model: several prototypes per family, from items of an index range
     /// that neither training nor the held-out sets use.

@@ -19,3 +19,15 @@ final class ScheduleTests: XCTestCase {
         XCTAssertEqual(epoch, b.next(4) + b.next(4) + b.next(2))
     }
 }
+
+final class FamilyCurriculumTests: XCTestCase {
+    func testWeightIsHeldOutErrorPlusFloor() {
+        let curriculum = FamilyCurriculum(floor: 0.1)
+        let weights = curriculum.weights(families: ["colour", "glyph", "exists", "new"],
+                                         accuracy: ["colour": 1, "glyph": 0.25, "exists": 0.5])
+        XCTAssertEqual(weights[0], 0.1, accuracy: 1e-12, "a solved family keeps the floor")
+        XCTAssertEqual(weights[1], 0.85, accuracy: 1e-12)
+        XCTAssertEqual(weights[2], 0.6, accuracy: 1e-12)
+        XCTAssertEqual(weights[3], 1.1, accuracy: 1e-12, "no accuracy yet counts as unsolved")
+    }
+}

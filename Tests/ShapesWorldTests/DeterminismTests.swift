@@ -40,6 +40,24 @@ final class DeterminismTests: XCTestCase {
         XCTAssertEqual(mixed[7].image, world.sample(.glyph, index: 2).image)
     }
 
+    /// Families come in proportion to their weights, a zero weight never comes, and item `i` of the mix
+    /// is item `i` of its family (so a stream counting up never repeats a scene).
+    func testWeightedMixFollowsTheWeights() {
+        let world = ShapesWorld(seed: 4)
+        let families = [QuestionFamily.count, .glyph, .describe]
+        let indices = 0 ..< 4000
+        let drawn = indices.map { world.weightedSample(families: families, weights: [1, 3, 0], index: $0) }
+        let glyphs = drawn.filter { $0.family == "glyph" }.count
+        XCTAssertEqual(Double(glyphs) / Double(indices.count), 0.75, accuracy: 0.025)
+        XCTAssertFalse(drawn.contains { $0.family == "describe" })
+        for index in [0, 5, 3999] {
+            let item = drawn[index]
+            XCTAssertEqual(item.image, world.sample(QuestionFamily(rawValue: item.family)!, index: index).image)
+        }
+        let parallel = world.generateWeighted(families: families, weights: [1, 3, 0], count: 40, start: 100)
+        XCTAssertEqual(parallel.map(\.question), drawn[100 ..< 140].map(\.question))
+    }
+
     func testXoshiroMatchesTheReferenceSequence() {
         // xoshiro256** from state (1, 2, 3, 4): outputs of the authors' reference C code.
         var generator = Xoshiro256(state: (1, 2, 3, 4))
