@@ -169,8 +169,13 @@ extension QuestionFamily {
         let truth = composer.random.pick(truths)
         let yes = composer.random.chance(0.5)
         let asked = yes ? truth : truth.opposite
-        // A, B, and A again when the relation holds (nothing when it does not).
-        composer.referents = [[pair[0]], [pair[1]], yes ? [pair[0]] : []]
+        // A, B, the one of the two the asked relation puts first (the further left for "left of", ...), then A
+        // again if that one is A, else nothing. Each step is one attention lookup on what the steps before
+        // found: the third from the relation word and the two places, the fourth by matching the third's
+        // shape against A's and not B's. "A or nothing" straight from the question needs the relation word
+        // times the places, which no single lookup computes, and on its own it never left chance.
+        let first = yes ? pair[0] : pair[1]
+        composer.referents = [[pair[0]], [pair[1]], [first], yes ? [pair[0]] : []]
         var values = asked.words
         values["a"] = a.shape!.rawValue
         values["b"] = b.shape!.rawValue

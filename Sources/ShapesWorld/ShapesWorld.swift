@@ -11,8 +11,9 @@ public struct ShapesSample: Sendable {
     public var scene: Scene
     /// The objects the question names (indices into `scene.objects`), one list per thing named, in the
     /// question's order: "is there a red circle" gives [[every red circle]], or [[]] when there is none;
-    /// "is the circle left of the square" gives [[circle], [square], [circle]] when it is, and
-    /// [[circle], [square], []] when it is not. No lists for questions about the whole scene.
+    /// "is the circle left of the square" gives [[circle], [square], [circle], [circle]] when it is, and
+    /// [[circle], [square], [square], []] when it is not (the third: the one further left; the fourth: the
+    /// circle if it is the one). No lists for questions about the whole scene.
     public var referents: [[Int]]
 }
 

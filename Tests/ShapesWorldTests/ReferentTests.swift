@@ -41,9 +41,21 @@ final class ReferentTests: XCTestCase {
                         XCTAssertTrue(asked.contains(objects[object].colour.rawValue) && shapeIndex(object) != nil, label)
                     }
                 case .relation:
-                    XCTAssertEqual(referents.count, 3, label)
+                    XCTAssertEqual(referents.count, 4, label)
                     XCTAssertLessThan(shapeIndex(referents[0][0])!, shapeIndex(referents[1][0])!, label)
-                    XCTAssertEqual(referents[2], sample.answer == "yes" ? referents[0] : [], label)
+                    XCTAssertEqual(referents[2], sample.answer == "yes" ? referents[0] : referents[1], label)
+                    XCTAssertEqual(referents[3], sample.answer == "yes" ? referents[0] : [], label)
+                    // The third is the one the asked relation puts first.
+                    let words = sample.question.lowercased()
+                    let (first, second) = (objects[referents[2][0]], objects[referents[2] == referents[0] ? referents[1][0] : referents[0][0]])
+                    if words.contains("left") { XCTAssertLessThan(first.centreX, second.centreX, label) }
+                    if words.contains("right") { XCTAssertGreaterThan(first.centreX, second.centreX, label) }
+                    if words.contains("above") || words.contains("higher") || words.contains("over") {
+                        XCTAssertLessThan(first.centreY, second.centreY, label)
+                    }
+                    if words.contains("below") || words.contains("lower") || words.contains("under") {
+                        XCTAssertGreaterThan(first.centreY, second.centreY, label)
+                    }
                 case .arithmetic:
                     XCTAssertLessThan(objects[referents[0][0]].centreX, objects[referents[1][0]].centreX, "left digit first: \(label)")
                 default:

@@ -27,9 +27,10 @@ public struct AttentionSupervision: Sendable {
     public var slots: [Slot]
     public var weight: Float
 
-    /// Layer 1 picks out the first and second thing the question names; layer 2 the object a relation
-    /// question asks about, or nothing when the relation does not hold (`ShapesSample.referents`).
-    public static let defaultSlots = [Slot(layer: 1, head: 0), Slot(layer: 1, head: 1), Slot(layer: 2, head: 0)]
+    /// Layer 1 picks out the first and second thing the question names and, for a relation, the one of
+    /// the two shapes the relation puts first; layer 2 the first shape if that is it, else nothing
+    /// (`ShapesSample.referents`).
+    public static let defaultSlots = [Slot(layer: 1, head: 0), Slot(layer: 1, head: 1), Slot(layer: 1, head: 2), Slot(layer: 2, head: 0)]
 
     public init(slots: [Slot] = AttentionSupervision.defaultSlots, weight: Float = 0.1) {
         self.slots = slots
