@@ -17,6 +17,7 @@ final class Engine: Sendable {
 
     private let state = Mutex(State())
     private let loadLock = Mutex(())
+    private let switchLock = Mutex(())
     private let capacity: Int
     private let locate: @Sendable (String) throws -> URL
     let scheduler: InferenceScheduler
@@ -71,10 +72,29 @@ final class Engine: Sendable {
         return (id, try snapshot(id))
     }
 
-    /// Loads `id` first, then makes it active in one step: requests never see a half-loaded model.
+    /// Loads `id`, runs `record` (the registry write), and only if that succeeds makes `id` active, in one
+    /// step: requests never see a half-loaded model, and a failed write leaves the old snapshot serving.
+    /// Switches run one at a time, so two at once cannot leave the engine on one snapshot and the registry
+    /// on the other.
+    @discardableResult
+    func activate<Recorded: Sendable>(_ id: String, record: () throws -> Recorded) throws -> Recorded {
+        try switchLock.withLock { _ in
+            let loaded = try snapshot(id)
+            let recorded = try record()
+            state.withLock { state in
+                state.activeId = id
+                // Kept even if a burst of other snapshots evicted it between the load and now.
+                if state.loaded[id] == nil { state.loaded[id] = loaded }
+                state.recency.removeAll { $0 == id }
+                state.recency.append(id)
+            }
+            logger.info("active snapshot is now \(id)")
+            return recorded
+        }
+    }
+
+    /// Makes `id` active with nothing to record (start-up, where the registry already names it).
     func activate(_ id: String) throws {
-        _ = try snapshot(id)
-        state.withLock { $0.activeId = id }
-        logger.info("active snapshot is now \(id)")
+        try activate(id) { () }
     }
 }

@@ -69,9 +69,7 @@ enum StoreRoutes {
             let id = try parameters.require("id")
             _ = try mapStoreErrors { try store.snapshot(id) }
             let previous = context.engine.activeId
-            // Load first, then switch: requests never meet a half-loaded model.
-            try context.engine.activate(id)
-            _ = try mapStoreErrors { try store.promote(id) }
+            try context.engine.activate(id) { try mapStoreErrors { try store.promote(id) } }
             context.metrics.activeSnapshot(id, previous: previous)
             return try .json(object: ["active": id])
         }
@@ -82,8 +80,13 @@ enum StoreRoutes {
                 throw HTTPError.conflict("nothing to roll back to: no snapshot was active before this one", code: "nothing_to_roll_back")
             }
             let previous = context.engine.activeId
-            try context.engine.activate(target)
-            let registry = try mapStoreErrors { try store.rollback() }
+            let registry = try context.engine.activate(target) {
+                // Switches are serialised, but one may have landed between reading `target` and now.
+                guard try store.registry().previousActive == target else {
+                    throw HTTPError.conflict("the active snapshot changed during the rollback; try again", code: "registry_changed")
+                }
+                return try mapStoreErrors { try store.rollback() }
+            }
             context.metrics.activeSnapshot(registry.active ?? target, previous: previous)
             return try .json(object: ["active": registry.active ?? target])
         }

@@ -191,8 +191,7 @@ final class Tuner: @unchecked Sendable {
                                                                accuracy: accuracy, jobId: job.id))
         let promoted = regressions.isEmpty
         if promoted {
-            try engine.activate(metadata.id)
-            _ = try store.promote(metadata.id)
+            try engine.activate(metadata.id) { try store.promote(metadata.id) }
             metrics.activeSnapshot(metadata.id, previous: parentId)
         } else {
             logger.warning("snapshot \(metadata.id) regresses \(regressions.joined(separator: ", ")); kept as a candidate")

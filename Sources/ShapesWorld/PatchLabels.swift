@@ -19,14 +19,23 @@ public enum PatchLabels {
 
     /// One array per label set, row-major over the patch grid (as CLIP orders its patches).
     public static func labels(of scene: Scene, patchSize: Int) -> [[Int]] {
-        precondition(patchSize > 0 && scene.size % patchSize == 0, "patch size \(patchSize) does not tile \(scene.size) px")
+        labels(of: scene, patchSize: patchSize, coverages: coverages(of: scene, patchSize: patchSize))
+    }
+
+    /// `labels(of:patchSize:)` and `patches(of:in:patchSize:)` together, measuring each object once.
+    public static func labelsAndPatches(of scene: Scene, referents: [[Int]], patchSize: Int) -> (labels: [[Int]], patches: [[Int]]) {
+        let coverages = coverages(of: scene, patchSize: patchSize)
+        return (labels(of: scene, patchSize: patchSize, coverages: coverages),
+                patches(of: referents, in: scene, patchSize: patchSize, coverages: coverages))
+    }
+
+    private static func labels(of scene: Scene, patchSize: Int, coverages: [[Int]]) -> [[Int]] {
         let grid = scene.size / patchSize
         var identity = [Int](repeating: 0, count: grid * grid)
         var colour = identity, size = identity
         var best = [Int](repeating: 0, count: grid * grid)
         let threshold = Self.threshold(patchSize: patchSize)
-        for object in scene.objects {
-            let covered = coverage(of: object, sceneSize: scene.size, patchSize: patchSize)
+        for (object, covered) in zip(scene.objects, coverages) {
             let label: Int
             switch object.kind {
             case .shape(let kind): label = 1 + ShapeKind.allCases.firstIndex(of: kind)!
@@ -47,16 +56,23 @@ public enum PatchLabels {
     /// supervision of the objects a question names (`ShapesSample.referents`); an empty list (the question
     /// names something the scene does not have) gives `[nothing]`.
     public static func patches(of referents: [[Int]], in scene: Scene, patchSize: Int) -> [[Int]] {
+        patches(of: referents, in: scene, patchSize: patchSize, coverages: coverages(of: scene, patchSize: patchSize))
+    }
+
+    private static func patches(of referents: [[Int]], in scene: Scene, patchSize: Int, coverages: [[Int]]) -> [[Int]] {
         let threshold = Self.threshold(patchSize: patchSize)
         return referents.map { objects in
             var covered = [Int](repeating: 0, count: (scene.size / patchSize) * (scene.size / patchSize))
             for index in objects {
-                for (patch, pixels) in coverage(of: scene.objects[index], sceneSize: scene.size, patchSize: patchSize).enumerated() {
-                    covered[patch] = max(covered[patch], pixels)
-                }
+                for (patch, pixels) in coverages[index].enumerated() { covered[patch] = max(covered[patch], pixels) }
             }
             return objects.isEmpty ? [nothing] : covered.indices.filter { covered[$0] >= threshold }
         }
+    }
+
+    private static func coverages(of scene: Scene, patchSize: Int) -> [[Int]] {
+        precondition(patchSize > 0 && scene.size % patchSize == 0, "patch size \(patchSize) does not tile \(scene.size) px")
+        return scene.objects.map { coverage(of: $0, sceneSize: scene.size, patchSize: patchSize) }
     }
 
     /// The attention target that stands for "nothing in the image": the prompt's first token.

@@ -129,8 +129,12 @@ struct Pretrain: ParsableCommand {
                                           ? TrainingSettings(steps: towerSteps, batchSize: towerBatch, learningRate: towerLr, warmupSteps: min(200, towerSteps / 10),
                                                              weightDecay: 0.01, clipNorm: 1, seed: seed) : nil,
                                       attentionSupervision: attentionSupervision)
-        // The patch heads are not checkpointed: a resumed run starts them afresh, and skips the tower phase,
-        // which the checkpoint's tower has been through.
+        // A resumed run goes on with the checkpoint's patch heads (a checkpoint without them, e.g. a shipped
+        // model, starts them afresh) and skips the tower phase, which the checkpoint's tower has been through.
+        let patchHeadsFile = checkpointDirectory.appendingPathComponent("patch_heads.safetensors")
+        if firstStep > 0, let heads = pretraining.patchSupervision, FileManager.default.fileExists(atPath: patchHeadsFile.path) {
+            try heads.restore(from: patchHeadsFile)
+        }
         if towerSteps > 0, firstStep == 0 {
             let towerBar = ProgressBar("vision tower")
             _ = pretraining.warmUpTower(pipeline: pipeline, draw: { step, count in
@@ -175,6 +179,7 @@ struct Pretrain: ParsableCommand {
                     FileHandle.standardError.write(Data("curriculum: \(shares.joined(separator: ", "))\n".utf8))
                 }
                 try? model.save(to: checkpointDirectory)
+                try? pretraining.patchSupervision?.save(to: patchHeadsFile)
                 let state: [String: Any] = ["step": firstStep + checkpoint.step, "family_weights": familyWeights]
                 if let data = try? JSONSerialization.data(withJSONObject: state, options: [.sortedKeys]) {
                     try? AtomicFile.write(data, to: checkpointDirectory.appendingPathComponent("step.json"))
@@ -234,8 +239,8 @@ struct Pretrain: ParsableCommand {
     /// The sample as a training item; with `patchSize`, with the scene's patch labels and the patches of
     /// the objects its question names.
     static func item(_ sample: ShapesSample, patchSize: Int? = nil) -> LabeledItem {
-        LabeledItem(image: sample.image, question: sample.question, answer: sample.answer,
-                    patchLabels: patchSize.map { PatchLabels.labels(of: sample.scene, patchSize: $0) },
-                    attentionTargets: patchSize.map { PatchLabels.patches(of: sample.referents, in: sample.scene, patchSize: $0) })
+        let annotations = patchSize.map { PatchLabels.labelsAndPatches(of: sample.scene, referents: sample.referents, patchSize: $0) }
+        return LabeledItem(image: sample.image, question: sample.question, answer: sample.answer,
+                           patchLabels: annotations?.labels, attentionTargets: annotations?.patches)
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Tensor
 import XCTest
 @testable import LLaVA
@@ -91,6 +92,22 @@ final class PatchSupervisionTests: XCTestCase {
         examples.map { example in
             guard case let .pixels(p) = example.image else { fatalError("pixel examples expected") }
             return p
+        }
+    }
+
+    /// Saved heads come back exactly; heads of another shape are refused with the tensor's name.
+    func testSavedHeadsRestore() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("heads-\(UUID()).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let saved = PatchSupervision(classes: [5, 3], features: 6, lossWeight: 1, seed: 4)
+        try saved.save(to: url)
+        let restored = PatchSupervision(classes: [5, 3], features: 6, lossWeight: 1, seed: 9)
+        XCTAssertNotEqual(restored.heads[0].weight.toArray(), saved.heads[0].weight.toArray())
+        try restored.restore(from: url)
+        for ((_, a), (_, b)) in zip(saved.namedTensors, restored.namedTensors) { XCTAssertEqual(a.toArray(), b.toArray()) }
+        let wider = PatchSupervision(classes: [5, 3], features: 7, lossWeight: 1, seed: 4)
+        XCTAssertThrowsError(try wider.restore(from: url)) { error in
+            XCTAssertTrue("\(error)".contains("patch_head.0.weight"), "\(error)")
         }
     }
 }

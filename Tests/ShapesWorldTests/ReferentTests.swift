@@ -79,5 +79,8 @@ final class ReferentTests: XCTestCase {
             XCTAssertTrue(patches[0].contains(patch), "patch \(patch)")
         }
         XCTAssertTrue(Set(patches[0]).isSubset(of: Set(patches[2])), "two objects cover at least what one covers")
+        let together = PatchLabels.labelsAndPatches(of: sample.scene, referents: [[0], [], [0, 1]], patchSize: 8)
+        XCTAssertEqual(together.labels, labels)
+        XCTAssertEqual(together.patches, patches)
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import ModelIO
 import Tensor
 
@@ -34,6 +35,22 @@ public final class PatchSupervision: @unchecked Sendable {
     public var namedTensors: [(String, Tensor)] {
         heads.enumerated().flatMap { index, head in
             [("patch_head.\(index).weight", head.weight), ("patch_head.\(index).bias", head.bias!)]
+        }
+    }
+
+    /// Writes the heads, so that a resumed run goes on with them instead of fresh ones (`restore(from:)`).
+    public func save(to url: URL) throws {
+        try SafeTensorsWriter.write(Dictionary(uniqueKeysWithValues: namedTensors), to: url)
+    }
+
+    /// Overwrites the heads with saved ones; every tensor must be there with these heads' shapes.
+    public func restore(from url: URL) throws {
+        let file = try SafeTensorsFile(contentsOf: url)
+        for (key, tensor) in namedTensors {
+            guard file.entries[key] != nil else { throw ModelIOError.missingTensor(key: key) }
+            let saved = try file.tensor(key)
+            guard saved.shape == tensor.shape else { throw ModelIOError.shapeMismatch(key: key, expected: tensor.shape, got: saved.shape) }
+            tensor.copy(from: saved)
         }
     }
 
