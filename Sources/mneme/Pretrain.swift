@@ -195,7 +195,8 @@ struct Pretrain: ParsableCommand {
         let command = "mneme pretrain --out \(out) --seed \(seed) --steps \(steps) --batch \(batch) --lr \(lr) --warmup \(warmup) --patch-loss \(patchLoss)"
             + (towerSteps > 0 ? " --tower-steps \(towerSteps) --tower-batch \(towerBatch) --tower-lr \(towerLr)" : "")
             + (attentionLoss > 0 ? " --attention-loss \(attentionLoss)" : "")
-            + (self.curriculum ? " --curriculum" : "")
+            // The curriculum reweights at each evaluation, so when and on how many items it evaluates is part of the recipe.
+            + (self.curriculum ? " --curriculum --eval-every \(evalEvery) --eval-items \(evalItems)" : "")
             + (self.families == "base" ? "" : " --families \(self.families)")
             + (promptTemplate == ModelSettings.defaultTemplate ? "" : " --prompt-template '\(promptTemplate)'")
         let summary: [String: Any] = [
