@@ -13,4 +13,10 @@ public struct FamilyCurriculum: Sendable, Equatable {
     public func weights(families: [String], accuracy: [String: Double]) -> [Double] {
         families.map { family in 1 - min(max(accuracy[family] ?? 0, 0), 1) + floor }
     }
+
+    /// Weights as the fractions of the items each family gets.
+    public static func shares(_ weights: [Double]) -> [Double] {
+        let total = weights.reduce(0, +)
+        return weights.map { $0 / total }
+    }
 }

@@ -147,7 +147,8 @@ struct Pretrain: ParsableCommand {
                                                                p.itemsPerSecond, ProgressBar.duration(p.etaSeconds)))
             })
         }
-        var familyShares: [(step: Int, weights: [Double])] = curriculum != nil && firstStep > 0 ? [(firstStep, familyWeights)] : []
+        let familyNames = families.map(\.rawValue)
+        var familyShares: [(step: Int, shares: [Double])] = curriculum != nil && firstStep > 0 ? [(firstStep, FamilyCurriculum.shares(familyWeights))] : []
         let bar = ProgressBar("pretraining")
         let (report, checkpoints) = try pretraining.run(
             pipeline: pipeline,
@@ -172,11 +173,11 @@ struct Pretrain: ParsableCommand {
                                                            mean, worst?.key ?? "-", worst?.value ?? 0, perFamily.joined(separator: ", ")).utf8))
                 guard checkpoint.step < remaining else { return }
                 if let curriculum {
-                    familyWeights = curriculum.weights(families: self.familyNames(families), accuracy: checkpoint.accuracy)
-                    familyShares.append((firstStep + checkpoint.step, familyWeights))
-                    let total = familyWeights.reduce(0, +)
-                    let shares = zip(families, familyWeights).map { String(format: "%@ %.0f%%", $0.rawValue, 100 * $1 / total) }
-                    FileHandle.standardError.write(Data("curriculum: \(shares.joined(separator: ", "))\n".utf8))
+                    familyWeights = curriculum.weights(families: familyNames, accuracy: checkpoint.accuracy)
+                    let shares = FamilyCurriculum.shares(familyWeights)
+                    familyShares.append((firstStep + checkpoint.step, shares))
+                    let printed = zip(familyNames, shares).map { String(format: "%@ %.0f%%", $0, 100 * $1) }
+                    FileHandle.standardError.write(Data("curriculum: \(printed.joined(separator: ", "))\n".utf8))
                 }
                 try? model.save(to: checkpointDirectory)
                 try? pretraining.patchSupervision?.save(to: patchHeadsFile)
@@ -208,8 +209,7 @@ struct Pretrain: ParsableCommand {
             "blas_core": BLAS.coreName, "resumed_from": firstStep, "patch_loss": Double(patchLoss), "tower_steps": towerSteps,
             "prompt_template": promptTemplate, "attention_loss": Double(attentionLoss),
             "curriculum": familyShares.map { entry in
-                let total = entry.weights.reduce(0, +)
-                return ["from_step": entry.step, "shares": Dictionary(uniqueKeysWithValues: zip(familyNames(families), entry.weights.map { $0 / total }))] as [String: Any]
+                ["from_step": entry.step, "shares": Dictionary(uniqueKeysWithValues: zip(familyNames, entry.shares))] as [String: Any]
             },
         ]
         try AtomicFile.write(JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys]),
@@ -217,8 +217,6 @@ struct Pretrain: ParsableCommand {
         print(String(format: "wrote %@ in %.1f min: mean held-out accuracy %.3f", out, seconds / 60, final.values.reduce(0, +) / Double(final.count)))
         for (family, value) in final.sorted(by: { $0.key < $1.key }) { print(String(format: "  %-12@ %.3f", family, value)) }
     }
-
-    private func familyNames(_ families: [QuestionFamily]) -> [String] { families.map(\.rawValue) }
 
     /// The task selector's keys for the base model: several prototypes per family, from items of an index range
     /// that neither training nor the held-out sets use.

@@ -29,5 +29,8 @@ final class FamilyCurriculumTests: XCTestCase {
         XCTAssertEqual(weights[1], 0.85, accuracy: 1e-12)
         XCTAssertEqual(weights[2], 0.6, accuracy: 1e-12)
         XCTAssertEqual(weights[3], 1.1, accuracy: 1e-12, "no accuracy yet counts as unsolved")
+        let shares = FamilyCurriculum.shares(weights)
+        XCTAssertEqual(shares.reduce(0, +), 1, accuracy: 1e-12)
+        XCTAssertEqual(shares[1], 0.85 / 2.65, accuracy: 1e-12)
     }
 }

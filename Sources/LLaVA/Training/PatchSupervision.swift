@@ -46,12 +46,8 @@ public final class PatchSupervision: @unchecked Sendable {
     /// Overwrites the heads with saved ones; every tensor must be there with these heads' shapes.
     public func restore(from url: URL) throws {
         let file = try SafeTensorsFile(contentsOf: url)
-        for (key, tensor) in namedTensors {
-            guard file.entries[key] != nil else { throw ModelIOError.missingTensor(key: key) }
-            let saved = try file.tensor(key)
-            guard saved.shape == tensor.shape else { throw ModelIOError.shapeMismatch(key: key, expected: tensor.shape, got: saved.shape) }
-            tensor.copy(from: saved)
-        }
+        let saved = WeightBinder(Checkpoint(tensors: try Dictionary(uniqueKeysWithValues: file.keys.map { ($0, try file.tensor($0)) })))
+        for (key, tensor) in namedTensors { tensor.copy(from: try saved.take(key, shape: tensor.shape)) }
     }
 
     /// Forward and backward of the heads on `features` (rows = patches, image-major), with `labels[h]` one
