@@ -12,13 +12,17 @@ public struct LabeledItem: Sendable {
     public var patchLabels: [[Int]]?
     /// Patches the question names, per supervised attention head (`TrainingExample.attentionTargets`).
     public var attentionTargets: [[Int]]?
+    /// Per supervised attention head, a word of the question it should look at instead (nil: none).
+    public var attentionWords: [String?]?
 
-    public init(image: RGBImage, question: String, answer: String, patchLabels: [[Int]]? = nil, attentionTargets: [[Int]]? = nil) {
+    public init(image: RGBImage, question: String, answer: String, patchLabels: [[Int]]? = nil, attentionTargets: [[Int]]? = nil,
+                attentionWords: [String?]? = nil) {
         self.image = image
         self.question = question
         self.answer = answer
         self.patchLabels = patchLabels
         self.attentionTargets = attentionTargets
+        self.attentionWords = attentionWords
     }
 }
 
@@ -58,8 +62,47 @@ public struct ExampleBuilder: Sendable {
     public func trainingExample(_ item: LabeledItem) throws -> TrainingExample {
         let pixels = pipeline.pixels(of: item.image)
         let image: TrainingExample.Image = vision == .pixels ? .pixels(pixels) : .features(try pipeline.model.imageFeatures(pixels: pixels))
-        return TrainingExample(image: image, promptIds: try pipeline.promptIds(question: item.question), answerIds: answerIds(item.answer),
-                               patchLabels: vision == .pixels ? item.patchLabels : nil, attentionTargets: item.attentionTargets)
+        let promptIds = try pipeline.promptIds(question: item.question)
+        return TrainingExample(image: image, promptIds: promptIds, answerIds: answerIds(item.answer),
+                               patchLabels: vision == .pixels ? item.patchLabels : nil, attentionTargets: attentionTargets(of: item, promptIds: promptIds))
+    }
+
+    /// The item's attention targets with each word slot as the prompt position of the word's last token,
+    /// written −1 − position (`TrainingExample.attentionTargets`); a word the prompt does not hold leaves its
+    /// slot unsupervised.
+    func attentionTargets(of item: LabeledItem, promptIds: [Int]) -> [[Int]]? {
+        guard let words = item.attentionWords else { return item.attentionTargets }
+        let patches = item.attentionTargets ?? []
+        return (0 ..< max(words.count, patches.count)).map { slot in
+            if slot < words.count, let word = words[slot] {
+                return promptPosition(of: word, in: promptIds).map { [-1 - $0] } ?? []
+            }
+            return slot < patches.count ? patches[slot] : []
+        }
+    }
+
+    /// Where `word` ends in the prompt: the token that completes its first whole-word occurrence after the
+    /// image. Found in the decoded text, because a word's ids alone differ from its ids in a sentence for
+    /// tokenizers that mark word starts (SentencePiece's "▁").
+    func promptPosition(of word: String, in promptIds: [Int]) -> Int? {
+        let start = (promptIds.lastIndex(of: pipeline.model.config.imageTokenIndex) ?? -1) + 1
+        let question = Array(promptIds[start...])
+        let text = pipeline.tokenizer.decode(question, skipSpecialTokens: true).lowercased()
+        let target = word.lowercased()
+        var from = text.startIndex
+        while let found = text.range(of: target, range: from ..< text.endIndex) {
+            let letterBefore = found.lowerBound > text.startIndex && text[text.index(before: found.lowerBound)].isLetter
+            let letterAfter = found.upperBound < text.endIndex && text[found.upperBound].isLetter
+            if !letterBefore && !letterAfter {
+                let end = text.distance(from: text.startIndex, to: found.upperBound)
+                for count in 1 ... question.count where pipeline.tokenizer.decode(Array(question[..<count]), skipSpecialTokens: true).count >= end {
+                    return start + count - 1
+                }
+                return nil
+            }
+            from = found.upperBound
+        }
+        return nil
     }
 
     public func prepare(_ item: LabeledItem) throws -> PreparedExample {

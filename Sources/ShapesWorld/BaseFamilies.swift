@@ -46,7 +46,8 @@ extension QuestionFamily {
     private func composeColour(_ composer: inout SceneComposer) -> (String, String)? {
         guard let indices = distinctObjects(&composer, count: composer.random.int(in: 1 ... 3)) else { return nil }
         let index = composer.random.pick(indices), target = composer.scene.objects[index]
-        composer.referents = [[index]]
+        composer.lookups[objects: .firstByShape] = [index]
+        composer.lookups[word: .firstShapeWord] = target.shape!.rawValue
         return (phrase(&composer, ["shape": target.shape!.rawValue]), target.colour.rawValue)
     }
 
@@ -54,7 +55,8 @@ extension QuestionFamily {
     private func composeShape(_ composer: inout SceneComposer) -> (String, String)? {
         guard let indices = distinctObjects(&composer, count: composer.random.int(in: 1 ... 3)) else { return nil }
         let index = composer.random.pick(indices), target = composer.scene.objects[index]
-        composer.referents = [[index]]
+        composer.lookups[objects: .byColour] = [index]
+        composer.lookups[word: .colourWord] = target.colour.rawValue
         return (phrase(&composer, ["colour": target.colour.rawValue]), target.shape!.rawValue)
     }
 
@@ -77,7 +79,8 @@ extension QuestionFamily {
         let region = composer.cellRegion(cell, margin: 0.06 * composer.size)
         guard let named = composer.addShape(kinds[0], colour: composer.random.pick(Colour.allCases), size: composer.randomSize(),
                                             region: region) else { return nil }
-        composer.referents = [[named]]
+        composer.lookups[objects: .firstByShape] = [named]
+        composer.lookups[word: .firstShapeWord] = kinds[0].rawValue
         for kind in kinds.dropFirst() {
             guard composer.addShape(kind, colour: composer.random.pick(Colour.allCases), size: composer.randomSize()) != nil else {
                 return nil
@@ -98,7 +101,10 @@ extension QuestionFamily {
             }
         }
         let named = composer.random.shuffled([0, 1])  // the large and the small object, in the question's order
-        composer.referents = named.map { [$0] }
+        composer.lookups[objects: .firstByShape] = [named[0]]
+        composer.lookups[objects: .secondByShape] = [named[1]]
+        composer.lookups[word: .firstShapeWord] = kinds[named[0]].rawValue
+        composer.lookups[word: .secondShapeWord] = kinds[named[1]].rawValue
         return (phrase(&composer, ["a": kinds[named[0]].rawValue, "b": kinds[named[1]].rawValue]), kinds[0].rawValue)
     }
 
@@ -108,7 +114,7 @@ extension QuestionFamily {
         guard let glyph = composer.addGlyph(character, colour: composer.random.pick(Colour.allCases), size: composer.randomSize(largeChance: 0.5)) else {
             return nil
         }
-        composer.referents = [[glyph]]
+        composer.lookups[objects: .firstByShape] = [glyph]
         let distractors = composer.random.chance(0.5) ? composer.random.int(in: 1 ... 2) : 0
         for _ in 0 ..< distractors {
             let kind = composer.random.pick([ShapeKind.square, .triangle, .diamond, .star, .heart])
@@ -127,9 +133,15 @@ extension QuestionFamily {
             pairs.append((kind, colour))
         }
         let present = { (kind: ShapeKind, colour: Colour) in pairs.contains { $0.0 == kind && $0.1 == colour } }
-        // What the question names: the objects of that colour and shape, none when the answer is no.
+        // Where to look: the objects of the named shape, and of the named colour (each a single-key lookup,
+        // whose reads the layers above compare), then the objects of both, none when the answer is no. The
+        // pair straight from the question, in one lookup, stayed near chance (0.59 at the end of training).
         func name(_ kind: ShapeKind, _ colour: Colour) {
-            composer.referents = [pairs.indices.filter { pairs[$0] == (kind, colour) }]
+            composer.lookups[objects: .firstByShape] = pairs.indices.filter { pairs[$0].0 == kind }
+            composer.lookups[objects: .byColour] = pairs.indices.filter { pairs[$0].1 == colour }
+            composer.lookups[objects: .answerObject] = pairs.indices.filter { pairs[$0] == (kind, colour) }
+            composer.lookups[word: .firstShapeWord] = kind.rawValue
+            composer.lookups[word: .colourWord] = colour.rawValue
         }
         if composer.random.chance(0.5) {
             let (kind, colour) = composer.random.pick(pairs)
@@ -175,7 +187,12 @@ extension QuestionFamily {
         // shape against A's and not B's. "A or nothing" straight from the question needs the relation word
         // times the places, which no single lookup computes, and on its own it never left chance.
         let first = yes ? pair[0] : pair[1]
-        composer.referents = [[pair[0]], [pair[1]], [first], yes ? [pair[0]] : []]
+        composer.lookups[objects: .firstByShape] = [pair[0]]
+        composer.lookups[objects: .secondByShape] = [pair[1]]
+        composer.lookups[objects: .relationFirst] = [first]
+        composer.lookups[objects: .answerObject] = yes ? [pair[0]] : []
+        composer.lookups[word: .firstShapeWord] = a.shape!.rawValue
+        composer.lookups[word: .secondShapeWord] = b.shape!.rawValue
         var values = asked.words
         values["a"] = a.shape!.rawValue
         values["b"] = b.shape!.rawValue
@@ -194,7 +211,8 @@ extension QuestionFamily {
             right = composer.random.int(in: 0 ... 9)
         }
         let half = composer.size / 2
-        composer.referents = [[0], [1]]  // left digit, right digit
+        composer.lookups[objects: .firstByShape] = [0]  // left digit
+        composer.lookups[objects: .secondByShape] = [1]  // right digit
         for (digit, isLeft) in [(left, true), (right, false)] {
             let size = composer.randomSize(largeChance: 0.3)
             // The whole glyph, not just its centre, stays in its half, a gap away from the middle.
@@ -212,7 +230,7 @@ extension QuestionFamily {
     private func composeDescribe(_ composer: inout SceneComposer) -> (String, String)? {
         let kind = composer.random.pick(ShapeKind.allCases), colour = composer.random.pick(Colour.allCases)
         guard let only = composer.addShape(kind, colour: colour, size: composer.randomSize(largeChance: 0.5)) else { return nil }
-        composer.referents = [[only]]
+        composer.lookups[objects: .firstByShape] = [only]
         return (phrase(&composer), "\(colour.rawValue) \(kind.rawValue)")
     }
 }

@@ -23,10 +23,10 @@ public enum PatchLabels {
     }
 
     /// `labels(of:patchSize:)` and `patches(of:in:patchSize:)` together, measuring each object once.
-    public static func labelsAndPatches(of scene: Scene, referents: [[Int]], patchSize: Int) -> (labels: [[Int]], patches: [[Int]]) {
+    public static func labelsAndPatches(of scene: Scene, objects: [[Int]?], patchSize: Int) -> (labels: [[Int]], patches: [[Int]]) {
         let coverages = coverages(of: scene, patchSize: patchSize)
         return (labels(of: scene, patchSize: patchSize, coverages: coverages),
-                patches(of: referents, in: scene, patchSize: patchSize, coverages: coverages))
+                patches(of: objects, in: scene, patchSize: patchSize, coverages: coverages))
     }
 
     private static func labels(of scene: Scene, patchSize: Int, coverages: [[Int]]) -> [[Int]] {
@@ -53,15 +53,16 @@ public enum PatchLabels {
     }
 
     /// The patches each list of objects covers (at least `minimumCoverage` of a patch), for attention
-    /// supervision of the objects a question names (`ShapesSample.referents`); an empty list (the question
-    /// names something the scene does not have) gives `[nothing]`.
-    public static func patches(of referents: [[Int]], in scene: Scene, patchSize: Int) -> [[Int]] {
-        patches(of: referents, in: scene, patchSize: patchSize, coverages: coverages(of: scene, patchSize: patchSize))
+    /// supervision of the objects a question names (`Lookups.objects`); an empty list (the question names
+    /// something the scene does not have) gives `[nothing]`, and nil (an unsupervised slot) no patches.
+    public static func patches(of objects: [[Int]?], in scene: Scene, patchSize: Int) -> [[Int]] {
+        patches(of: objects, in: scene, patchSize: patchSize, coverages: coverages(of: scene, patchSize: patchSize))
     }
 
-    private static func patches(of referents: [[Int]], in scene: Scene, patchSize: Int, coverages: [[Int]]) -> [[Int]] {
+    private static func patches(of lists: [[Int]?], in scene: Scene, patchSize: Int, coverages: [[Int]]) -> [[Int]] {
         let threshold = Self.threshold(patchSize: patchSize)
-        return referents.map { objects in
+        return lists.map { objects in
+            guard let objects else { return [] }
             var covered = [Int](repeating: 0, count: (scene.size / patchSize) * (scene.size / patchSize))
             for index in objects {
                 for (patch, pixels) in coverages[index].enumerated() { covered[patch] = max(covered[patch], pixels) }

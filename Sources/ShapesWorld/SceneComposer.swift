@@ -13,9 +13,8 @@ struct SceneComposer {
     let style: ShapesStyle
     var random: Xoshiro256
     var scene: Scene
-    /// The objects (indices into `scene.objects`) the question names, one list per thing it names, in the
-    /// question's order; set by the families that name objects (`ShapesSample.referents`).
-    var referents: [[Int]] = []
+    /// Where the supervised attention heads should look; set by the families that name objects.
+    var lookups = Lookups()
 
     /// How many random spots to try per object before giving up (the generator then redraws the item).
     private let attempts = 80

@@ -9,12 +9,9 @@ public struct ShapesSample: Sendable {
     /// The `QuestionFamily` raw value.
     public var family: String
     public var scene: Scene
-    /// The objects the question names (indices into `scene.objects`), one list per thing named, in the
-    /// question's order: "is there a red circle" gives [[every red circle]], or [[]] when there is none;
-    /// "is the circle left of the square" gives [[circle], [square], [circle], [circle]] when it is, and
-    /// [[circle], [square], [square], []] when it is not (the third: the one further left; the fourth: the
-    /// circle if it is the one). No lists for questions about the whole scene.
-    public var referents: [[Int]]
+    /// Where pretraining's supervised attention heads should look: the objects the question names and the
+    /// words that name them. Empty for questions about the whole scene.
+    public var lookups: Lookups
 }
 
 /// A deterministic, seeded generator of multi-task VQA items (DESIGN §5).
@@ -59,13 +56,13 @@ public struct ShapesWorld: Sendable {
         return (item.scene, item.question, item.answer)
     }
 
-    private func composed(_ family: QuestionFamily, index: Int) -> (scene: Scene, question: String, answer: String, referents: [[Int]]) {
+    private func composed(_ family: QuestionFamily, index: Int) -> (scene: Scene, question: String, answer: String, lookups: Lookups) {
         var random = Xoshiro256(seed: StableHash.itemSeed(world: seed, family: family.rawValue, index: index))
         // A draw fails only when random placement found no room; redraw from the same stream.
         for _ in 0 ..< 1000 {
             var composer = SceneComposer(style: style, random: random)
             if let (question, answer) = family.compose(&composer) {
-                return (composer.scene, question, answer, composer.referents)
+                return (composer.scene, question, answer, composer.lookups)
             }
             random = composer.random
         }
@@ -76,7 +73,7 @@ public struct ShapesWorld: Sendable {
     public func sample(_ family: QuestionFamily, index: Int) -> ShapesSample {
         let item = composed(family, index: index)
         return ShapesSample(image: SceneRenderer.render(item.scene), question: item.question, answer: item.answer,
-                            family: family.rawValue, scene: item.scene, referents: item.referents)
+                            family: family.rawValue, scene: item.scene, lookups: item.lookups)
     }
 
     /// Items `start ..< start + count` of `family`, generated in parallel.

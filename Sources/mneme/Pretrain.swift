@@ -238,8 +238,9 @@ struct Pretrain: ParsableCommand {
     /// The sample as a training item; with `patchSize`, with the scene's patch labels and the patches of
     /// the objects its question names.
     static func item(_ sample: ShapesSample, patchSize: Int? = nil) -> LabeledItem {
-        let annotations = patchSize.map { PatchLabels.labelsAndPatches(of: sample.scene, referents: sample.referents, patchSize: $0) }
+        let annotations = patchSize.map { PatchLabels.labelsAndPatches(of: sample.scene, objects: sample.lookups.objects, patchSize: $0) }
         return LabeledItem(image: sample.image, question: sample.question, answer: sample.answer,
-                           patchLabels: annotations?.labels, attentionTargets: annotations?.patches)
+                           patchLabels: annotations?.labels, attentionTargets: annotations?.patches,
+                           attentionWords: patchSize != nil && !sample.lookups.isEmpty ? sample.lookups.words : nil)
     }
 }

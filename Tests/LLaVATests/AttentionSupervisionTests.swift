@@ -4,12 +4,12 @@ import XCTest
 
 final class AttentionSupervisionTests: XCTestCase {
     /// Answer loss + attention loss: gradients of the supervised layer's projections, of a later layer, and of
-    /// the image path (projector, tower) against finite differences, with image targets and the first token.
+    /// the image path (projector, tower) against finite differences, with image targets, the first token and a prompt position.
     func testGradientsMatchFiniteDifferences() throws {
         let (model, plain, _, _) = try GradientReferenceTests.load("mha_untied_default_m2_f32", "full")
         var examples = plain
         examples[0].attentionTargets = [[0, 3, 5], [], [7]]
-        examples[1].attentionTargets = [[2], [-1]]  // head 1: the first token ("nothing named is there")
+        examples[1].attentionTargets = [[2], [-1], [-5]]  // head 1: the first token ("nothing named is there"); head 2: prompt position 4
         var options = LlavaTraining.Options()
         options.attentionSupervision = AttentionSupervision(slots: (0 ..< 3).map { .init(layer: 0, head: $0) }, weight: 0.5)
         let gradients = Gradients()
@@ -36,26 +36,31 @@ final class AttentionSupervisionTests: XCTestCase {
     func testLossIsMinusLogTargetMass() throws {
         let (model, plain, _, _) = try GradientReferenceTests.load("mha_untied_default_m2_f32", "full")
         var examples = plain
-        examples[0].attentionTargets = [[], [1, 6]]
+        let imageId = model.config.imageTokenIndex
+        let positions = examples[0].promptIds.indices.filter { examples[0].promptIds[$0] == imageId }
+        let word = positions.last! + 2  // a text token after the image
+        examples[0].attentionTargets = [[], [1, 6], [-1 - word]]
         examples[1].attentionTargets = nil
         var options = LlavaTraining.Options()
-        let supervision = AttentionSupervision(slots: [.init(layer: 0, head: 3), .init(layer: 0, head: 1)], weight: 2)
+        let supervision = AttentionSupervision(slots: [.init(layer: 0, head: 3), .init(layer: 0, head: 1), .init(layer: 0, head: 0)], weight: 2)
         options.attentionSupervision = supervision
         let loss = try XCTUnwrap(LlavaTraining.step(model: model, examples: examples, options: options, gradients: nil).attentionLoss)
 
-        // The same layer's probabilities from a plain forward pass.
-        let imageId = model.config.imageTokenIndex
+        // The same layers' probabilities from a plain forward pass.
         let example = examples[0]
-        let positions = example.promptIds.indices.filter { example.promptIds[$0] == imageId }
         guard case let .pixels(pixels) = example.image else { return XCTFail("pixel examples expected") }
         let features = try model.imageFeatures(pixels: pixels)
         let embeddings = try model.embed(ids: example.tokens, imageFeatures: features)
         let activations = LlamaTraining.forward(weights: model.text, config: model.config.textConfig, rope: model.rope,
                                                 input: embeddings, batch: 1, length: example.tokens.count, adapters: nil, task: 0)
-        let p = activations.probabilities(layer: 0)[0]
-        let keys = p.shape[2], query = example.promptIds.count - 1
-        let row = p.data + (1 * p.shape[1] + query) * keys
-        let mass = row[positions[1]] + row[positions[6]]
-        XCTAssertEqual(loss, -2 * log(mass), accuracy: 1e-4, "one supervised slot in the batch (head 1): weight × −log mass")
+        let query = example.promptIds.count - 1
+        func row(layer: Int, head: Int) -> UnsafeMutablePointer<Float> {
+            let p = activations.probabilities(layer: layer)[0]
+            return p.data + (head * p.shape[1] + query) * p.shape[2]
+        }
+        let mass = row(layer: 0, head: 1)[positions[1]] + row(layer: 0, head: 1)[positions[6]]
+        let wordMass = row(layer: 0, head: 0)[word]
+        XCTAssertEqual(loss, -2 * (log(mass) + log(wordMass)) / 2, accuracy: 1e-4,
+                       "two supervised slots in the batch (patches, a prompt position): weight × mean −log mass")
     }
 }

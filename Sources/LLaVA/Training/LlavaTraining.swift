@@ -25,8 +25,9 @@ public struct TrainingExample: Sendable {
     public var patchLabels: [[Int]]?
 
     /// Per slot (layer and head) of `Options.attentionSupervision`, the patches (image-feature indices) the
-    /// prompt's last token should attend to, −1 standing for the prompt's first token (what a head looks at
-    /// when the question names something that is not there); an empty list leaves that slot alone.
+    /// prompt's last token should attend to, or prompt positions written −1 − position (−1, the first token,
+    /// is what a head looks at when the question names something that is not there); an empty list leaves
+    /// that slot alone.
     public var attentionTargets: [[Int]]?
 
     /// Marks a prompt position whose embedding comes from a soft prompt instead of the token table.
