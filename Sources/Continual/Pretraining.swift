@@ -31,7 +31,7 @@ public struct Pretraining {
         guard let settings = towerWarmup, settings.steps > 0, let supervision = patchSupervision else { return nil }
         let model = pipeline.model
         let gradients = Gradients()
-        gradients.register(LlavaTraining.namedWeights(of: model).filter { $0.0.hasPrefix("model.vision_tower.") })
+        gradients.register(LlavaTraining.namedTowerWeights(of: model))
         gradients.register(supervision.namedTensors)
         let trainer = Trainer(model: model, gradients: gradients, settings: settings, options: .init())
         return trainer.run(batch: { step in

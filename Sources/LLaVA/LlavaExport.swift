@@ -6,6 +6,27 @@ extension LlavaModel {
     /// Every weight under the key layout transformers 5 writes (`model.vision_tower.vision_model.…`,
     /// `model.multi_modal_projector.…`, `model.language_model.…`, `lm_head`), the LM head omitted when tied.
     public func exportTensors() -> [String: Tensor] {
+        var tensors = visionTowerTensors()
+        tensors.merge(projector.linear1.tensors(prefix: "model.multi_modal_projector.linear_1")) { $1 }
+        tensors.merge(projector.linear2.tensors(prefix: "model.multi_modal_projector.linear_2")) { $1 }
+        let language = "model.language_model."
+        tensors[language + "embed_tokens.weight"] = text.embedTokens
+        tensors[language + "norm.weight"] = text.norm
+        for (i, layer) in text.layers.enumerated() {
+            let p = language + "layers.\(i)."
+            tensors[p + "input_layernorm.weight"] = layer.inputNorm
+            tensors[p + "post_attention_layernorm.weight"] = layer.postAttentionNorm
+            for name in Llama.DecoderLayer.projectionNames {
+                let group = ["gate_proj", "up_proj", "down_proj"].contains(name) ? "mlp." : "self_attn."
+                tensors.merge(layer[projection: name]!.tensors(prefix: p + group + name)) { $1 }
+            }
+        }
+        if !config.tieWordEmbeddings { tensors["lm_head.weight"] = text.lmHead }
+        return tensors
+    }
+
+    /// The vision tower's weights alone, under the same keys (what pretraining's tower phase trains).
+    public func visionTowerTensors() -> [String: Tensor] {
         var tensors: [String: Tensor] = [:]
         let v = config.visionConfig
         let vision = "model.vision_tower.vision_model."
@@ -26,21 +47,6 @@ extension LlavaModel {
             tensors.merge(layer.fc1.tensors(prefix: p + "mlp.fc1")) { $1 }
             tensors.merge(layer.fc2.tensors(prefix: p + "mlp.fc2")) { $1 }
         }
-        tensors.merge(projector.linear1.tensors(prefix: "model.multi_modal_projector.linear_1")) { $1 }
-        tensors.merge(projector.linear2.tensors(prefix: "model.multi_modal_projector.linear_2")) { $1 }
-        let language = "model.language_model."
-        tensors[language + "embed_tokens.weight"] = text.embedTokens
-        tensors[language + "norm.weight"] = text.norm
-        for (i, layer) in text.layers.enumerated() {
-            let p = language + "layers.\(i)."
-            tensors[p + "input_layernorm.weight"] = layer.inputNorm
-            tensors[p + "post_attention_layernorm.weight"] = layer.postAttentionNorm
-            for name in Llama.DecoderLayer.projectionNames {
-                let group = ["gate_proj", "up_proj", "down_proj"].contains(name) ? "mlp." : "self_attn."
-                tensors.merge(layer[projection: name]!.tensors(prefix: p + group + name)) { $1 }
-            }
-        }
-        if !config.tieWordEmbeddings { tensors["lm_head.weight"] = text.lmHead }
         return tensors
     }
 

@@ -48,7 +48,10 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Peak learning rate of the tower phase.")
     var towerLr: Float = 1e-3
 
-    @Option(help: "Weight of the auxiliary attention loss: heads 0 and 1 of decoder layer 1 and head 0 of layer 2, at the prompt's last token, are taught to look at the objects the question names (0: off).")
+    @Option(help: "Family weights of the tower phase's images, e.g. glyph=3,arithmetic=3 (families not named: 1; default: all even).")
+    var towerMix = ""
+
+    @Option(help: "Weight of the auxiliary attention loss: heads of decoder layers 0-2, at the prompt's last token, are taught to look at the words and objects the question names (docs/BENCHMARK.md; 0: off).")
     var attentionLoss: Float = 0
 
     @Option(help: "Families to train on: comma-separated names, or base (the default model's recipe).")
@@ -70,6 +73,25 @@ struct Pretrain: ParsableCommand {
         if towerSteps > 0 && patchLoss <= 0 { throw ValidationError("--tower-steps trains on the patch losses: it needs --patch-loss above 0") }
         if patchLoss < 0 { throw ValidationError("--patch-loss must not be negative") }
         if attentionLoss < 0 { throw ValidationError("--attention-loss must not be negative") }
+        _ = try towerWeights(families: QuestionFamily.parseList(families).families)
+    }
+
+    /// The tower phase's weight per family from --tower-mix, or nil for an even mix.
+    func towerWeights(families: [QuestionFamily]) throws -> [Double]? {
+        guard !towerMix.isEmpty else { return nil }
+        var weights = [Double](repeating: 1, count: families.count)
+        for entry in towerMix.split(separator: ",") {
+            let parts = entry.split(separator: "=").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, let weight = Double(parts[1]), weight >= 0 else {
+                throw ValidationError("--tower-mix: \(entry) is not family=weight with a weight of 0 or more")
+            }
+            guard let index = families.firstIndex(where: { $0.rawValue == parts[0] }) else {
+                throw ValidationError("--tower-mix: \(parts[0]) is not one of the trained families (\(families.map(\.rawValue).joined(separator: ", ")))")
+            }
+            weights[index] = weight
+        }
+        guard weights.contains(where: { $0 > 0 }) else { throw ValidationError("--tower-mix: every family has weight 0") }
+        return weights
     }
 
     func run() throws {
@@ -137,11 +159,13 @@ struct Pretrain: ParsableCommand {
         }
         if towerSteps > 0, firstStep == 0 {
             let towerBar = ProgressBar("vision tower")
+            let towerWeights = try towerWeights(families: families)
             _ = pretraining.warmUpTower(pipeline: pipeline, draw: { step, count in
                 // Scenes from their own index range, apart from the answer phase's and the held-out ones.
-                world.generateMixed(families: families, count: count, start: (1 << 36) + step * count).map {
-                    Self.item($0, patchSize: config.visionConfig.patchSize)
-                }
+                let start = (1 << 36) + step * count
+                let samples = towerWeights.map { world.generateWeighted(families: families, weights: $0, count: count, start: start) }
+                    ?? world.generateMixed(families: families, count: count, start: start)
+                return samples.map { Self.item($0, patchSize: config.visionConfig.patchSize) }
             }, progress: { p in
                 towerBar.update(p.step, p.total, detail: String(format: "patch loss %.4f  lr %.2e  %.1f images/s  ETA %@", p.loss, p.learningRate,
                                                                p.itemsPerSecond, ProgressBar.duration(p.etaSeconds)))
@@ -195,6 +219,7 @@ struct Pretrain: ParsableCommand {
         let seconds = Date().timeIntervalSince(started)
         let command = "mneme pretrain --out \(out) --seed \(seed) --steps \(steps) --batch \(batch) --lr \(lr) --warmup \(warmup) --patch-loss \(patchLoss)"
             + (towerSteps > 0 ? " --tower-steps \(towerSteps) --tower-batch \(towerBatch) --tower-lr \(towerLr)" : "")
+            + (towerSteps > 0 && !towerMix.isEmpty ? " --tower-mix \(towerMix)" : "")
             + (attentionLoss > 0 ? " --attention-loss \(attentionLoss)" : "")
             // The curriculum reweights at each evaluation, so when and on how many items it evaluates is part of the recipe.
             + (self.curriculum ? " --curriculum --eval-every \(evalEvery) --eval-items \(evalItems)" : "")
@@ -206,7 +231,7 @@ struct Pretrain: ParsableCommand {
             "final_loss": Double(report.finalLoss), "held_out_items_per_family": evalItems, "accuracy": final,
             "checkpoints": checkpoints.map { ["step": firstStep + $0.step, "accuracy": $0.accuracy] },
             "parameters": LlavaTraining.namedWeights(of: model).reduce(0) { $0 + $1.1.count },
-            "blas_core": BLAS.coreName, "resumed_from": firstStep, "patch_loss": Double(patchLoss), "tower_steps": towerSteps,
+            "blas_core": BLAS.coreName, "resumed_from": firstStep, "patch_loss": Double(patchLoss), "tower_steps": towerSteps, "tower_mix": towerMix,
             "prompt_template": promptTemplate, "attention_loss": Double(attentionLoss),
             "curriculum": familyShares.map { entry in
                 ["from_step": entry.step, "shares": Dictionary(uniqueKeysWithValues: zip(familyNames, entry.shares))] as [String: Any]

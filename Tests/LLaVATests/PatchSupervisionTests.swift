@@ -71,7 +71,7 @@ final class PatchSupervisionTests: XCTestCase {
         let pixels = Self.pixels(of: examples)
         let labels: [[[Int]]] = pixels.indices.map { b in [(0 ..< vision.patchCount).map { ($0 + b) % 3 }] }
         let gradients = Gradients()
-        gradients.register(LlavaTraining.namedWeights(of: model).filter { $0.0.hasPrefix("model.vision_tower.") })
+        gradients.register(LlavaTraining.namedTowerWeights(of: model))
         gradients.register(supervision.namedTensors)
         gradients.register("projector", model.projector.linear1.weight)
         var losses: [Float] = []

@@ -98,7 +98,7 @@ final class ShardedStepTests: XCTestCase {
         let supervision = PatchSupervision(classes: [3, 3], features: vision.hiddenSize, lossWeight: 1, seed: 6)
         func trainable() -> Gradients {
             let gradients = Gradients()
-            gradients.register(LlavaTraining.namedWeights(of: model).filter { $0.0.hasPrefix("model.vision_tower.") })
+            gradients.register(LlavaTraining.namedTowerWeights(of: model))
             gradients.register(supervision.namedTensors)
             return gradients
         }

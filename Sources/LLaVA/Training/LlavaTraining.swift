@@ -310,7 +310,16 @@ public enum LlavaTraining {
 
     /// Every base-model tensor with its Hugging Face-style name, for registering in `Gradients` (full training).
     public static func namedWeights(of model: LlavaModel) -> [(String, Tensor)] {
-        model.exportTensors().sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        sortedByName(model.exportTensors())
+    }
+
+    /// The vision tower's weights alone, in the same order.
+    public static func namedTowerWeights(of model: LlavaModel) -> [(String, Tensor)] {
+        sortedByName(model.visionTowerTensors())
+    }
+
+    private static func sortedByName(_ tensors: [String: Tensor]) -> [(String, Tensor)] {
+        tensors.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 }
 
