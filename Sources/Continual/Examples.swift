@@ -2,6 +2,7 @@ import Foundation
 import Imaging
 import LLaVA
 import Tensor
+import Tokenizer
 
 /// One labelled question about an image, as the tuner receives it.
 public struct LabeledItem: Sendable {
@@ -73,36 +74,13 @@ public struct ExampleBuilder: Sendable {
     func attentionTargets(of item: LabeledItem, promptIds: [Int]) -> [[Int]]? {
         guard let words = item.attentionWords else { return item.attentionTargets }
         let patches = item.attentionTargets ?? []
+        let question = DecodedQuestion(promptIds: promptIds, imageId: pipeline.model.config.imageTokenIndex, tokenizer: pipeline.tokenizer)
         return (0 ..< max(words.count, patches.count)).map { slot in
             if slot < words.count, let word = words[slot] {
-                return promptPosition(of: word, in: promptIds).map { [-1 - $0] } ?? []
+                return question.position(of: word).map { [-1 - $0] } ?? []
             }
             return slot < patches.count ? patches[slot] : []
         }
-    }
-
-    /// Where `word` ends in the prompt: the token that completes its first whole-word occurrence after the
-    /// image. Found in the decoded text, because a word's ids alone differ from its ids in a sentence for
-    /// tokenizers that mark word starts (SentencePiece's "▁").
-    func promptPosition(of word: String, in promptIds: [Int]) -> Int? {
-        let start = (promptIds.lastIndex(of: pipeline.model.config.imageTokenIndex) ?? -1) + 1
-        let question = Array(promptIds[start...])
-        let text = pipeline.tokenizer.decode(question, skipSpecialTokens: true).lowercased()
-        let target = word.lowercased()
-        var from = text.startIndex
-        while let found = text.range(of: target, range: from ..< text.endIndex) {
-            let letterBefore = found.lowerBound > text.startIndex && text[text.index(before: found.lowerBound)].isLetter
-            let letterAfter = found.upperBound < text.endIndex && text[found.upperBound].isLetter
-            if !letterBefore && !letterAfter {
-                let end = text.distance(from: text.startIndex, to: found.upperBound)
-                for count in 1 ... question.count where pipeline.tokenizer.decode(Array(question[..<count]), skipSpecialTokens: true).count >= end {
-                    return start + count - 1
-                }
-                return nil
-            }
-            from = found.upperBound
-        }
-        return nil
     }
 
     public func prepare(_ item: LabeledItem) throws -> PreparedExample {
@@ -142,4 +120,45 @@ final class ParallelResults<Value>: @unchecked Sendable {
     var completed: Int { lock.withLock { slots.reduce(0) { $0 + ($1 == nil ? 0 : 1) } } }
 
     func values() throws -> [Value] { try slots.map { try $0!.get() } }
+}
+
+/// The question part of a prompt (the ids after the image) as text, to find which token ends a word. Found
+/// in the decoded text because a word's ids alone differ from its ids in a sentence for tokenizers that
+/// mark word starts (SentencePiece's "▁").
+struct DecodedQuestion {
+    let start: Int
+    let ids: [Int]
+    let text: String
+    let tokenizer: Tokenizer
+
+    init(promptIds: [Int], imageId: Int, tokenizer: Tokenizer) {
+        start = (promptIds.lastIndex(of: imageId) ?? -1) + 1
+        ids = Array(promptIds[start...])
+        text = tokenizer.decode(ids, skipSpecialTokens: true)
+        self.tokenizer = tokenizer
+    }
+
+    /// The prompt position of the token that completes `word`'s first whole-word occurrence, if any.
+    func position(of word: String) -> Int? {
+        var from = text.startIndex
+        while let found = text.range(of: word, options: .caseInsensitive, range: from ..< text.endIndex) {
+            let letterBefore = found.lowerBound > text.startIndex && text[text.index(before: found.lowerBound)].isLetter
+            let letterAfter = found.upperBound < text.endIndex && text[found.upperBound].isLetter
+            if !letterBefore && !letterAfter { return position(ending: text.distance(from: text.startIndex, to: found.upperBound)) }
+            from = found.upperBound
+        }
+        return nil
+    }
+
+    /// The first token whose prefix decodes to at least `end` characters: a prefix's text only grows as
+    /// tokens are added, so a binary search over the prefix length finds it.
+    private func position(ending end: Int) -> Int? {
+        var low = 1, high = ids.count
+        guard high > 0, tokenizer.decode(ids, skipSpecialTokens: true).count >= end else { return nil }
+        while low < high {
+            let middle = (low + high) / 2
+            if tokenizer.decode(Array(ids[..<middle]), skipSpecialTokens: true).count >= end { high = middle } else { low = middle + 1 }
+        }
+        return start + low - 1
+    }
 }
