@@ -154,7 +154,7 @@ struct DecodedQuestion {
     /// tokens are added, so a binary search over the prefix length finds it.
     private func position(ending end: Int) -> Int? {
         var low = 1, high = ids.count
-        guard high > 0, tokenizer.decode(ids, skipSpecialTokens: true).count >= end else { return nil }
+        guard high > 0, text.count >= end else { return nil }
         while low < high {
             let middle = (low + high) / 2
             if tokenizer.decode(Array(ids[..<middle]), skipSpecialTokens: true).count >= end { high = middle } else { low = middle + 1 }
