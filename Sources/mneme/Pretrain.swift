@@ -157,6 +157,7 @@ struct Pretrain: ParsableCommand {
         if firstStep > 0, let heads = pretraining.patchSupervision, FileManager.default.fileExists(atPath: patchHeadsFile.path) {
             try heads.restore(from: patchHeadsFile)
         }
+        var towerAccuracy: TowerAccuracy?
         if towerSteps > 0, firstStep == 0 {
             let towerBar = ProgressBar("vision tower")
             let towerWeights = try towerWeights(families: families)
@@ -170,6 +171,12 @@ struct Pretrain: ParsableCommand {
                 towerBar.update(p.step, p.total, detail: String(format: "patch loss %.4f  lr %.2e  %.1f images/s  ETA %@", p.loss, p.learningRate,
                                                                p.itemsPerSecond, ProgressBar.duration(p.etaSeconds)))
             })
+            if let heads = pretraining.patchSupervision {
+                let scenes = world.generateMixed(families: families, count: 50 * families.count, start: ShapesWorld.heldOutStart)
+                towerAccuracy = TowerAccuracy(supervision: heads, pipeline: pipeline,
+                                              items: scenes.map { Self.item($0, patchSize: config.visionConfig.patchSize) })
+                FileHandle.standardError.write(Data("\n\(towerAccuracy!.summary)\n".utf8))
+            }
         }
         let familyNames = families.map(\.rawValue)
         var familyShares: [(step: Int, shares: [Double])] = curriculum != nil && firstStep > 0 ? [(firstStep, FamilyCurriculum.shares(familyWeights))] : []
@@ -232,7 +239,7 @@ struct Pretrain: ParsableCommand {
             "checkpoints": checkpoints.map { ["step": firstStep + $0.step, "accuracy": $0.accuracy] },
             "parameters": LlavaTraining.namedWeights(of: model).reduce(0) { $0 + $1.1.count },
             "blas_core": BLAS.coreName, "resumed_from": firstStep, "patch_loss": Double(patchLoss), "tower_steps": towerSteps, "tower_mix": towerMix,
-            "prompt_template": promptTemplate, "attention_loss": Double(attentionLoss),
+            "prompt_template": promptTemplate, "attention_loss": Double(attentionLoss), "tower_accuracy": towerAccuracy?.json ?? NSNull(),
             "curriculum": familyShares.map { entry in
                 ["from_step": entry.step, "shares": Dictionary(uniqueKeysWithValues: zip(familyNames, entry.shares))] as [String: Any]
             },

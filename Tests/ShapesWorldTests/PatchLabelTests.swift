@@ -9,7 +9,7 @@ final class PatchLabelTests: XCTestCase {
     }
 
     /// A square filling patch (1, 1) exactly and a glyph box over patches (5…6, 4): those patches carry the
-    /// objects' identity, colour and size, every other patch is background.
+    /// objects' identity, colour and size, every other patch is background (no identity target).
     func testLabelsFollowTheObjectsThatCoverEachPatch() {
         var scene = Scene(size: 64, background: Background(shade: 120))
         // The square's body is |u|, |v| ≤ 0.82 of the radius: radius 4/0.82 puts its edges on pixels 8 and 16.
@@ -19,16 +19,19 @@ final class PatchLabelTests: XCTestCase {
         XCTAssertEqual(labels.count, PatchLabels.classCounts(grid: 8).count)
         let squareIdentity = 1 + ShapeKind.allCases.firstIndex(of: .square)!
         let glyphIdentity = 1 + ShapeKind.allCases.count + GlyphFont.characters.firstIndex(of: "Q")!
-        var expected = [[Int]](repeating: [Int](repeating: 0, count: 64), count: 3)
+        var expected = [[Int](repeating: -1, count: 64)]  // identity: objects only
+        expected += [[Int]](repeating: [Int](repeating: 0, count: 64), count: 2)
         expected += [(0 ..< 64).map { $0 / 8 }, (0 ..< 64).map { $0 % 8 }]  // each patch's row and column
+        expected.append([Int](repeating: -1, count: 64))  // which glyph, on glyph patches only
         expected[0][9] = squareIdentity; expected[1][9] = 1 + Colour.allCases.firstIndex(of: .blue)!; expected[2][9] = 1
         for patch in [4 * 8 + 5, 4 * 8 + 6] {
             expected[0][patch] = glyphIdentity; expected[1][patch] = 1 + Colour.allCases.firstIndex(of: .red)!; expected[2][patch] = 2
+            expected[5][patch] = GlyphFont.characters.firstIndex(of: "Q")!
         }
         XCTAssertEqual(labels, expected)
         XCTAssertEqual(labels[3][2 * 8 + 5], 2, "row of patch (2, 5)")
         XCTAssertEqual(labels[4][2 * 8 + 5], 5, "column of patch (2, 5)")
-        for (set, count) in zip(labels, PatchLabels.classCounts(grid: 8)) { XCTAssertTrue(set.allSatisfy { (0 ..< count).contains($0) }) }
+        for (set, count) in zip(labels, PatchLabels.classCounts(grid: 8)) { XCTAssertTrue(set.allSatisfy { (-1 ..< count).contains($0) }) }
     }
 
     /// A patch only grazed by an object (less than an eighth of its pixels) stays background.
@@ -39,7 +42,7 @@ final class PatchLabelTests: XCTestCase {
         let identity = PatchLabels.labels(of: scene, patchSize: 8)[0]
         let circle = 1 + ShapeKind.allCases.firstIndex(of: .circle)!
         XCTAssertEqual(identity[2 * 8 + 2], circle)
-        XCTAssertEqual(identity[2 * 8 + 3], 0, "one column of a patch is under an eighth of it")
+        XCTAssertEqual(identity[2 * 8 + 3], -1, "one column of a patch is under an eighth of it")
     }
 
     /// Every generated family gives labels of the right length, and each large object's centre patch is

@@ -82,6 +82,22 @@ public final class PatchSupervision: @unchecked Sendable {
         return (loss, dFeatures)
     }
 
+    /// Each head's predicted class per image patch (`[head][image][patch]`): how well the tower's features
+    /// carry the labels, measured on held-out scenes after the tower phase.
+    public func predictions(model: LlavaModel, pixels: [Tensor]) -> [[[Int]]] {
+        let selected = CLIPTraining.forward(model: model, pixels: pixels).selected!
+        let perImage = selected.rows / max(pixels.count, 1)
+        return heads.map { head in
+            let logits = Tensor(zeros: [selected.rows, head.weight.rows])
+            Linear.forward(out: logits, input: selected, weight: head.weight, bias: head.bias)
+            let best = (0 ..< selected.rows).map { row in
+                let values = logits[row]
+                return (0 ..< values.count).max { values.data[$0] < values.data[$1] }!
+            }
+            return stride(from: 0, to: best.count, by: perImage).map { Array(best[$0 ..< $0 + perImage]) }
+        }
+    }
+
     /// The vision tower alone on the patch losses (no answers, no decoder): forward to the projector's input,
     /// the heads, backward through the tower. Adds gradients into `gradients`; returns the heads' loss.
     /// `labelledTotals` as in `lossAndGradient`, when these images are a shard of a larger batch.
