@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "LLaVATests", dependencies: ["LLaVA"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
-        .testTarget(name: "ShapesWorldTests", dependencies: ["ShapesWorld"]),
+        .testTarget(name: "ShapesWorldTests", dependencies: ["ShapesWorld", "LLaVA"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"]),

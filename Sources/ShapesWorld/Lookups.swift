@@ -17,6 +17,16 @@ public enum LookupSlot: Int, CaseIterable, Sendable {
     case colourWord
     /// Layer 0: the second shape word.
     case secondShapeWord
+
+    /// The decoder layer whose head does this lookup: it needs what the layers before it have brought to
+    /// the last token (`AttentionSupervision.defaultSlots` gives the heads, in this order).
+    public var layer: Int {
+        switch self {
+        case .firstShapeWord, .colourWord, .secondShapeWord: 0
+        case .firstByShape, .secondByShape, .relationFirst, .byColour: 1
+        case .answerObject: 2
+        }
+    }
 }
 
 /// The lookups of one question: per `LookupSlot`, the objects to find (indices into `scene.objects`; an

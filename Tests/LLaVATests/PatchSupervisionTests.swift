@@ -88,6 +88,29 @@ final class PatchSupervisionTests: XCTestCase {
         XCTAssertLessThan(losses.last!, 0.8 * losses.first!, "patch loss \(losses)")
     }
 
+    /// Predictions come per head, per image, per patch: a head whose bias alone decides says its class
+    /// everywhere, and a head that reads the sign of feature 0 follows each patch's own feature.
+    func testPredictionsFollowEachPatchsFeatures() throws {
+        let (model, examples, _, _) = try GradientReferenceTests.load("mha_untied_default_m2_f32", "full")
+        let vision = model.config.visionConfig
+        let supervision = PatchSupervision(classes: [4, 2], features: vision.hiddenSize, lossWeight: 1, seed: 2)
+        supervision.heads[0].weight.fill(0)
+        supervision.heads[0].bias!.fill(0)
+        supervision.heads[0].bias!.data[2] = 5
+        supervision.heads[1].weight.fill(0)
+        supervision.heads[1].bias!.fill(0)
+        supervision.heads[1].weight.data[0] = 1  // class 0 scores +feature 0
+        supervision.heads[1].weight.data[vision.hiddenSize] = -1  // class 1 scores −feature 0
+        let pixels = Self.pixels(of: examples)
+        let predicted = supervision.predictions(model: model, pixels: pixels)
+        let selected = CLIPTraining.forward(model: model, pixels: pixels).selected!
+        XCTAssertEqual(predicted.count, 2)
+        XCTAssertEqual(predicted[0], [[Int]](repeating: [Int](repeating: 2, count: vision.patchCount), count: pixels.count))
+        let signs = (0 ..< selected.rows).map { selected.data[$0 * selected.columns] > 0 ? 0 : 1 }
+        XCTAssertEqual(predicted[1].flatMap { $0 }, signs)
+        XCTAssertEqual(Set(signs).count, 2, "the features differ in sign across patches, so the check can fail")
+    }
+
     static func pixels(of examples: [TrainingExample]) -> [Tensor] {
         examples.map { example in
             guard case let .pixels(p) = example.image else { fatalError("pixel examples expected") }
