@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import LLaVA
+import Tensor
 
 /// Exact-match evaluation of a snapshot on labelled items.
 public enum Evaluation {
@@ -32,6 +33,13 @@ public enum Evaluation {
                                 progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> Report {
         let results = ParallelResults<Prediction>(count: items.count)
         let forced: String? = if case let .task(name) = routing { name } else { nil }
+        // One item per core on single-threaded BLAS: items on two-threaded BLAS at once oversubscribe the
+        // cores (1,000 items of `mneme eval`: 32 s against 12 s). Inside a server, whose queries share the
+        // process-wide setting, the threads stay as they are (as `ShardedStep` does).
+        let threads = BLAS.threads
+        let singleThreaded = !TrainingYield.isInstalledOnCurrentThread
+        if singleThreaded { BLAS.setThreads(1) }
+        defer { if singleThreaded { BLAS.setThreads(threads) } }
         DispatchQueue.concurrentPerform(iterations: items.count) { index in
             let item = items[index]
             results.set(index, Swift.Result {

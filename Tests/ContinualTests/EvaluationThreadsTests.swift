@@ -1,0 +1,42 @@
+import LLaVA
+import Tensor
+import XCTest
+@testable import Continual
+
+/// Evaluation runs one item per core on single-threaded BLAS and gives the threads back; inside a server's
+/// tuner (a `TrainingYield` handler installed) it leaves them to the queries.
+final class EvaluationThreadsTests: XCTestCase {
+    private func threadsSeenWhileEvaluating() throws -> (during: Set<Int>, after: Int) {
+        let snapshot = try Snapshot.load(from: TuningTests.modelDirectory)
+        let items = TuningTests.colourTask(TuningTests.warm, question: "What colour is the background?", count: 17, seed: 3)
+        let seen = LockedSet()
+        _ = try Evaluation.evaluate(snapshot: snapshot, items: items, routing: .task("base")) { _, _ in seen.insert(BLAS.threads) }
+        return (seen.values, BLAS.threads)
+    }
+
+    func testSingleThreadedBLASWhileEvaluatingThenRestored() throws {
+        let threads = BLAS.threads
+        BLAS.setThreads(2)
+        defer { BLAS.setThreads(threads) }
+        let (during, after) = try threadsSeenWhileEvaluating()
+        XCTAssertEqual(during, [1])
+        XCTAssertEqual(after, 2)
+    }
+
+    func testThreadsUntouchedUnderATrainingYieldHandler() throws {
+        let threads = BLAS.threads
+        BLAS.setThreads(2)
+        TrainingYield.install {}
+        defer { TrainingYield.install(nil); BLAS.setThreads(threads) }
+        let (during, after) = try threadsSeenWhileEvaluating()
+        XCTAssertEqual(during, [2])
+        XCTAssertEqual(after, 2)
+    }
+}
+
+private final class LockedSet: @unchecked Sendable {
+    private let lock = NSLock()
+    private var set: Set<Int> = []
+    func insert(_ value: Int) { lock.lock(); set.insert(value); lock.unlock() }
+    var values: Set<Int> { lock.lock(); defer { lock.unlock() }; return set }
+}
