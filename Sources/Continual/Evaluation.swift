@@ -36,18 +36,16 @@ public enum Evaluation {
         // One item per core on single-threaded BLAS: items on two-threaded BLAS at once oversubscribe the
         // cores (1,000 items of `mneme eval`: 32 s against 12 s). Inside a server, whose queries share the
         // process-wide setting, the threads stay as they are (as `ShardedStep` does).
-        let threads = BLAS.threads
-        let singleThreaded = !TrainingYield.isInstalledOnCurrentThread
-        if singleThreaded { BLAS.setThreads(1) }
-        defer { if singleThreaded { BLAS.setThreads(threads) } }
-        DispatchQueue.concurrentPerform(iterations: items.count) { index in
-            let item = items[index]
-            results.set(index, Swift.Result {
-                let routed = try snapshot.answer(image: item.image, question: item.question, task: forced, maxNewTokens: maxNewTokens)
-                return Prediction(question: item.question, expected: item.answer, answer: routed.answer.text,
-                                  correct: AnswerMatch.matches(routed.answer.text, item.answer), routedTask: routed.task)
-            })
-            if index % 16 == 0 { progress?(results.completed, items.count) }
+        BLAS.withThreads(TrainingYield.isInstalledOnCurrentThread ? BLAS.threads : 1) {
+            DispatchQueue.concurrentPerform(iterations: items.count) { index in
+                let item = items[index]
+                results.set(index, Swift.Result {
+                    let routed = try snapshot.answer(image: item.image, question: item.question, task: forced, maxNewTokens: maxNewTokens)
+                    return Prediction(question: item.question, expected: item.answer, answer: routed.answer.text,
+                                      correct: AnswerMatch.matches(routed.answer.text, item.answer), routedTask: routed.task)
+                })
+                if index % 16 == 0 { progress?(results.completed, items.count) }
+            }
         }
         let predictions = try results.values()
         var selectorAccuracy: Double?

@@ -17,9 +17,12 @@ public enum PatchLabels {
     /// background out (colour and size already tell it): 800 tower steps (lr 3e-3) put 62% of shape patches
     /// right with background left out and 37% with it in.
     public static func classCounts(grid: Int) -> [Int] {
-        [1 + ShapeKind.allCases.count + GlyphFont.characters.count, 1 + Colour.allCases.count, 1 + ObjectSize.allCases.count,
+        [firstGlyphIdentity + GlyphFont.characters.count, 1 + Colour.allCases.count, 1 + ObjectSize.allCases.count,
          grid, grid, GlyphFont.characters.count]
     }
+
+    /// The identity class of the first glyph: classes 1 … are the shapes, then the glyphs.
+    public static let firstGlyphIdentity = 1 + ShapeKind.allCases.count
 
     /// A patch belongs to an object when the object covers at least this fraction of its pixels.
     static let minimumCoverage = 0.125
@@ -46,7 +49,7 @@ public enum PatchLabels {
             let label: Int
             switch object.kind {
             case .shape(let kind): label = 1 + ShapeKind.allCases.firstIndex(of: kind)!
-            case .glyph(let character, _): label = 1 + ShapeKind.allCases.count + GlyphFont.characters.firstIndex(of: character)!
+            case .glyph(let character, _): label = firstGlyphIdentity + GlyphFont.characters.firstIndex(of: character)!
             }
             for patch in covered.indices where covered[patch] >= threshold && covered[patch] > best[patch] {
                 best[patch] = covered[patch]
@@ -56,9 +59,8 @@ public enum PatchLabels {
             }
         }
         let patches = 0 ..< grid * grid
-        let firstGlyph = 1 + ShapeKind.allCases.count
         return [identity.map { $0 > 0 ? $0 : -1 }, colour, size, patches.map { $0 / grid }, patches.map { $0 % grid },
-                identity.map { $0 >= firstGlyph ? $0 - firstGlyph : -1 }]
+                identity.map { $0 >= firstGlyphIdentity ? $0 - firstGlyphIdentity : -1 }]
     }
 
     /// The patches each list of objects covers (at least `minimumCoverage` of a patch), for attention

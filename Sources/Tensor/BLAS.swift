@@ -44,6 +44,15 @@ public enum BLAS {
 
     public static var threads: Int { Int(openblas_get_num_threads()) }
     public static func setThreads(_ count: Int) { openblas_set_num_threads(Int32(count)) }
+
+    /// `body` with BLAS on `count` threads, then the threads as they were. Process-wide: anything else
+    /// multiplying matrices meanwhile gets `count` too.
+    public static func withThreads<Result>(_ count: Int, _ body: () throws -> Result) rethrows -> Result {
+        let previous = threads
+        setThreads(count)
+        defer { setThreads(previous) }
+        return try body()
+    }
     public static var coreName: String { String(cString: openblas_get_corename()) }
     public static var configuration: String { String(cString: openblas_get_config()) }
 }

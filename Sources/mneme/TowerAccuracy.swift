@@ -27,13 +27,12 @@ struct TowerAccuracy {
             }
             return Double(right) / Double(max(total, 1))
         }
-        let firstGlyph = 1 + ShapeKind.allCases.count
         var shape = (0, 0), glyph = (0, 0), read = (0, 0)
         for (image, guesses) in predicted[0].enumerated() {
             var votes: [Int: [Int: Int]] = [:]
             for (patch, label) in labels[image][0].enumerated() where label > 0 {
                 let right = guesses[patch] == label ? 1 : 0
-                if label >= firstGlyph {
+                if label >= PatchLabels.firstGlyphIdentity {
                     glyph = (glyph.0 + right, glyph.1 + 1)
                     votes[label, default: [:]][guesses[patch], default: 0] += 1
                 } else {

@@ -90,10 +90,7 @@ public final class PatchSupervision: @unchecked Sendable {
         return heads.map { head in
             let logits = Tensor(zeros: [selected.rows, head.weight.rows])
             Linear.forward(out: logits, input: selected, weight: head.weight, bias: head.bias)
-            let best = (0 ..< selected.rows).map { row in
-                let values = logits[row]
-                return (0 ..< values.count).max { values.data[$0] < values.data[$1] }!
-            }
+            let best = (0 ..< selected.rows).map { Greedy.argmax(logits[$0]) }
             return stride(from: 0, to: best.count, by: perImage).map { Array(best[$0 ..< $0 + perImage]) }
         }
     }

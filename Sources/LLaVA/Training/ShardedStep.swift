@@ -52,16 +52,15 @@ public final class ShardedStep {
         let results = UnsafeMutableBufferPointer<Result>.allocate(capacity: count)
         defer { results.deinitialize().deallocate() }
 
-        let threads = BLAS.threads
-        BLAS.setThreads(1)
-        withoutActuallyEscaping(shard) { shard in
-            let work = UncheckedBox({ (index: Int) in
-                if index > 0 { buffers[index]?.zero() }
-                results.initializeElement(at: index, to: shard(items * index / count ..< items * (index + 1) / count, buffers[index]))
-            })
-            DispatchQueue.concurrentPerform(iterations: count) { work.value($0) }
+        BLAS.withThreads(1) {
+            withoutActuallyEscaping(shard) { shard in
+                let work = UncheckedBox({ (index: Int) in
+                    if index > 0 { buffers[index]?.zero() }
+                    results.initializeElement(at: index, to: shard(items * index / count ..< items * (index + 1) / count, buffers[index]))
+                })
+                DispatchQueue.concurrentPerform(iterations: count) { work.value($0) }
+            }
         }
-        BLAS.setThreads(threads)
 
         if let gradients {
             for mirror in buffers.dropFirst().compactMap({ $0 }) {
