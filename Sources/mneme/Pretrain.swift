@@ -8,6 +8,8 @@ import ShapesWorld
 import Tensor
 import Tokenizer
 
+extension AttentionSupervision.Queries: ExpressibleByArgument {}
+
 struct Pretrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Build the default model from nothing: a tokenizer, then full training of vision tower, projector and decoder on ShapesWorld's base families.")
@@ -53,6 +55,9 @@ struct Pretrain: ParsableCommand {
 
     @Option(help: "Weight of the auxiliary attention loss: heads of decoder layers 0-2, at the prompt's last token, are taught to look at the words and objects the question names (docs/BENCHMARK.md; 0: off).")
     var attentionLoss: Float = 0
+
+    @Option(help: "Where the attention loss applies: last-prompt-token, or every-answer-token (also where an answer's later words are predicted).")
+    var attentionQueries: AttentionSupervision.Queries = .lastPromptToken
 
     @Option(help: "Families to train on: comma-separated names, or base (the default model's recipe).")
     var families: String = "base"
@@ -111,7 +116,7 @@ struct Pretrain: ParsableCommand {
                                  bosToken: "<s>", eosToken: "</s>", padToken: "<pad>").train(corpus: corpus)
         try trained.write(to: directory)
         let config = ModelRecipe.reference(tokenizer: trained)
-        let attentionSupervision = attentionLoss > 0 ? AttentionSupervision(weight: attentionLoss) : nil
+        let attentionSupervision = attentionLoss > 0 ? AttentionSupervision(weight: attentionLoss, queries: attentionQueries) : nil
         if let problem = attentionSupervision?.problem(layers: config.textConfig.numHiddenLayers, heads: config.textConfig.numAttentionHeads) {
             throw ValidationError("--attention-loss: \(problem)")
         }
@@ -228,6 +233,7 @@ struct Pretrain: ParsableCommand {
             + (towerSteps > 0 ? " --tower-steps \(towerSteps) --tower-batch \(towerBatch) --tower-lr \(towerLr)" : "")
             + (towerSteps > 0 && !towerMix.isEmpty ? " --tower-mix \(towerMix)" : "")
             + (attentionLoss > 0 ? " --attention-loss \(attentionLoss)" : "")
+            + (attentionLoss > 0 && attentionQueries != .lastPromptToken ? " --attention-queries \(attentionQueries.rawValue)" : "")
             // The curriculum reweights at each evaluation, so when and on how many items it evaluates is part of the recipe.
             + (self.curriculum ? " --curriculum --eval-every \(evalEvery) --eval-items \(evalItems)" : "")
             + (self.families == "base" ? "" : " --families \(self.families)")
@@ -239,7 +245,7 @@ struct Pretrain: ParsableCommand {
             "checkpoints": checkpoints.map { ["step": firstStep + $0.step, "accuracy": $0.accuracy] },
             "parameters": LlavaTraining.namedWeights(of: model).reduce(0) { $0 + $1.1.count },
             "blas_core": BLAS.coreName, "resumed_from": firstStep, "patch_loss": Double(patchLoss), "tower_steps": towerSteps, "tower_mix": towerMix,
-            "prompt_template": promptTemplate, "attention_loss": Double(attentionLoss), "tower_accuracy": towerAccuracy?.json ?? NSNull(),
+            "prompt_template": promptTemplate, "attention_loss": Double(attentionLoss), "attention_queries": attentionQueries.rawValue, "tower_accuracy": towerAccuracy?.json ?? NSNull(),
             "curriculum": familyShares.map { entry in
                 ["from_step": entry.step, "shares": Dictionary(uniqueKeysWithValues: zip(familyNames, entry.shares))] as [String: Any]
             },

@@ -63,4 +63,53 @@ final class AttentionSupervisionTests: XCTestCase {
         XCTAssertEqual(loss, -2 * (log(mass) + log(wordMass)) / 2, accuracy: 1e-4,
                        "two supervised slots in the batch (patches, a prompt position): weight × mean −log mass")
     }
+
+    /// With `everyAnswerToken` the loss also covers the positions that predict the answer's later tokens
+    /// (weight × mean −log mass over every supervised slot and position), and its gradients still match
+    /// finite differences.
+    func testEveryAnswerTokenSupervisesEachAnswerPosition() throws {
+        let (model, plain, _, _) = try GradientReferenceTests.load("mha_untied_default_m2_f32", "full")
+        var examples = Array(plain.prefix(1))
+        examples[0].answerIds = [5, 9, 7, examples[0].answerIds.last!]  // three answer tokens and the end
+        let imageId = model.config.imageTokenIndex
+        let positions = examples[0].promptIds.indices.filter { examples[0].promptIds[$0] == imageId }
+        examples[0].attentionTargets = [[2, 4], [-1]]
+        var options = LlavaTraining.Options()
+        let supervision = AttentionSupervision(slots: [.init(layer: 0, head: 2), .init(layer: 0, head: 0)], weight: 0.5,
+                                               queries: .everyAnswerToken)
+        let queries = supervision.queryPositions(of: examples[0])
+        XCTAssertEqual(queries, examples[0].promptIds.count - 1 ..< examples[0].promptIds.count + 2)
+        XCTAssertEqual(supervision.supervisedSlots(in: examples), 6)
+        options.attentionSupervision = supervision
+        let loss = try XCTUnwrap(LlavaTraining.step(model: model, examples: examples, options: options, gradients: nil).attentionLoss)
+
+        let example = examples[0]
+        guard case let .pixels(pixels) = example.image else { return XCTFail("pixel examples expected") }
+        let embeddings = try model.embed(ids: example.tokens, imageFeatures: try model.imageFeatures(pixels: pixels))
+        let activations = LlamaTraining.forward(weights: model.text, config: model.config.textConfig, rope: model.rope,
+                                                input: embeddings, batch: 1, length: example.tokens.count, adapters: nil, task: 0)
+        func probability(layer: Int, head: Int, query: Int, key: Int) -> Float {
+            let p = activations.probabilities(layer: layer)[0]
+            return p.data[(head * p.shape[1] + query) * p.shape[2] + key]
+        }
+        var expected: Float = 0
+        for query in queries {
+            expected -= log(probability(layer: 0, head: 2, query: query, key: positions[2]) + probability(layer: 0, head: 2, query: query, key: positions[4]))
+            expected -= log(probability(layer: 0, head: 0, query: query, key: 0))
+        }
+        XCTAssertEqual(loss, 0.5 * expected / 6, accuracy: 1e-4)
+
+        let gradients = Gradients()
+        gradients.register(LlavaTraining.namedWeights(of: model))
+        LlavaTraining.step(model: model, examples: examples, options: options, gradients: gradients)
+        func value() -> Double {
+            let step = LlavaTraining.step(model: model, examples: examples, options: options, gradients: nil)
+            return Double(step.loss) + Double(step.attentionLoss!)
+        }
+        for tensor in [model.text.layers[0].key.weight, model.text.layers[1].query.weight, model.projector.linear2.weight] {
+            assertMatchesFiniteDifferences("\(tensor.shape)", tensor: tensor, analytic: gradients.of(tensor)!,
+                                           indices: sampledIndices(of: tensor, count: 6),
+                                           relative: 3e-2, absolute: 2e-4, loss: value)
+        }
+    }
 }

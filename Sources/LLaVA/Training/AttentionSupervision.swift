@@ -2,10 +2,12 @@ import Foundation
 import Tensor
 
 /// An auxiliary loss on where the decoder looks. Each slot is one attention head at one layer; slot i of the
-/// prompt's last token should put its weight on the example's `attentionTargets[i]`: the image patches of
+/// prompt's last token (with `Queries.everyAnswerToken`, of every position that predicts an answer token)
+/// should put its weight on the example's `attentionTargets[i]`: the image patches of
 /// the object(s) the question names (known because the scene is), the prompt's first token when the
-/// question names something the scene does not have, or a word of the question. Loss per supervised slot: −log(attention mass on the
-/// targets), averaged over the batch's supervised slots and scaled by `weight`.
+/// question names something the scene does not have, or a word of the question. Loss per supervised slot and
+/// position: −log(attention mass on the targets), averaged over the batch's supervised (slot, position) pairs
+/// and scaled by `weight`.
 ///
 /// Why: questions that need one object picked out by what the question says (is there a red circle; is the
 /// circle left of the square) gave the answer loss no gradient to start from. Their last token barely looked
@@ -23,9 +25,24 @@ public struct AttentionSupervision: Sendable {
         }
     }
 
+    /// Which positions' attention is supervised.
+    public enum Queries: String, Sendable, CaseIterable {
+        /// The prompt's last token, which predicts the answer's first token.
+        case lastPromptToken = "last-prompt-token"
+        /// Every position that predicts an answer token (not the end of sequence): the prompt's last token
+        /// and the answer's tokens but the last.
+        ///
+        /// Why: an answer of several tokens needs the looked-up object again where its later words are
+        /// predicted. `position` answers ("middle right": m, idd, le, Ġright) name the row first and the column
+        /// four positions later; with only the last prompt token supervised, the column was the word it got
+        /// wrong (most of its errors), though the tower's patches and the projected image tokens carry it.
+        case everyAnswerToken = "every-answer-token"
+    }
+
     /// Which head each target list supervises; layers before the last (which computes only the answer rows).
     public var slots: [Slot]
     public var weight: Float
+    public var queries: Queries
 
     /// In ShapesWorld's `LookupSlot` order: layer 1 picks out the first and second thing the question names
     /// by shape, for a relation the one of the two the relation puts first, and (last head) what it names by
@@ -41,14 +58,24 @@ public struct AttentionSupervision: Sendable {
     public static let defaultSlots = [Slot(layer: 1, head: 0), Slot(layer: 1, head: 1), Slot(layer: 1, head: 2), Slot(layer: 2, head: 0),
                                       Slot(layer: 1, head: 3), Slot(layer: 0, head: 0), Slot(layer: 0, head: 1), Slot(layer: 0, head: 2)]
 
-    public init(slots: [Slot] = AttentionSupervision.defaultSlots, weight: Float = 0.1) {
+    public init(slots: [Slot] = AttentionSupervision.defaultSlots, weight: Float = 0.1, queries: Queries = .lastPromptToken) {
         self.slots = slots
         self.weight = weight
+        self.queries = queries
     }
 
-    /// Supervised (example, slot) pairs of `examples`: the loss is their mean.
-    public static func supervisedSlots(in examples: [TrainingExample]) -> Int {
-        examples.reduce(0) { $0 + ($1.attentionTargets?.filter { !$0.isEmpty }.count ?? 0) }
+    /// The positions of `example` whose attention is supervised.
+    public func queryPositions(of example: TrainingExample) -> Range<Int> {
+        let last = example.promptIds.count - 1
+        switch queries {
+        case .lastPromptToken: return last ..< last + 1
+        case .everyAnswerToken: return last ..< last + max(example.answerIds.count - 1, 1)
+        }
+    }
+
+    /// Supervised (example, slot, position) triples of `examples`: the loss is their mean.
+    public func supervisedSlots(in examples: [TrainingExample]) -> Int {
+        examples.reduce(0) { $0 + ($1.attentionTargets?.filter { !$0.isEmpty }.count ?? 0) * queryPositions(of: $1).count }
     }
 
     /// Why the slots do not fit a decoder of `layers` layers and `heads` heads, or nil when they do.
@@ -62,7 +89,7 @@ public struct AttentionSupervision: Sendable {
 
     /// The weighted loss and its gradient on the supervised layers' attention probabilities (per layer, one
     /// tensor per sequence, as `LlamaTraining.backward` takes them). `imagePositions[b]` maps example b's
-    /// patches to prompt positions; `totalSlots` is the whole batch's supervised slots.
+    /// patches to prompt positions; `totalSlots` is the whole batch's supervised (slot, position) pairs.
     func lossAndGradient(probabilities: (Int) -> [Tensor], examples: [TrainingExample], imagePositions: [Int: [Int]],
                          totalSlots: Int) -> (loss: Float, dProbabilities: [Int: [Tensor]]) {
         var loss: Double = 0
@@ -74,21 +101,22 @@ public struct AttentionSupervision: Sendable {
         }
         for (b, example) in examples.enumerated() {
             guard let targets = example.attentionTargets, let positions = imagePositions[b] else { continue }
-            let query = example.promptIds.count - 1
             for (index, patches) in targets.enumerated() where !patches.isEmpty {
                 precondition(index < slots.count, "attention targets for slot \(index) of \(slots.count)")
                 let slot = slots[index]
                 let p = layerProbabilities[slot.layer]![b], rows = p.shape[1], width = p.shape[2]
-                let row = p.data + (slot.head * rows + query) * width
                 // Negative targets are prompt positions (−1 − position); −1, the first token, stands for
                 // "nothing named is there".
                 let keys = patches.map { $0 < 0 ? -1 - $0 : positions[$0] }
-                let mass = keys.reduce(Float(0)) { $0 + row[$1] }
-                let safe = max(mass, 1e-6)
-                loss -= Double(log(safe))
-                // d(−log mass)/dP_j = −1/mass on the target keys, 0 elsewhere.
-                let gradient = gradients[slot.layer]![b].data + (slot.head * rows + query) * width
-                for key in keys { gradient[key] -= scale / safe }
+                for query in queryPositions(of: example) {
+                    let row = p.data + (slot.head * rows + query) * width
+                    let mass = keys.reduce(Float(0)) { $0 + row[$1] }
+                    let safe = max(mass, 1e-6)
+                    loss -= Double(log(safe))
+                    // d(−log mass)/dP_j = −1/mass on the target keys, 0 elsewhere.
+                    let gradient = gradients[slot.layer]![b].data + (slot.head * rows + query) * width
+                    for key in keys { gradient[key] -= scale / safe }
+                }
             }
         }
         return (Float(loss) * scale, gradients)

@@ -77,7 +77,7 @@ public enum LlavaTraining {
         public var answerTokens: Int
         /// Labelled patches per patch head.
         public var labelledPatches: [Int]
-        /// (Example, slot) pairs with attention targets.
+        /// (Example, slot, position) triples with attention targets.
         public var supervisedSlots: Int
 
         public init(answerTokens: Int, labelledPatches: [Int], supervisedSlots: Int = 0) {
@@ -86,11 +86,12 @@ public enum LlavaTraining {
             self.supervisedSlots = supervisedSlots
         }
 
-        /// The totals of `examples` (labelled patches only for the heads of `supervision`).
-        public init(of examples: [TrainingExample], supervision: PatchSupervision?) {
+        /// The totals of `examples` (labelled patches only for the heads of `supervision`, supervised slots
+        /// only for `attention`).
+        public init(of examples: [TrainingExample], supervision: PatchSupervision?, attention: AttentionSupervision?) {
             answerTokens = examples.reduce(0) { $0 + $1.answerIds.count }
             labelledPatches = supervision?.labelledPatches(in: examples.compactMap(\.patchLabels)) ?? []
-            supervisedSlots = AttentionSupervision.supervisedSlots(in: examples)
+            supervisedSlots = attention?.supervisedSlots(in: examples) ?? 0
         }
     }
 
@@ -215,7 +216,7 @@ public enum LlavaTraining {
             if let problem = supervision.problem(layers: text.numHiddenLayers, heads: text.numAttentionHeads) { preconditionFailure(problem) }
             (attentionLoss, dProbabilities) = supervision.lossAndGradient(
                 probabilities: activations.probabilities(layer:), examples: examples, imagePositions: imagePositions,
-                totalSlots: options.batchTotals?.supervisedSlots ?? AttentionSupervision.supervisedSlots(in: examples))
+                totalSlots: options.batchTotals?.supervisedSlots ?? supervision.supervisedSlots(in: examples))
         }
         guard let gradients else { return StepResult(loss: loss, tokens: targets.count, attentionLoss: attentionLoss) }
 

@@ -23,7 +23,7 @@ public final class ShardedStep {
     public func step(model: LlavaModel, examples: [TrainingExample], options: LlavaTraining.Options,
                      gradients: Gradients?) -> LlavaTraining.StepResult {
         var sharded = options
-        sharded.batchTotals = .init(of: examples, supervision: options.patchSupervision)
+        sharded.batchTotals = .init(of: examples, supervision: options.patchSupervision, attention: options.attentionSupervision)
         let results = run(items: examples.count, gradients: gradients) { range, gradients in
             LlavaTraining.step(model: model, examples: Array(examples[range]), options: sharded, gradients: gradients)
         }
