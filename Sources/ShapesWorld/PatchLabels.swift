@@ -1,8 +1,8 @@
 /// What each image patch shows, as labels for pretraining's patch heads (`PatchSupervision`): the scene
 /// is known, so every patch of a `patchSize` grid gets the object covering most of it.
 public enum PatchLabels {
-    /// The label sets, in head order, and their class counts for a `grid` × `grid` patch grid: what the object
-    /// is (8 shapes, 36 glyphs; class 0 is never a target, background patches are −1, "no target"), its colour
+    /// What one patch head learns. `standard` is the default model's recipe: what the object is (8 shapes,
+    /// 36 glyphs; class 0 is never a target, background patches are −1, "no target"), its colour
     /// (background + 8), its size (background, small, large), the patch's own row and column, and again which
     /// glyph (36 characters) for glyph patches only (−1 elsewhere).
     ///
@@ -16,9 +16,40 @@ public enum PatchLabels {
     /// almost nothing. The glyph set's mean is over glyph patches alone. For the same reason identity leaves
     /// background out (colour and size already tell it): 800 tower steps (lr 3e-3) put 62% of shape patches
     /// right with background left out and 37% with it in.
-    public static func classCounts(grid: Int) -> [Int] {
-        [firstGlyphIdentity + GlyphFont.characters.count, 1 + Colour.allCases.count, 1 + ObjectSize.allCases.count,
-         grid, grid, GlyphFont.characters.count]
+    public enum LabelSet: String, CaseIterable, Sendable {
+        case identity, colour, size, row, column, glyph
+        /// How many objects the scene holds (up to `maxObjects`), on every patch: a whole-image fact the
+        /// tower can learn from every scene it sees, where the decoder learns to count from `count`
+        /// questions alone.
+        case objects
+
+        public static let standard: [LabelSet] = [.identity, .colour, .size, .row, .column, .glyph]
+
+        /// Classes of this set for a `grid` × `grid` patch grid.
+        public func classCount(grid: Int) -> Int {
+            switch self {
+            case .identity: PatchLabels.firstGlyphIdentity + GlyphFont.characters.count
+            case .colour: 1 + Colour.allCases.count
+            case .size: 1 + ObjectSize.allCases.count
+            case .row, .column: grid
+            case .glyph: GlyphFont.characters.count
+            case .objects: PatchLabels.maxObjects + 1
+            }
+        }
+
+        /// Sets named in a comma-separated list, or the names that are not sets.
+        public static func parseList(_ list: String) -> (sets: [LabelSet], unknown: [String]) {
+            let names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            return (names.compactMap(LabelSet.init(rawValue:)), names.filter { LabelSet(rawValue: $0) == nil })
+        }
+    }
+
+    /// The `objects` set's largest class: scenes with more objects are labelled this many.
+    public static let maxObjects = 8
+
+    /// The class counts of `sets`, in head order, for a `grid` × `grid` patch grid.
+    public static func classCounts(grid: Int, sets: [LabelSet] = LabelSet.standard) -> [Int] {
+        sets.map { $0.classCount(grid: grid) }
     }
 
     /// The identity class of the first glyph: classes 1 … are the shapes, then the glyphs.
@@ -27,19 +58,20 @@ public enum PatchLabels {
     /// A patch belongs to an object when the object covers at least this fraction of its pixels.
     static let minimumCoverage = 0.125
 
-    /// One array per label set, row-major over the patch grid (as CLIP orders its patches).
-    public static func labels(of scene: Scene, patchSize: Int) -> [[Int]] {
-        labels(of: scene, patchSize: patchSize, coverages: coverages(of: scene, patchSize: patchSize))
+    /// One array per label set of `sets`, row-major over the patch grid (as CLIP orders its patches).
+    public static func labels(of scene: Scene, patchSize: Int, sets: [LabelSet] = LabelSet.standard) -> [[Int]] {
+        labels(of: scene, patchSize: patchSize, sets: sets, coverages: coverages(of: scene, patchSize: patchSize))
     }
 
-    /// `labels(of:patchSize:)` and `patches(of:in:patchSize:)` together, measuring each object once.
-    public static func labelsAndPatches(of scene: Scene, objects: [[Int]?], patchSize: Int) -> (labels: [[Int]], patches: [[Int]]) {
+    /// `labels(of:patchSize:sets:)` and `patches(of:in:patchSize:)` together, measuring each object once.
+    public static func labelsAndPatches(of scene: Scene, objects: [[Int]?], patchSize: Int,
+                                        sets: [LabelSet] = LabelSet.standard) -> (labels: [[Int]], patches: [[Int]]) {
         let coverages = coverages(of: scene, patchSize: patchSize)
-        return (labels(of: scene, patchSize: patchSize, coverages: coverages),
+        return (labels(of: scene, patchSize: patchSize, sets: sets, coverages: coverages),
                 patches(of: objects, in: scene, patchSize: patchSize, coverages: coverages))
     }
 
-    private static func labels(of scene: Scene, patchSize: Int, coverages: [[Int]]) -> [[Int]] {
+    private static func labels(of scene: Scene, patchSize: Int, sets: [LabelSet], coverages: [[Int]]) -> [[Int]] {
         let grid = scene.size / patchSize
         var identity = [Int](repeating: 0, count: grid * grid)
         var colour = identity, size = identity
@@ -59,8 +91,17 @@ public enum PatchLabels {
             }
         }
         let patches = 0 ..< grid * grid
-        return [identity.map { $0 > 0 ? $0 : -1 }, colour, size, patches.map { $0 / grid }, patches.map { $0 % grid },
-                identity.map { $0 >= firstGlyphIdentity ? $0 - firstGlyphIdentity : -1 }]
+        return sets.map { set in
+            switch set {
+            case .identity: identity.map { $0 > 0 ? $0 : -1 }
+            case .colour: colour
+            case .size: size
+            case .row: patches.map { $0 / grid }
+            case .column: patches.map { $0 % grid }
+            case .glyph: identity.map { $0 >= firstGlyphIdentity ? $0 - firstGlyphIdentity : -1 }
+            case .objects: Array(repeating: min(scene.objects.count, maxObjects), count: grid * grid)
+            }
+        }
     }
 
     /// The patches each list of objects covers (at least `minimumCoverage` of a patch), for attention

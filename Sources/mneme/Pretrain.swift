@@ -53,11 +53,14 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Family weights of the tower phase's images, e.g. glyph=3,arithmetic=3 (families not named: 1; default: all even).")
     var towerMix = ""
 
-    @Option(help: "Weight of the auxiliary attention loss: heads of decoder layers 0-2, at the prompt's last token, are taught to look at the words and objects the question names (docs/BENCHMARK.md; 0: off).")
+    @Option(help: "Weight of the auxiliary attention loss: heads of decoder layers 0-2, at the prompt's last token (see --attention-queries), are taught to look at the words and objects the question names (docs/BENCHMARK.md; 0: off).")
     var attentionLoss: Float = 0
 
     @Option(help: "Where the attention loss applies: last-prompt-token, or every-answer-token (also where an answer's later words are predicted).")
     var attentionQueries: AttentionSupervision.Queries = .lastPromptToken
+
+    @Option(help: "The patch heads' label sets, comma-separated: \(PatchLabels.LabelSet.allCases.map(\.rawValue).joined(separator: ", ")) (docs/BENCHMARK.md).")
+    var patchLabels = PatchLabels.LabelSet.standard.map(\.rawValue).joined(separator: ",")
 
     @Option(help: "Families to train on: comma-separated names, or base (the default model's recipe).")
     var families: String = "base"
@@ -78,6 +81,10 @@ struct Pretrain: ParsableCommand {
         if towerSteps > 0 && patchLoss <= 0 { throw ValidationError("--tower-steps trains on the patch losses: it needs --patch-loss above 0") }
         if patchLoss < 0 { throw ValidationError("--patch-loss must not be negative") }
         if attentionLoss < 0 { throw ValidationError("--attention-loss must not be negative") }
+        let (sets, unknownSets) = PatchLabels.LabelSet.parseList(patchLabels)
+        if !unknownSets.isEmpty || sets.isEmpty {
+            throw ValidationError("--patch-labels: \(unknownSets.joined(separator: ", ")) not among \(PatchLabels.LabelSet.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         _ = try towerWeights(families: QuestionFamily.parseList(families).families)
     }
 
@@ -101,6 +108,7 @@ struct Pretrain: ParsableCommand {
 
     func run() throws {
         let started = Date()
+        let labelSets = PatchLabels.LabelSet.parseList(patchLabels).sets
         let directory = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let world = ShapesWorld(seed: seed)
@@ -150,7 +158,7 @@ struct Pretrain: ParsableCommand {
         let pretraining = Pretraining(training: TrainingSettings(steps: remaining, batchSize: batch, learningRate: lr, warmupSteps: firstStep > 0 ? 0 : warmup,
                                                                  weightDecay: 0.01, clipNorm: 1, seed: seed),
                                       evaluationInterval: evalEvery,
-                                      patchSupervision: patchLoss > 0 ? PatchSupervision(classes: PatchLabels.classCounts(grid: config.visionConfig.imageSize / config.visionConfig.patchSize), features: config.visionConfig.hiddenSize,
+                                      patchSupervision: patchLoss > 0 ? PatchSupervision(classes: PatchLabels.classCounts(grid: config.visionConfig.imageSize / config.visionConfig.patchSize, sets: labelSets), features: config.visionConfig.hiddenSize,
                                                                                           lossWeight: patchLoss, seed: seed &+ 1) : nil,
                                       towerWarmup: towerSteps > 0
                                           ? TrainingSettings(steps: towerSteps, batchSize: towerBatch, learningRate: towerLr, warmupSteps: min(200, towerSteps / 10),
@@ -171,15 +179,15 @@ struct Pretrain: ParsableCommand {
                 let start = (1 << 36) + step * count
                 let samples = towerWeights.map { world.generateWeighted(families: families, weights: $0, count: count, start: start) }
                     ?? world.generateMixed(families: families, count: count, start: start)
-                return samples.map { Self.item($0, patchSize: config.visionConfig.patchSize) }
+                return samples.map { Self.item($0, patchSize: config.visionConfig.patchSize, labelSets: labelSets) }
             }, progress: { p in
                 towerBar.update(p.step, p.total, detail: String(format: "patch loss %.4f  lr %.2e  %.1f images/s  ETA %@", p.loss, p.learningRate,
                                                                p.itemsPerSecond, ProgressBar.duration(p.etaSeconds)))
             })
             if let heads = pretraining.patchSupervision {
                 let scenes = world.generateMixed(families: families, count: 50 * families.count, start: ShapesWorld.heldOutStart)
-                towerAccuracy = TowerAccuracy(supervision: heads, pipeline: pipeline,
-                                              items: scenes.map { Self.item($0, patchSize: config.visionConfig.patchSize) })
+                towerAccuracy = TowerAccuracy(supervision: heads, sets: labelSets, pipeline: pipeline,
+                                              items: scenes.map { Self.item($0, patchSize: config.visionConfig.patchSize, labelSets: labelSets) })
                 FileHandle.standardError.write(Data("\n\(towerAccuracy!.summary)\n".utf8))
             }
         }
@@ -192,7 +200,7 @@ struct Pretrain: ParsableCommand {
                 let start = (firstStep + step) * count
                 let samples = curriculum == nil ? world.generateMixed(families: families, count: count, start: start)
                     : world.generateWeighted(families: families, weights: familyWeights, count: count, start: start)
-                return samples.map { Self.item($0, patchSize: config.visionConfig.patchSize) }
+                return samples.map { Self.item($0, patchSize: config.visionConfig.patchSize, labelSets: labelSets) }
             },
             heldOut: heldOut,
             progress: { p in
@@ -232,6 +240,7 @@ struct Pretrain: ParsableCommand {
         let command = "mneme pretrain --out \(out) --seed \(seed) --steps \(steps) --batch \(batch) --lr \(lr) --warmup \(warmup) --patch-loss \(patchLoss)"
             + (towerSteps > 0 ? " --tower-steps \(towerSteps) --tower-batch \(towerBatch) --tower-lr \(towerLr)" : "")
             + (towerSteps > 0 && !towerMix.isEmpty ? " --tower-mix \(towerMix)" : "")
+            + (patchLoss > 0 && labelSets != PatchLabels.LabelSet.standard ? " --patch-labels \(labelSets.map(\.rawValue).joined(separator: ","))" : "")
             + (attentionLoss > 0 ? " --attention-loss \(attentionLoss)" : "")
             + (attentionLoss > 0 && attentionQueries != .lastPromptToken ? " --attention-queries \(attentionQueries.rawValue)" : "")
             // The curriculum reweights at each evaluation, so when and on how many items it evaluates is part of the recipe.
@@ -245,6 +254,7 @@ struct Pretrain: ParsableCommand {
             "checkpoints": checkpoints.map { ["step": firstStep + $0.step, "accuracy": $0.accuracy] },
             "parameters": LlavaTraining.namedWeights(of: model).reduce(0) { $0 + $1.1.count },
             "blas_core": BLAS.coreName, "resumed_from": firstStep, "patch_loss": Double(patchLoss), "tower_steps": towerSteps, "tower_mix": towerMix,
+            "patch_labels": labelSets.map(\.rawValue),
             "prompt_template": promptTemplate, "attention_loss": Double(attentionLoss), "attention_queries": attentionQueries.rawValue, "tower_accuracy": towerAccuracy?.json ?? NSNull(),
             "curriculum": familyShares.map { entry in
                 ["from_step": entry.step, "shares": Dictionary(uniqueKeysWithValues: zip(familyNames, entry.shares))] as [String: Any]
@@ -273,10 +283,13 @@ struct Pretrain: ParsableCommand {
         return selector.prototypeCount(task: 0)
     }
 
-    /// The sample as a training item; with `patchSize`, with the scene's patch labels and the patches of
-    /// the objects its question names.
-    static func item(_ sample: ShapesSample, patchSize: Int? = nil) -> LabeledItem {
-        let annotations = patchSize.map { PatchLabels.labelsAndPatches(of: sample.scene, objects: sample.lookups.objects, patchSize: $0) }
+    /// The sample as a training item; with `patchSize`, with the scene's patch labels (of `labelSets`) and
+    /// the patches of the objects its question names.
+    static func item(_ sample: ShapesSample, patchSize: Int? = nil,
+                     labelSets: [PatchLabels.LabelSet] = PatchLabels.LabelSet.standard) -> LabeledItem {
+        let annotations = patchSize.map {
+            PatchLabels.labelsAndPatches(of: sample.scene, objects: sample.lookups.objects, patchSize: $0, sets: labelSets)
+        }
         return LabeledItem(image: sample.image, question: sample.question, answer: sample.answer,
                            patchLabels: annotations?.labels, attentionTargets: annotations?.patches,
                            attentionWords: patchSize != nil && !sample.lookups.isEmpty ? sample.lookups.words : nil)

@@ -7,14 +7,15 @@ import ShapesWorld
 /// can hide a tower that cannot yet read; `glyphsRead` counts a glyph read when most of its patches say so
 /// in the identity head (two glyphs of one character in a scene count as one).
 struct TowerAccuracy {
+    var headNames: [String]
     var perHead: [Double]
     var shapePatches: Double
     var glyphPatches: Double
     var glyphsRead: Double
 
-    static let headNames = ["identity", "colour", "size", "row", "column", "glyph"]
-
-    init(supervision: PatchSupervision, pipeline: LlavaPipeline, items: [LabeledItem]) {
+    /// `sets` are the heads' label sets, in head order.
+    init(supervision: PatchSupervision, sets: [PatchLabels.LabelSet], pipeline: LlavaPipeline, items: [LabeledItem]) {
+        headNames = sets.map(\.rawValue)
         let predicted = supervision.predictions(model: pipeline.model, pixels: items.map { pipeline.pixels(of: $0.image) })
         let labels = items.map { $0.patchLabels! }
         perHead = predicted.indices.map { head in
@@ -28,9 +29,11 @@ struct TowerAccuracy {
             return Double(right) / Double(max(total, 1))
         }
         var shape = (0, 0), glyph = (0, 0), read = (0, 0)
-        for (image, guesses) in predicted[0].enumerated() {
+        let identity = sets.firstIndex(of: .identity) ?? -1
+        let identityGuesses: [[Int]] = identity >= 0 ? predicted[identity] : []
+        for (image, guesses) in identityGuesses.enumerated() {
             var votes: [Int: [Int: Int]] = [:]
-            for (patch, label) in labels[image][0].enumerated() where label > 0 {
+            for (patch, label) in labels[image][identity].enumerated() where label > 0 {
                 let right = guesses[patch] == label ? 1 : 0
                 if label >= PatchLabels.firstGlyphIdentity {
                     glyph = (glyph.0 + right, glyph.1 + 1)
@@ -50,13 +53,13 @@ struct TowerAccuracy {
     }
 
     var summary: String {
-        let heads = zip(Self.headNames, perHead).map { String(format: "%@ %.3f", $0, $1) }.joined(separator: ", ")
+        let heads = zip(headNames, perHead).map { String(format: "%@ %.3f", $0, $1) }.joined(separator: ", ")
         return String(format: "patch heads on held-out scenes: %@; identity on shape patches %.3f, on glyph patches %.3f; glyphs read %.3f",
                       heads, shapePatches, glyphPatches, glyphsRead)
     }
 
     var json: [String: Any] {
-        ["heads": Dictionary(uniqueKeysWithValues: zip(Self.headNames, perHead)), "shape_patches": shapePatches,
+        ["heads": Dictionary(uniqueKeysWithValues: zip(headNames, perHead)), "shape_patches": shapePatches,
          "glyph_patches": glyphPatches, "glyphs_read": glyphsRead]
     }
 }

@@ -34,6 +34,21 @@ final class PatchLabelTests: XCTestCase {
         for (set, count) in zip(labels, PatchLabels.classCounts(grid: 8)) { XCTAssertTrue(set.allSatisfy { (-1 ..< count).contains($0) }) }
     }
 
+    /// Chosen label sets come in the asked order; `objects` puts the scene's object count (at most
+    /// `maxObjects`) on every patch.
+    func testObjectsSetCountsTheScenesObjectsOnEveryPatch() {
+        var scene = Scene(size: 64, background: Background(shade: 120))
+        scene.objects.append(object(.shape(.circle), .green, .small, x: 12, y: 12, half: 4))
+        scene.objects.append(object(.glyph("7", scale: 1), .red, .small, x: 40, y: 40, half: 4))
+        let labels = PatchLabels.labels(of: scene, patchSize: 8, sets: [.objects, .column])
+        XCTAssertEqual(labels, [[Int](repeating: 2, count: 64), (0 ..< 64).map { $0 % 8 }])
+        XCTAssertEqual(PatchLabels.classCounts(grid: 8, sets: [.objects, .column]), [PatchLabels.maxObjects + 1, 8])
+        for i in 0 ..< 10 { scene.objects.append(object(.shape(.square), .blue, .small, x: 4 + 6 * Double(i), y: 58, half: 2)) }
+        XCTAssertEqual(Set(PatchLabels.labels(of: scene, patchSize: 8, sets: [.objects])[0]), [PatchLabels.maxObjects])
+        XCTAssertEqual(PatchLabels.LabelSet.parseList("identity, objects,stripes").sets, [.identity, .objects])
+        XCTAssertEqual(PatchLabels.LabelSet.parseList("identity, objects,stripes").unknown, ["stripes"])
+    }
+
     /// A patch only grazed by an object (less than an eighth of its pixels) stays background.
     func testGrazedPatchesStayBackground() {
         var scene = Scene(size: 64, background: Background(shade: 120))
