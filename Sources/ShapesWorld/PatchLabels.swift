@@ -37,6 +37,9 @@ public enum PatchLabels {
             }
         }
 
+        /// Every set's name, comma-separated, for help and error messages.
+        public static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
+
         /// Sets named in a comma-separated list, or the names that are not sets.
         public static func parseList(_ list: String) -> (sets: [LabelSet], unknown: [String]) {
             let names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }

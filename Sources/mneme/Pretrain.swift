@@ -59,7 +59,7 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Where the attention loss applies: last-prompt-token, or every-answer-token (also where an answer's later words are predicted).")
     var attentionQueries: AttentionSupervision.Queries = .lastPromptToken
 
-    @Option(help: "The patch heads' label sets, comma-separated: \(PatchLabels.LabelSet.allCases.map(\.rawValue).joined(separator: ", ")) (docs/BENCHMARK.md).")
+    @Option(help: "The patch heads' label sets, comma-separated: \(PatchLabels.LabelSet.names) (docs/BENCHMARK.md).")
     var patchLabels = PatchLabels.LabelSet.standard.map(\.rawValue).joined(separator: ",")
 
     @Option(help: "Families to train on: comma-separated names, or base (the default model's recipe).")
@@ -82,9 +82,10 @@ struct Pretrain: ParsableCommand {
         if patchLoss < 0 { throw ValidationError("--patch-loss must not be negative") }
         if attentionLoss < 0 { throw ValidationError("--attention-loss must not be negative") }
         let (sets, unknownSets) = PatchLabels.LabelSet.parseList(patchLabels)
-        if !unknownSets.isEmpty || sets.isEmpty {
-            throw ValidationError("--patch-labels: \(unknownSets.joined(separator: ", ")) not among \(PatchLabels.LabelSet.allCases.map(\.rawValue).joined(separator: ", "))")
+        if !unknownSets.isEmpty {
+            throw ValidationError("--patch-labels: \(unknownSets.joined(separator: ", ")) not among \(PatchLabels.LabelSet.names)")
         }
+        if sets.isEmpty { throw ValidationError("--patch-labels names no label set; choose from \(PatchLabels.LabelSet.names)") }
         _ = try towerWeights(families: QuestionFamily.parseList(families).families)
     }
 
