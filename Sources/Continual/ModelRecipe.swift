@@ -7,7 +7,9 @@ import Tokenizer
 public enum ModelRecipe {
     /// The reference configuration: CLIP 4 layers × 128 (intermediate 512, 64 px, patch 8) and
     /// Llama 4 layers × 256 (intermediate 688, 4 heads), about 4.6 M parameters with a 1024-token vocabulary.
-    public static func reference(tokenizer: TrainedTokenizer, imageToken: String = "<image>") -> LlavaConfig {
+    /// The projector reads `visionFeatureLayer` (LLaVA's −2 by default; −1 lets a tower trained from nothing use
+    /// all its layers, where −2 leaves the last one untrained).
+    public static func reference(tokenizer: TrainedTokenizer, imageToken: String = "<image>", visionFeatureLayer: Int = -2) -> LlavaConfig {
         let vision = CLIPVisionConfig(hiddenSize: 128, intermediateSize: 512, numHiddenLayers: 4, numAttentionHeads: 4,
                                       imageSize: 64, patchSize: 8, hiddenAct: "quick_gelu")
         let text = LlamaConfig(vocabSize: tokenizer.vocabularySize, hiddenSize: 256, intermediateSize: 688, numHiddenLayers: 4,
@@ -15,7 +17,7 @@ public enum ModelRecipe {
                                tieWordEmbeddings: false, bosTokenId: tokenizer.bosTokenId,
                                eosTokenIds: tokenizer.eosTokenId.map { [$0] } ?? [], padTokenId: tokenizer.padTokenId)
         return LlavaConfig(visionConfig: vision, textConfig: text, imageTokenIndex: tokenizer.specialTokenId(imageToken)!,
-                           projectorHiddenAct: "gelu", visionFeatureSelectStrategy: "default", visionFeatureLayers: [-2])
+                           projectorHiddenAct: "gelu", visionFeatureSelectStrategy: "default", visionFeatureLayers: [visionFeatureLayer])
     }
 
     /// `preprocessor_config.json` (CLIP's processor at the model's image size) and `mneme.json`.

@@ -62,6 +62,9 @@ struct Pretrain: ParsableCommand {
     @Option(help: "The patch heads' label sets, comma-separated: \(PatchLabels.LabelSet.names) (docs/BENCHMARK.md).")
     var patchLabels = PatchLabels.LabelSet.standard.map(\.rawValue).joined(separator: ",")
 
+    @Option(parsing: .unconditional, help: "The vision tower layer the projector reads: -2 (LLaVA's choice; the last layer goes unused) or -1 (all layers).")
+    var visionFeatureLayer = -2
+
     @Option(help: "Families to train on: comma-separated names, or base (the default model's recipe).")
     var families: String = "base"
 
@@ -80,6 +83,7 @@ struct Pretrain: ParsableCommand {
         }
         if towerSteps > 0 && patchLoss <= 0 { throw ValidationError("--tower-steps trains on the patch losses: it needs --patch-loss above 0") }
         if patchLoss < 0 { throw ValidationError("--patch-loss must not be negative") }
+        if ![-1, -2].contains(visionFeatureLayer) { throw ValidationError("--vision-feature-layer must be -1 or -2") }
         if attentionLoss < 0 { throw ValidationError("--attention-loss must not be negative") }
         let (sets, unknownSets) = PatchLabels.LabelSet.parseList(patchLabels)
         if !unknownSets.isEmpty {
@@ -124,7 +128,7 @@ struct Pretrain: ParsableCommand {
         let trained = BPETrainer(vocabularySize: 1024, specialTokens: ["<s>", "</s>", "<pad>", "<image>"], minimumFrequency: 2,
                                  bosToken: "<s>", eosToken: "</s>", padToken: "<pad>").train(corpus: corpus)
         try trained.write(to: directory)
-        let config = ModelRecipe.reference(tokenizer: trained)
+        let config = ModelRecipe.reference(tokenizer: trained, visionFeatureLayer: visionFeatureLayer)
         let attentionSupervision = attentionLoss > 0 ? AttentionSupervision(weight: attentionLoss, queries: attentionQueries) : nil
         if let problem = attentionSupervision?.problem(layers: config.textConfig.numHiddenLayers, heads: config.textConfig.numAttentionHeads) {
             throw ValidationError("--attention-loss: \(problem)")
