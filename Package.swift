@@ -66,5 +66,7 @@ let package = Package(
         .testTarget(name: "ServerTests", dependencies: ["Server"]),
         // Runs the built `mneme` executable (`swift build` first): servers, replicas and crashes for real.
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "Imaging"]),
+        // The command-line options themselves (`@testable import mneme`).
+        .testTarget(name: "CommandTests", dependencies: ["mneme", "ShapesWorld"]),
     ]
 )

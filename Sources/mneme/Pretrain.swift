@@ -242,24 +242,14 @@ struct Pretrain: ParsableCommand {
         try? FileManager.default.removeItem(at: checkpointDirectory)
         let final = checkpoints.last!.accuracy
         let seconds = Date().timeIntervalSince(started)
-        let command = "mneme pretrain --out \(out) --seed \(seed) --steps \(steps) --batch \(batch) --lr \(lr) --warmup \(warmup) --patch-loss \(patchLoss)"
-            + (towerSteps > 0 ? " --tower-steps \(towerSteps) --tower-batch \(towerBatch) --tower-lr \(towerLr)" : "")
-            + (towerSteps > 0 && !towerMix.isEmpty ? " --tower-mix \(towerMix)" : "")
-            + (patchLoss > 0 && labelSets != PatchLabels.LabelSet.standard ? " --patch-labels \(labelSets.map(\.rawValue).joined(separator: ","))" : "")
-            + (attentionLoss > 0 ? " --attention-loss \(attentionLoss)" : "")
-            + (attentionLoss > 0 && attentionQueries != .lastPromptToken ? " --attention-queries \(attentionQueries.rawValue)" : "")
-            // The curriculum reweights at each evaluation, so when and on how many items it evaluates is part of the recipe.
-            + (self.curriculum ? " --curriculum --eval-every \(evalEvery) --eval-items \(evalItems)" : "")
-            + (self.families == "base" ? "" : " --families \(self.families)")
-            + (promptTemplate == ModelSettings.defaultTemplate ? "" : " --prompt-template '\(promptTemplate)'")
         let summary: [String: Any] = [
-            "command": command, "seed": seed, "steps": steps, "batch": batch, "learning_rate": Double(lr), "warmup": warmup,
+            "command": recipeCommand(labelSets: labelSets), "seed": seed, "steps": steps, "batch": batch, "learning_rate": Double(lr), "warmup": warmup,
             "items_seen": steps * batch, "seconds": seconds, "items_per_second": report.itemsPerSecond,
             "final_loss": Double(report.finalLoss), "held_out_items_per_family": evalItems, "accuracy": final,
             "checkpoints": checkpoints.map { ["step": firstStep + $0.step, "accuracy": $0.accuracy] },
             "parameters": LlavaTraining.namedWeights(of: model).reduce(0) { $0 + $1.1.count },
             "blas_core": BLAS.coreName, "resumed_from": firstStep, "patch_loss": Double(patchLoss), "tower_steps": towerSteps, "tower_mix": towerMix,
-            "patch_labels": labelSets.map(\.rawValue),
+            "patch_labels": labelSets.map(\.rawValue), "vision_feature_layer": visionFeatureLayer,
             "prompt_template": promptTemplate, "attention_loss": Double(attentionLoss), "attention_queries": attentionQueries.rawValue, "tower_accuracy": towerAccuracy?.json ?? NSNull(),
             "curriculum": familyShares.map { entry in
                 ["from_step": entry.step, "shares": Dictionary(uniqueKeysWithValues: zip(familyNames, entry.shares))] as [String: Any]
@@ -269,6 +259,21 @@ struct Pretrain: ParsableCommand {
                              to: directory.appendingPathComponent("pretrain.json"))
         print(String(format: "wrote %@ in %.1f min: mean held-out accuracy %.3f", out, seconds / 60, final.values.reduce(0, +) / Double(final.count)))
         for (family, value) in final.sorted(by: { $0.key < $1.key }) { print(String(format: "  %-12@ %.3f", family, value)) }
+    }
+
+    /// The command that repeats this run: every option that changes the model, none left at its default.
+    func recipeCommand(labelSets: [PatchLabels.LabelSet]) -> String {
+        "mneme pretrain --out \(out) --seed \(seed) --steps \(steps) --batch \(batch) --lr \(lr) --warmup \(warmup) --patch-loss \(patchLoss)"
+            + (towerSteps > 0 ? " --tower-steps \(towerSteps) --tower-batch \(towerBatch) --tower-lr \(towerLr)" : "")
+            + (towerSteps > 0 && !towerMix.isEmpty ? " --tower-mix \(towerMix)" : "")
+            + (patchLoss > 0 && labelSets != PatchLabels.LabelSet.standard ? " --patch-labels \(labelSets.map(\.rawValue).joined(separator: ","))" : "")
+            + (visionFeatureLayer != -2 ? " --vision-feature-layer \(visionFeatureLayer)" : "")
+            + (attentionLoss > 0 ? " --attention-loss \(attentionLoss)" : "")
+            + (attentionLoss > 0 && attentionQueries != .lastPromptToken ? " --attention-queries \(attentionQueries.rawValue)" : "")
+            // The curriculum reweights at each evaluation, so when and on how many items it evaluates is part of the recipe.
+            + (curriculum ? " --curriculum --eval-every \(evalEvery) --eval-items \(evalItems)" : "")
+            + (families == "base" ? "" : " --families \(families)")
+            + (promptTemplate == ModelSettings.defaultTemplate ? "" : " --prompt-template '\(promptTemplate)'")
     }
 
     /// The task selector's keys for the base model: several prototypes per family, from items of an index range

@@ -1,0 +1,45 @@
+import XCTest
+@testable import mneme
+import ShapesWorld
+
+/// `pretrain.json` records the command that repeats a run; the model card quotes it. It must carry every
+/// option that changes the model, or a reproduction silently trains something else.
+final class PretrainCommandTests: XCTestCase {
+    private func recorded(_ arguments: [String]) throws -> (Pretrain, String) {
+        let run = try Pretrain.parse(arguments)
+        let labelSets = PatchLabels.LabelSet.parseList(run.patchLabels).sets
+        return (run, run.recipeCommand(labelSets: labelSets))
+    }
+
+    func testRecordedCommandRepeatsEveryNonDefaultOption() throws {
+        let (original, command) = try recorded([
+            "--out", "/tmp/m", "--seed", "7", "--steps", "120", "--batch", "16", "--lr", "0.0002", "--warmup", "10",
+            "--patch-loss", "0.5", "--tower-steps", "30", "--tower-batch", "8", "--tower-lr", "0.002",
+            "--tower-mix", "glyph=3", "--patch-labels", "identity,glyph", "--vision-feature-layer", "-1",
+            "--attention-loss", "2", "--attention-queries", "every-answer-token", "--curriculum",
+            "--eval-every", "40", "--eval-items", "12", "--families", "count,glyph",
+        ])
+        let words = command.split(separator: " ").map(String.init)
+        XCTAssertEqual(Array(words.prefix(2)), ["mneme", "pretrain"])
+        let repeated = try Pretrain.parse(Array(words.dropFirst(2)))
+
+        XCTAssertEqual(repeated.visionFeatureLayer, -1)
+        XCTAssertEqual(repeated.patchLabels, original.patchLabels)
+        XCTAssertEqual(repeated.towerMix, original.towerMix)
+        XCTAssertEqual(repeated.attentionQueries, original.attentionQueries)
+        XCTAssertEqual(repeated.families, original.families)
+        XCTAssertEqual([repeated.seed, UInt64(repeated.steps), UInt64(repeated.batch), UInt64(repeated.warmup)], [7, 120, 16, 10])
+        XCTAssertEqual([repeated.towerSteps, repeated.towerBatch, repeated.evalEvery, repeated.evalItems], [30, 8, 40, 12])
+        XCTAssertEqual([repeated.lr, repeated.patchLoss, repeated.towerLr, repeated.attentionLoss], [0.0002, 0.5, 0.002, 2])
+        XCTAssertTrue(repeated.curriculum)
+        XCTAssertEqual(repeated.recipeCommand(labelSets: PatchLabels.LabelSet.parseList(repeated.patchLabels).sets), command)
+    }
+
+    func testDefaultsStayOutOfTheCommand() throws {
+        let (_, command) = try recorded(["--out", "m"])
+        XCTAssertFalse(command.contains("--vision-feature-layer"), command)
+        XCTAssertFalse(command.contains("--patch-labels"), command)
+        XCTAssertFalse(command.contains("--families"), command)
+        XCTAssertFalse(command.contains("--attention"), command)
+    }
+}
