@@ -243,7 +243,7 @@ struct Pretrain: ParsableCommand {
         let final = checkpoints.last!.accuracy
         let seconds = Date().timeIntervalSince(started)
         let summary: [String: Any] = [
-            "command": recipeCommand(labelSets: labelSets), "seed": seed, "steps": steps, "batch": batch, "learning_rate": Double(lr), "warmup": warmup,
+            "command": recipeCommand, "seed": seed, "steps": steps, "batch": batch, "learning_rate": Double(lr), "warmup": warmup,
             "items_seen": steps * batch, "seconds": seconds, "items_per_second": report.itemsPerSecond,
             "final_loss": Double(report.finalLoss), "held_out_items_per_family": evalItems, "accuracy": final,
             "checkpoints": checkpoints.map { ["step": firstStep + $0.step, "accuracy": $0.accuracy] },
@@ -262,8 +262,9 @@ struct Pretrain: ParsableCommand {
     }
 
     /// The command that repeats this run: every option that changes the model, none left at its default.
-    func recipeCommand(labelSets: [PatchLabels.LabelSet]) -> String {
-        "mneme pretrain --out \(out) --seed \(seed) --steps \(steps) --batch \(batch) --lr \(lr) --warmup \(warmup) --patch-loss \(patchLoss)"
+    var recipeCommand: String {
+        let labelSets = PatchLabels.LabelSet.parseList(patchLabels).sets
+        return "mneme pretrain --out \(out) --seed \(seed) --steps \(steps) --batch \(batch) --lr \(lr) --warmup \(warmup) --patch-loss \(patchLoss)"
             + (towerSteps > 0 ? " --tower-steps \(towerSteps) --tower-batch \(towerBatch) --tower-lr \(towerLr)" : "")
             + (towerSteps > 0 && !towerMix.isEmpty ? " --tower-mix \(towerMix)" : "")
             + (patchLoss > 0 && labelSets != PatchLabels.LabelSet.standard ? " --patch-labels \(labelSets.map(\.rawValue).joined(separator: ","))" : "")

@@ -1,14 +1,12 @@
 import XCTest
 @testable import mneme
-import ShapesWorld
 
 /// `pretrain.json` records the command that repeats a run; the model card quotes it. It must carry every
 /// option that changes the model, or a reproduction silently trains something else.
 final class PretrainCommandTests: XCTestCase {
     private func recorded(_ arguments: [String]) throws -> (Pretrain, String) {
         let run = try Pretrain.parse(arguments)
-        let labelSets = PatchLabels.LabelSet.parseList(run.patchLabels).sets
-        return (run, run.recipeCommand(labelSets: labelSets))
+        return (run, run.recipeCommand)
     }
 
     func testRecordedCommandRepeatsEveryNonDefaultOption() throws {
@@ -32,7 +30,7 @@ final class PretrainCommandTests: XCTestCase {
         XCTAssertEqual([repeated.towerSteps, repeated.towerBatch, repeated.evalEvery, repeated.evalItems], [30, 8, 40, 12])
         XCTAssertEqual([repeated.lr, repeated.patchLoss, repeated.towerLr, repeated.attentionLoss], [0.0002, 0.5, 0.002, 2])
         XCTAssertTrue(repeated.curriculum)
-        XCTAssertEqual(repeated.recipeCommand(labelSets: PatchLabels.LabelSet.parseList(repeated.patchLabels).sets), command)
+        XCTAssertEqual(repeated.recipeCommand, command)
     }
 
     func testDefaultsStayOutOfTheCommand() throws {
