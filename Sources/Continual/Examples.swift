@@ -59,12 +59,22 @@ public struct ExampleBuilder: Sendable {
         return pipeline.tokenizer.encode(" " + answer, addSpecialTokens: false) + [eos]
     }
 
+    /// The answer's ids, when prompt and answer fit the model's positions together: an item that does not is
+    /// refused with a reason instead of reaching the decoder.
+    func trainableAnswerIds(_ answer: String, promptLength: Int) throws -> [Int] {
+        let ids = answerIds(answer)
+        let limit = pipeline.model.rope.maxPositions
+        guard promptLength + ids.count <= limit else { throw LlavaError.promptTooLong(tokens: promptLength + ids.count, limit: limit) }
+        return ids
+    }
+
     /// Just the training example (no selector features): what pretraining needs for fresh items every step.
     public func trainingExample(_ item: LabeledItem) throws -> TrainingExample {
         let pixels = pipeline.pixels(of: item.image)
         let image: TrainingExample.Image = vision == .pixels ? .pixels(pixels) : .features(try pipeline.model.imageFeatures(pixels: pixels))
         let promptIds = try pipeline.promptIds(question: item.question)
-        return TrainingExample(image: image, promptIds: promptIds, answerIds: answerIds(item.answer),
+        let answerIds = try trainableAnswerIds(item.answer, promptLength: promptIds.count)
+        return TrainingExample(image: image, promptIds: promptIds, answerIds: answerIds,
                                patchLabels: vision == .pixels ? item.patchLabels : nil, attentionTargets: attentionTargets(of: item, promptIds: promptIds))
     }
 
@@ -87,8 +97,9 @@ public struct ExampleBuilder: Sendable {
         let pixels = pipeline.pixels(of: item.image)
         let features = try pipeline.model.imageFeatures(pixels: pixels)
         let image: TrainingExample.Image = vision == .pixels ? .pixels(pixels) : .features(features)
-        let example = TrainingExample(image: image, promptIds: try pipeline.promptIds(question: item.question),
-                                      answerIds: answerIds(item.answer))
+        let promptIds = try pipeline.promptIds(question: item.question)
+        let example = TrainingExample(image: image, promptIds: promptIds,
+                                      answerIds: try trainableAnswerIds(item.answer, promptLength: promptIds.count))
         let questionIds = pipeline.tokenizer.encode(item.question, addSpecialTokens: false)
         return PreparedExample(item: item, example: example, imageFeature: SelectorFeatures.image(features),
                                textFeature: SelectorFeatures.text(embeddings: pipeline.model.text.embedTokens, ids: questionIds))
@@ -100,11 +111,25 @@ public struct ExampleBuilder: Sendable {
         let chunk = 32
         DispatchQueue.concurrentPerform(iterations: (items.count + chunk - 1) / chunk) { c in
             for index in c * chunk ..< min((c + 1) * chunk, items.count) {
-                results.set(index, Result { try prepare(items[index]) })
+                results.set(index, Result {
+                    do { return try prepare(items[index]) } catch { throw ItemError(index: index, question: items[index].question, reason: error) }
+                })
             }
             progress?(results.completed, items.count)
         }
         return try results.values()
+    }
+}
+
+/// An item that cannot be made into a training example, with which one and why.
+public struct ItemError: Error, CustomStringConvertible {
+    public var index: Int
+    public var question: String
+    public var reason: any Error
+
+    public var description: String {
+        let shown = question.count > 60 ? String(question.prefix(60)) + "…" : question
+        return "item \(index) (question \"\(shown)\") cannot be trained: \(reason)"
     }
 }
 

@@ -6,7 +6,7 @@ import LLaVA
 enum AnswerRoutes {
     static func register(_ router: inout InstrumentedRoutes, context: ServerContext) {
         router.post("/v1/answer") { request, _ in
-            let input = try QueryInput.parse(request, limits: context.limits)
+            let input = try QueryInput.parse(request, rules: try context.itemRules())
             let start = ContinuousClock.now
             let (id, snapshot) = try context.snapshot(named: input.snapshot)
             let routed = try await context.answer(input, snapshot: snapshot)
@@ -15,7 +15,7 @@ enum AnswerRoutes {
             return try .json(object: body)
         }
         router.post("/v1/compare") { request, _ in
-            let input = try QueryInput.parse(request, limits: context.limits)
+            let input = try QueryInput.parse(request, rules: try context.itemRules())
             guard let ids = input.snapshots, (1 ... 4).contains(ids.count) else {
                 throw HTTPError.badRequest("snapshots must list one to four snapshot ids", code: "invalid_field")
             }

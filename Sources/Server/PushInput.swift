@@ -21,7 +21,8 @@ struct PushInput: Sendable {
 
     private struct ManifestLine: Decodable { var image: String; var question: String; var answer: String }
 
-    static func parse(_ request: HTTPRequest, limits: ServerLimits, strategies: [String]) throws -> PushInput {
+    static func parse(_ request: HTTPRequest, rules: ItemRules, strategies: [String]) throws -> PushInput {
+        let limits = rules.limits
         let type = try request.requireContentType(["application/json", "multipart/form-data"])
         var input: PushInput
         if type.essence == "multipart/form-data" {
@@ -58,15 +59,19 @@ struct PushInput: Sendable {
             }
             input = PushInput(name: body.name, items: items, strategy: body.strategy, evalFraction: body.eval_fraction ?? 0.1)
         }
-        try input.validate(limits: limits, strategies: strategies)
+        try input.validate(rules: rules, strategies: strategies)
         return input
     }
 
-    /// Everything is checked before anything is stored: a push is all or nothing.
-    func validate(limits: ServerLimits, strategies: [String]) throws {
-        let trimmed = name.trimmingCharacters(in: .whitespaces)
-        guard !trimmed.isEmpty, trimmed.count <= limits.maxTaskNameCharacters,
-              trimmed.allSatisfy({ $0.isLetter || $0.isNumber || "-_. ".contains($0) }), trimmed != "base" else {
+    /// Everything is checked before anything is stored: a push is all or nothing. Cheap checks come first, and
+    /// images are decoded only once their headers together are within the push's pixel budget. The name,
+    /// questions and answers are kept trimmed, as they were checked.
+    mutating func validate(rules: ItemRules, strategies: [String]) throws {
+        let limits = rules.limits
+        name = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !name.isEmpty, name.unicodeScalars.count <= limits.maxTaskNameCharacters,
+              name.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || $0.properties.numericType != nil || "-_. ".unicodeScalars.contains($0) }),
+              name != "base" else {
             throw HTTPError.badRequest("task name must be 1–\(limits.maxTaskNameCharacters) letters, digits, spaces, '-', '_' or '.', and not \"base\"",
                                        code: "invalid_name")
         }
@@ -80,20 +85,18 @@ struct PushInput: Sendable {
         if let strategy, !strategies.contains(strategy) {
             throw HTTPError.badRequest("unknown strategy \(strategy); choose one of \(strategies.joined(separator: ", "))", code: "invalid_strategy")
         }
+        for index in items.indices {
+            items[index].question = try rules.question(items[index].question, field: "items[\(index)].question")
+            items[index].answer = try rules.answer(items[index].answer, field: "items[\(index)].answer")
+        }
+        var pixels = 0
         for (index, item) in items.enumerated() {
-            guard !item.question.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty,
-                  item.question.count <= limits.maxQuestionCharacters else {
-                throw HTTPError.badRequest("items[\(index)].question must have 1–\(limits.maxQuestionCharacters) characters", code: "invalid_question")
-            }
-            guard !item.answer.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, item.answer.count <= 200 else {
-                throw HTTPError.badRequest("items[\(index)].answer must have 1–200 characters", code: "invalid_answer")
-            }
-            do {
-                _ = try ImageDecoder.decode(item.image, limits: limits.image)
-            } catch let error as ImageError {
-                if case .tooLarge = error { throw HTTPError(.contentTooLarge, code: "image_too_large", message: "items[\(index)].image: \(error)") }
-                throw HTTPError.badRequest("items[\(index)].image: \(error)", code: "invalid_image")
+            pixels += try rules.imagePixels(item.image, field: "items[\(index)].image")
+            guard pixels <= limits.maxPushPixels else {
+                throw HTTPError(.contentTooLarge, code: "push_too_large",
+                                message: "the push's images hold more than \(limits.maxPushPixels) pixels together (by item \(index)); split it into smaller pushes")
             }
         }
+        for (index, item) in items.enumerated() { _ = try rules.image(item.image, field: "items[\(index)].image") }
     }
 }

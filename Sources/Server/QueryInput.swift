@@ -22,7 +22,8 @@ struct QueryInput: Sendable {
         var top_logprobs: Int?
     }
 
-    static func parse(_ request: HTTPRequest, limits: ServerLimits) throws -> QueryInput {
+    static func parse(_ request: HTTPRequest, rules: ItemRules) throws -> QueryInput {
+        let limits = rules.limits
         let type = try request.requireContentType(["application/json", "multipart/form-data"])
         var imageData: Data
         var body: Body
@@ -51,12 +52,7 @@ struct QueryInput: Sendable {
             }
             imageData = decoded
         }
-        let question = body.question.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !question.isEmpty else { throw HTTPError.badRequest("question is empty", code: "invalid_question") }
-        guard question.count <= limits.maxQuestionCharacters else {
-            throw HTTPError.badRequest("question has \(question.count) characters; the limit is \(limits.maxQuestionCharacters)",
-                                       code: "question_too_long")
-        }
+        let question = try rules.question(body.question)
         if let tokens = body.max_new_tokens, !(1 ... limits.maxAnswerTokens).contains(tokens) {
             throw HTTPError.badRequest("max_new_tokens must be between 1 and \(limits.maxAnswerTokens)", code: "invalid_field")
         }
@@ -64,17 +60,7 @@ struct QueryInput: Sendable {
         guard (0 ... limits.maxTopLogprobs).contains(top) else {
             throw HTTPError.badRequest("top_logprobs must be between 0 and \(limits.maxTopLogprobs)", code: "invalid_field")
         }
-        return QueryInput(image: try decodeImage(imageData, limits: limits), question: question, snapshot: body.snapshot,
+        return QueryInput(image: try rules.image(imageData), question: question, snapshot: body.snapshot,
                           snapshots: body.snapshots, task: body.task, maxNewTokens: body.max_new_tokens, topLogprobs: top)
-    }
-
-    /// Decodes with the limits checked from the header first; every failure is the client's, with a reason.
-    static func decodeImage(_ data: Data, limits: ServerLimits) throws -> RGBImage {
-        do {
-            return try ImageDecoder.decode(data, limits: limits.image)
-        } catch let error as ImageError {
-            if case .tooLarge = error { throw HTTPError(.contentTooLarge, code: "image_too_large", message: error.description) }
-            throw HTTPError.badRequest("image: \(error.description)", code: "invalid_image")
-        }
     }
 }

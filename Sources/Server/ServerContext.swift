@@ -19,6 +19,8 @@ final class ServerContext: Sendable {
     /// The strategy of pushes that name none.
     let defaultStrategy: String
     private let tunerBox = Mutex<Tuner?>(nil)
+    /// Held while a push checks its name and creates its task.
+    let pushLock = Mutex(())
 
     init(engine: Engine, store: Store?, role: ServerRole, limits: ServerLimits, authorization: Authorization, metrics: ServerMetrics,
          logger: Logger, defaultStrategy: String) {
@@ -59,6 +61,11 @@ final class ServerContext: Sendable {
             }
         }
         return (id, try engine.snapshot(id))
+    }
+
+    /// The rules of what an item may be, with the tokenizer and positions of the base model every snapshot shares.
+    func itemRules() throws -> ItemRules {
+        ItemRules(limits: limits, pipeline: try snapshot(named: nil).snapshot.base)
     }
 
     func answer(_ input: QueryInput, snapshot: Snapshot) async throws -> Snapshot.Routed {

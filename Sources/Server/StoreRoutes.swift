@@ -9,20 +9,23 @@ enum StoreRoutes {
         router.post("/v1/tasks") { request, _ in
             try context.authorizeWrite(request)
             let store = try context.requireStore()
-            let input = try PushInput.parse(request, limits: context.limits, strategies: context.strategies)
-            // A name is taken while its task is queued, training or learned; a failed push may be retried.
-            let failedJobs = Set(try store.jobs().filter { $0.state == .failed }.map(\.id))
-            if try store.tasks().contains(where: { $0.name == input.name && !failedJobs.contains($0.jobId) }) {
-                throw HTTPError.conflict("a task named \(input.name) exists already", code: "task_exists")
-            }
+            let input = try PushInput.parse(request, rules: try context.itemRules(), strategies: context.strategies)
             let strategyName = input.strategy ?? context.defaultStrategy
             if let (activeId, active) = try? context.engine.active(), let strategy = try? Strategies.named(strategyName),
                let conflict = strategy.conflict(with: active) {
                 throw HTTPError.conflict("\(conflict) (active snapshot \(activeId)): push with the strategy the active snapshot was built with, "
                                          + "or promote a snapshot built with \(strategyName) (or the base model) first", code: "strategy_conflict")
             }
-            let (task, job) = try mapStoreErrors {
-                try store.createTask(name: input.name, items: input.items, evalFraction: input.evalFraction, strategy: input.strategy)
+            // The name check and the creation are one step: two pushes of one name at once cannot both pass.
+            let (task, job) = try context.pushLock.withLock { _ in
+                // A name is taken while its task is queued, training or learned; a failed push may be retried.
+                let failedJobs = Set(try store.jobs().filter { $0.state == .failed }.map(\.id))
+                if try store.tasks().contains(where: { $0.name == input.name && !failedJobs.contains($0.jobId) }) {
+                    throw HTTPError.conflict("a task named \(input.name) exists already", code: "task_exists")
+                }
+                return try mapStoreErrors {
+                    try store.createTask(name: input.name, items: input.items, evalFraction: input.evalFraction, strategy: input.strategy)
+                }
             }
             context.tuner?.wake()
             return try .json(object: ["task_id": task.id, "job_id": job.id], status: .accepted)

@@ -29,4 +29,23 @@ final class ExampleBuilderTests: XCTestCase {
                            "the position is the word's last token, not a later one")
         }
     }
+
+    /// An item whose prompt and answer do not fit the model's positions is refused with a reason that names it,
+    /// instead of reaching the decoder (where it stopped the process); the tuner fails the job with this text.
+    func testItemsBeyondThePositionsAreRefusedWithAReason() throws {
+        let pipeline = try Snapshot.load(from: TuningTests.modelDirectory).base
+        let builder = ExampleBuilder(pipeline: pipeline, vision: .cachedFeatures)
+        let image = RGBImage(width: 8, height: 8, pixels: [UInt8](repeating: 90, count: 8 * 8 * 3))
+        let fits = LabeledItem(image: image, question: "What colour is it?", answer: "red")
+        let long = LabeledItem(image: image, question: String(repeating: "ab ", count: pipeline.model.rope.maxPositions), answer: "red")
+        XCTAssertNoThrow(try builder.trainingExample(fits))
+        XCTAssertThrowsError(try builder.trainingExample(long)) { error in
+            guard case LlavaError.promptTooLong = error else { return XCTFail("\(error)") }
+        }
+        XCTAssertThrowsError(try builder.prepare([fits, long, fits])) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.hasPrefix("item 1 (question \"ab ab"), text)
+            XCTAssertTrue(text.contains("cannot be trained: the prompt needs"), text)
+        }
+    }
 }

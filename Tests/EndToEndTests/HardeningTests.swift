@@ -1,0 +1,91 @@
+import Foundation
+import Synchronization
+import TestSupport
+import XCTest
+
+/// Inputs that once stopped or starved the real server: each gets a 4xx and the server keeps answering.
+final class HardeningTests: XCTestCase {
+    var scratch: URL!
+    var server: MnemeProcess!
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("mneme-hard-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        server = try MnemeProcess(data: scratch.appendingPathComponent("data"))
+    }
+
+    override func tearDown() {
+        server?.stop()
+        try? FileManager.default.removeItem(at: scratch)
+    }
+
+    private func code(_ object: [String: Any]) -> String? { (object["error"] as? [String: Any])?["code"] as? String }
+
+    private func push(_ name: String, question: String = "What colour is it?", items: Int = 8) -> [String: Any] {
+        var body = ServerLifecycleTests.push(name, answer: "red", items: items)
+        body["items"] = (body["items"] as! [[String: Any]]).map { $0.merging(["question": question]) { $1 } }
+        return body
+    }
+
+    /// A question within the old character limit but beyond the model's positions once tokenized: the push
+    /// stopped the process in training (RoPE beyond its positions), every restart again. Now the push and the
+    /// query are refused by the same rule, and nothing is stored.
+    func testAQuestionBeyondTheModelsPositionsIsRefusedAtPushAndQuery() throws {
+        for question in [String(repeating: "a", count: 1000), String(repeating: "文", count: 1000)] {
+            let pushed = try server.request("POST", "/v1/tasks", json: push("long", question: question))
+            XCTAssertEqual(pushed.status, 400, "\(pushed.object)")
+            XCTAssertEqual(code(pushed.object), "question_too_long", "\(pushed.object)")
+            let message = (pushed.object["error"] as? [String: Any])?["message"] as? String ?? ""
+            XCTAssertTrue(message.contains("items[0].question") && message.contains("positions"), message)
+            let asked = try server.request("POST", "/v1/answer", json: ServerLifecycleTests.query.merging(["question": question]) { $1 })
+            XCTAssertEqual(asked.status, 400, "\(asked.object)")
+            XCTAssertEqual(code(asked.object), "question_too_long")
+        }
+        XCTAssertEqual((try server.request("GET", "/v1/tasks").object["tasks"] as? [Any])?.count, 0, "nothing was stored")
+        XCTAssertEqual(try server.request("POST", "/v1/answer", json: ServerLifecycleTests.query).status, 200)
+        XCTAssertTrue(server.process.isRunning)
+    }
+
+    /// One grapheme cluster of 1.6 million combining marks (3.2 MB) took 3.4 GB to tokenize. Bytes are
+    /// counted before the tokenizer sees the text: the refusal is quick and costs no memory.
+    func testACombiningMarkFloodIsRefusedBeforeTokenizing() throws {
+        let idle = try peakResidentMegabytes()
+        let question = "a" + String(repeating: "\u{0301}", count: 1_600_000)
+        let start = Date()
+        let asked = try server.request("POST", "/v1/answer", json: ServerLifecycleTests.query.merging(["question": question]) { $1 })
+        XCTAssertEqual(asked.status, 400, "\(asked.object)")
+        XCTAssertEqual(code(asked.object), "question_too_long")
+        let pushed = try server.request("POST", "/v1/tasks", json: push("marks", question: question, items: 1))
+        XCTAssertEqual(pushed.status, 400, "\(pushed.object)")
+        XCTAssertLessThan(Date().timeIntervalSince(start), 5)
+        let peak = try peakResidentMegabytes()
+        XCTAssertLessThan(peak - idle, 150, "peak memory grew from \(idle) MB to \(peak) MB")
+        XCTAssertEqual(try server.request("POST", "/v1/answer", json: ServerLifecycleTests.query).status, 200)
+    }
+
+    /// Names are compared as stored (trimmed, any kind of space), and concurrent pushes of one name give one task.
+    func testATaskNameIsTakenOnceWhateverItsSpacesAndHowManyAskAtOnce() throws {
+        XCTAssertEqual(try server.request("POST", "/v1/tasks", json: push("dupseq")).status, 202)
+        for variant in ["dupseq ", "\u{00A0}dupseq\u{00A0}", "\tdupseq\n"] {
+            let again = try server.request("POST", "/v1/tasks", json: push(variant))
+            XCTAssertEqual(again.status, 409, "\(variant.debugDescription): \(again.object)")
+            XCTAssertEqual(code(again.object), "task_exists")
+        }
+        let statuses = Mutex<[Int]>([])
+        let body = try JSONSerialization.data(withJSONObject: push("racer"))
+        let server: MnemeProcess = self.server
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            let status = (try? server.request("POST", "/v1/tasks", body: body, contentType: "application/json").status) ?? -1
+            statuses.withLock { $0.append(status) }
+        }
+        XCTAssertEqual(statuses.withLock { $0.sorted() }, [202] + Array(repeating: 409, count: 7))
+        let names = (try server.request("GET", "/v1/tasks").object["tasks"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+        XCTAssertEqual(names?.sorted(), ["dupseq", "racer"])
+    }
+
+    private func peakResidentMegabytes() throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(server.process.processIdentifier)/status", encoding: .utf8)
+        let line = try XCTUnwrap(status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") })
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])! / 1024
+    }
+}
