@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import Synchronization
 import ModelIO
 import Tensor
 
@@ -27,7 +28,8 @@ public struct SnapshotManifest: Codable, Sendable, Equatable {
 }
 
 /// A model ready to serve: the base model, its adapters and task selector, and per task the weights that answer it
-/// (merged into dense matrices when the adapter allows, so a routed query costs one plain forward).
+/// (merged into dense matrices when the adapter allows, so a routed query costs one plain forward; merged on a
+/// task's first query and kept under `MergedWeights`' budget, so memory does not grow with the tasks).
 public final class Snapshot: @unchecked Sendable {
     public let directory: URL?
     public let manifest: SnapshotManifest?
@@ -38,11 +40,14 @@ public final class Snapshot: @unchecked Sendable {
     public let promptPool: PromptPool?
     /// Task names by id; id 0 is the base model.
     public let tasks: [String]
-    /// Serving model per task id.
-    let variants: [LlavaModel]
+    /// Where this snapshot's merged task decoders are kept (made on first use, under the cache's budget).
+    private let mergedWeights: MergedWeights
+    private let owner = Snapshot.nextOwner.add(1, ordering: .relaxed).newValue
+    private static let nextOwner = Atomic<UInt64>(0)
 
     public init(base: LlavaPipeline, adapters: AdapterSet?, selector: TaskSelector?, tasks: [String],
-                promptPool: PromptPool? = nil, manifest: SnapshotManifest? = nil, directory: URL? = nil) {
+                promptPool: PromptPool? = nil, manifest: SnapshotManifest? = nil, directory: URL? = nil,
+                mergedWeights: MergedWeights = .shared) {
         self.base = base
         self.adapters = adapters
         self.selector = selector
@@ -50,31 +55,19 @@ public final class Snapshot: @unchecked Sendable {
         self.tasks = tasks.isEmpty ? ["base"] : tasks
         self.manifest = manifest
         self.directory = directory
-        var variants: [LlavaModel] = []
-        for task in self.tasks.indices {
-            var model = base.model
-            if let adapters {
-                // LoRA-style kinds adapt every query (they have no per-task state); BranchLoRA answers per task.
-                let servedTask = adapters.settings.kind == .branchLora ? task : max(task, 1)
-                if adapters.settings.kind == .branchLora && task == 0 {
-                    // The base task uses the base weights.
-                } else if let merged = adapters.merged(into: base.model.text, task: servedTask) {
-                    model.text = merged
-                } else {
-                    model.adapters = adapters
-                    model.task = servedTask
-                }
-            }
-            variants.append(model)
-        }
-        self.variants = variants
+        self.mergedWeights = mergedWeights
     }
 
-    /// Loads a snapshot directory (with `snapshot.json`) or a plain model directory.
-    public static func load(from directory: URL) throws -> Snapshot {
+    deinit { mergedWeights.remove(owner: owner) }
+
+    /// Loads a snapshot directory (with `snapshot.json`) or a plain model directory. With `bases`, snapshots of
+    /// one base model share its loaded weights (the server's engine); without, each load reads its own copy
+    /// (callers that train the base weights in place).
+    public static func load(from directory: URL, bases: BaseModels? = nil) throws -> Snapshot {
         let manifestURL = directory.appendingPathComponent("snapshot.json")
+        let loadBase = { (url: URL) throws -> LlavaPipeline in try bases?.pipeline(at: url) ?? LlavaPipeline.load(from: url) }
         guard FileManager.default.fileExists(atPath: manifestURL.path) else {
-            return Snapshot(base: try LlavaPipeline.load(from: directory), adapters: nil, selector: nil, tasks: ["base"], directory: directory)
+            return Snapshot(base: try loadBase(directory), adapters: nil, selector: nil, tasks: ["base"], directory: directory)
         }
         let manifest: SnapshotManifest
         do {
@@ -84,7 +77,7 @@ public final class Snapshot: @unchecked Sendable {
         }
         let baseURL = manifest.base.hasPrefix("/") ? URL(fileURLWithPath: manifest.base)
             : directory.appendingPathComponent(manifest.base).standardizedFileURL
-        let base = try LlavaPipeline.load(from: baseURL)
+        let base = try loadBase(baseURL)
         var adapters: AdapterSet?, selector: TaskSelector?
         var tasks = manifest.tasks
         if FileManager.default.fileExists(atPath: directory.appendingPathComponent("adapters.json").path) {
@@ -115,8 +108,28 @@ public final class Snapshot: @unchecked Sendable {
 
     public func taskId(named name: String) -> Int? { tasks.firstIndex(of: name) }
 
-    /// The serving model of a task id.
-    public func model(forTask task: Int) -> LlavaModel { variants[min(max(task, 0), variants.count - 1)] }
+    /// The serving model of a task id: the base model, or the base decoder with the task's adapters merged
+    /// (cached in `mergedWeights`), or unmerged adapters where they cannot be merged or the merge is over budget.
+    public func model(forTask task: Int) -> LlavaModel {
+        let task = min(max(task, 0), tasks.count - 1)
+        guard let adapters else { return base.model }
+        // LoRA-style kinds adapt every query (they have no per-task state); BranchLoRA answers per task and
+        // its base task uses the base weights.
+        if adapters.settings.kind == .branchLora && task == 0 { return base.model }
+        let served = adapters.settings.kind == .branchLora ? task : max(task, 1)
+        var unmerged = base.model
+        unmerged.adapters = adapters
+        unmerged.task = served
+        guard adapters.settings.kind != .moeLora, adapters.mergedBytes(decoder: base.model.text) <= mergedWeights.budgetBytes else {
+            return unmerged
+        }
+        return mergedWeights.model(owner: owner, task: served) {
+            guard let merged = adapters.merged(into: base.model.text, task: served) else { return (unmerged, 0) }
+            var model = base.model
+            model.text = merged
+            return (model, adapters.mergedBytes(decoder: base.model.text))
+        }
+    }
 
     /// A pipeline whose model serves `task`.
     public func pipeline(forTask task: Int) -> LlavaPipeline {

@@ -19,6 +19,8 @@ final class Engine: Sendable {
     private let loadLock = Mutex(())
     private let switchLock = Mutex(())
     private let capacity: Int
+    /// One copy of the base weights for every snapshot.
+    private let bases = BaseModels()
     private let locate: @Sendable (String) throws -> URL
     let scheduler: InferenceScheduler
     private let logger: Logger
@@ -42,7 +44,7 @@ final class Engine: Sendable {
         return try loadLock.withLock { _ in
             if let cached = touch(id) { return cached }
             let start = ContinuousClock.now
-            let loaded = try Snapshot.load(from: directory)
+            let loaded = try Snapshot.load(from: directory, bases: bases)
             logger.info("loaded snapshot \(id) in \(Greedy.milliseconds(start.duration(to: .now))) ms")
             state.withLock { state in
                 state.loaded[id] = loaded

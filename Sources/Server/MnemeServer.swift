@@ -29,6 +29,10 @@ public struct ServerConfiguration: Sendable {
     public var limits = ServerLimits()
     public var tuner = TunerSettings()
     public var httpThreads = 4
+    /// Memory for merged task decoders (`MergedWeights`), shared by every snapshot.
+    public var mergedCacheBytes = 256 << 20
+    /// Snapshots kept loaded besides the active one.
+    public var snapshotCache = 8
     /// Largest number of queries answered in one batch.
     public var maxBatch = 16
     /// How often a replica looks for a new active snapshot.
@@ -57,7 +61,8 @@ public final class MnemeServer: Sendable {
         }
         let store = try Store(directory: configuration.dataDirectory, mode: configuration.role == .replica ? .readOnly : .readWrite,
                               logger: logger)
-        let engine = Engine(scheduler: scheduler, logger: logger) { id in
+        MergedWeights.shared.budgetBytes = configuration.mergedCacheBytes
+        let engine = Engine(capacity: configuration.snapshotCache + 1, scheduler: scheduler, logger: logger) { id in
             guard StoreID.isValid(id), let directory = try? store.snapshotDirectory(id) else {
                 throw HTTPError.notFound("no snapshot \(id)", code: "snapshot_not_found")
             }

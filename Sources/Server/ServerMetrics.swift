@@ -1,5 +1,6 @@
 import CoreMetrics
 import Foundation
+import LLaVA
 import Prometheus
 
 /// The server's metrics, through swift-metrics into a Prometheus registry of its own (one per server, so
@@ -56,5 +57,17 @@ final class ServerMetrics: Sendable {
         Gauge(label: "mneme_active_snapshot", dimensions: [("snapshot", id)], factory: factory).record(1)
     }
 
-    func render() -> String { registry.emitToString() }
+    /// The merged-decoder cache, read when the metrics are rendered.
+    private func mergedWeights() {
+        let usage = MergedWeights.shared.usage
+        Gauge(label: "mneme_merged_weights_bytes", factory: factory).record(usage.bytes)
+        Gauge(label: "mneme_merged_weights_variants", factory: factory).record(usage.variants)
+        Gauge(label: "mneme_merged_weights_merges", factory: factory).record(usage.merges)
+        Gauge(label: "mneme_merged_weights_evictions", factory: factory).record(usage.evictions)
+    }
+
+    func render() -> String {
+        mergedWeights()
+        return registry.emitToString()
+    }
 }

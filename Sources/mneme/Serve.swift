@@ -40,6 +40,12 @@ struct Serve: ParsableCommand {
     @Option(help: "While queries are waiting, the tuner pauses between layers for at most this many milliseconds at a time (lower: tuning progresses faster under load, queries wait more).")
     var tuneYieldMs: Int = 1000
 
+    @Option(help: "Memory for merged task decoders, shared by all snapshots (MiB); the least recently used task is merged again when next asked. A task too large for it is answered with unmerged adapters.")
+    var mergedCacheMb: Int = 256
+
+    @Option(help: "Snapshots kept loaded besides the active one (their adapters and selectors; the base weights are shared).")
+    var snapshotCache: Int = 8
+
     func run() throws {
         let logger = Logger(label: "mneme")
         var configuration = ServerConfiguration(dataDirectory: URL(fileURLWithPath: data), modelDirectory: try DefaultModel.resolve(model))
@@ -56,6 +62,9 @@ struct Serve: ParsableCommand {
         guard tuneYieldMs >= 0 else { throw ValidationError("--tune-yield-ms must be 0 or more") }
         configuration.tuner.maxYieldPerStep = .milliseconds(tuneYieldMs)
         configuration.tuner.maxYieldPerLayer = .milliseconds(tuneYieldMs)
+        guard mergedCacheMb >= 0, snapshotCache >= 0 else { throw ValidationError("--merged-cache-mb and --snapshot-cache must be 0 or more") }
+        configuration.mergedCacheBytes = mergedCacheMb << 20
+        configuration.snapshotCache = snapshotCache
         configuration.host = host
         configuration.port = port
         configuration.token = try ServerConfiguration.loadToken(file: tokenFile)

@@ -28,7 +28,7 @@ final class MnemeProcess: @unchecked Sendable {
     /// Starts `mneme serve` with `arguments` (port 0: the kernel picks one, read back from the log).
     init(data: URL, arguments: [String] = [], environment: [String: String] = [:]) throws {
         log = data.deletingLastPathComponent().appendingPathComponent("\(data.lastPathComponent)-\(UUID().uuidString.prefix(8)).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         process.executableURL = try Self.executable
         process.arguments = ["serve", "--model", Self.fixtureModel.path, "--data", data.path, "--port", "0", "--public-directory",
                              Self.repository.appendingPathComponent("public").path] + arguments

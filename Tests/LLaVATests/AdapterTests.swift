@@ -132,6 +132,58 @@ final class AdapterTests: XCTestCase {
         }
     }
 
+    /// A snapshot merges a task's decoder on its first query and keeps merged decoders within the cache's budget:
+    /// asking every task of a many-task snapshot holds at most the budget, the evicted task is merged again
+    /// when asked, and a merge larger than the budget serves unmerged adapters with the same output.
+    func testMergedDecodersAreMadeOnDemandWithinABudget() throws {
+        let pipeline = try LlavaPipeline.load(from: ModelFixtures.directory("mha_untied_default_m2_f32"))
+        let model = pipeline.model
+        let settings = AdapterSet.Settings(kind: .branchLora, targets: ["q_proj", "v_proj"], rank: 4, alpha: 8, branches: 4, topK: 2)
+        let adapters = AdapterSet(settings: settings, decoder: model.text, seed: 5)
+        for (index, (name, tensor)) in adapters.namedTensors().enumerated() where name.contains("_B") {
+            tensor.copy(from: Tensor.uniform(tensor.shape, bound: 0.2, seed: UInt64(index)))
+        }
+        let ids = [1, 30, 41, 7, 12, 3]
+        let taskCount = 6
+        for task in 1 ... taskCount {
+            for layer in adapters.layers { for adapter in layer.values { (adapter as! BranchLoRAAdapter).addTask(seed: UInt64(task)) } }
+            recordGates(model: model, adapters: adapters, task: task, ids: ids)
+        }
+        let perTask = adapters.mergedBytes(decoder: model.text)
+        XCTAssertGreaterThan(perTask, 0)
+        let cache = MergedWeights(budgetBytes: 2 * perTask + perTask / 2)
+        let snapshot = Snapshot(base: pipeline, adapters: adapters, selector: nil, tasks: ["base"] + (1 ... taskCount).map { "t\($0)" },
+                                mergedWeights: cache)
+        let run = { (m: LlavaModel) in
+            m.logits(hidden: m.decode(embeddings: try! m.embed(ids: ids, imageFeatures: nil),
+                                      segments: [.init(cache: m.makeCache(capacity: 8), rows: 0 ..< ids.count)]))
+        }
+        XCTAssertEqual(snapshot.model(forTask: 0).text.layers[0].query.weight.storage === model.text.layers[0].query.weight.storage, true,
+                       "the base task is the base decoder")
+        for task in 1 ... taskCount {
+            let served = snapshot.model(forTask: task)
+            XCTAssertNil(served.adapters, "task \(task) is served merged")
+            var unmerged = model
+            unmerged.adapters = adapters
+            unmerged.task = task
+            XCTAssertLessThan(ModelFixtures.relativeError(run(served), run(unmerged)).error, 1e-5, "task \(task)")
+            XCTAssertLessThanOrEqual(cache.usage.bytes, cache.budgetBytes)
+        }
+        XCTAssertEqual(cache.usage.variants, 2)
+        XCTAssertEqual(cache.usage.merges, taskCount)
+        XCTAssertEqual(cache.usage.evictions, taskCount - 2)
+        _ = snapshot.model(forTask: taskCount)
+        XCTAssertEqual(cache.usage.merges, taskCount, "the most recent task is still merged")
+        _ = snapshot.model(forTask: 1)
+        XCTAssertEqual(cache.usage.merges, taskCount + 1, "an evicted task is merged again")
+
+        cache.budgetBytes = perTask - 1
+        XCTAssertEqual(cache.usage.bytes, 0, "a smaller budget evicts at once")
+        let over = snapshot.model(forTask: 3)
+        XCTAssertNotNil(over.adapters, "a merge over the budget serves unmerged adapters")
+        XCTAssertEqual(over.task, 3)
+    }
+
     func recordGates(model: LlavaModel, adapters: AdapterSet, task: Int, ids: [Int]) {
         let embeddings = try! model.embed(ids: ids, imageFeatures: nil)
         let activations = LlamaTraining.forward(weights: model.text, config: model.config.textConfig, rope: model.rope,

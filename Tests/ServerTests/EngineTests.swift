@@ -36,6 +36,16 @@ final class EngineTests: XCTestCase {
     }
 }
 
+extension EngineTests {
+    /// Snapshots of one base model share its weights: loading more snapshots adds no copy of the base.
+    func testSnapshotsShareTheBaseWeights() throws {
+        let engine = makeEngine()
+        let a = try engine.snapshot("a"), b = try engine.snapshot("b")
+        XCTAssertTrue(a.base.model.text.embedTokens.storage === b.base.model.text.embedTokens.storage)
+        XCTAssertTrue(a.base.model.vision.patchEmbedding.storage === b.base.model.vision.patchEmbedding.storage)
+    }
+}
+
 /// The order in which switches recorded themselves.
 private final class RecordLog: @unchecked Sendable {
     private let lock = NSLock()

@@ -115,6 +115,15 @@ public final class AdapterSet: @unchecked Sendable {
     }
 
     /// The decoder with `task`'s updates folded in: W + Δ for every adapted projection; other weights shared.
+    /// The memory a merged decoder adds to the base: one new weight matrix per adapted projection.
+    public func mergedBytes(decoder: Llama.Weights) -> Int {
+        var count = 0
+        for (index, adapters) in layers.enumerated() {
+            for name in adapters.keys { count += decoder.layers[index][projection: name]?.weight.count ?? 0 }
+        }
+        return count * MemoryLayout<Float>.stride
+    }
+
     public func merged(into decoder: Llama.Weights, task: Int) -> Llama.Weights? {
         var result = decoder
         for (index, adapters) in layers.enumerated() {
