@@ -4,6 +4,7 @@ import Imaging
 import LLaVA
 import Logging
 import Store
+import Synchronization
 
 /// How pushed tasks are tuned.
 public struct TunerSettings: Sendable {
@@ -77,16 +78,24 @@ final class Tuner: @unchecked Sendable {
 
     private var isStopped: Bool { condition.lock(); defer { condition.unlock() }; return stopped }
 
+    /// The job being worked on, whose work mark a wait lowers.
+    private let currentJob = Mutex<String?>(nil)
+
     /// Waits while queries are queued or running, up to `atMost`: queries go first, tuning never stops entirely.
-    static func yieldToQueries(engine: Engine, atMost: Duration) {
+    /// While it waits the job's work mark is down: a crash then is not the job's (`Store.markWorking`).
+    func yieldToQueries(atMost: Duration) {
+        guard engine.scheduler.isBusy(grace: .milliseconds(20)) else { return }
+        let job = currentJob.withLock { $0 }
+        if let job { store.markWorking(job, false) }
         let until = ContinuousClock.now + atMost
         while engine.scheduler.isBusy(grace: .milliseconds(20)), ContinuousClock.now < until { usleep(500) }
+        if let job { store.markWorking(job, true) }
     }
 
     private func run() {
         // Between layers of every training step too, so a query waits for one layer at most.
-        let engine = self.engine, perLayer = settings.maxYieldPerLayer
-        TrainingYield.install { Tuner.yieldToQueries(engine: engine, atMost: perLayer) }
+        let perLayer = settings.maxYieldPerLayer
+        TrainingYield.install { [weak self] in self?.yieldToQueries(atMost: perLayer) }
         defer { TrainingYield.install(nil) }
         while !isStopped {
             do {
@@ -108,9 +117,15 @@ final class Tuner: @unchecked Sendable {
 
     private func process(_ job: JobRecord) {
         let start = ContinuousClock.now
+        currentJob.withLock { $0 = job.id }
+        store.markWorking(job.id, true)
+        defer {
+            store.markWorking(job.id, false)
+            currentJob.withLock { $0 = nil }
+        }
         guard job.attempts <= settings.maxAttempts else {
             metrics.jobFinished(state: "failed")
-            let reason = "gave up after \(job.attempts - 1) attempts: the process stopped during each (out of memory, or killed)"
+            let reason = "gave up after \(job.attempts - 1) attempts: the process stopped during this job's own work each time (out of memory, or killed while training)"
             logger.error("job \(job.id): \(reason)")
             _ = try? store.failJob(job.id, reason: reason)
             return
@@ -155,12 +170,12 @@ final class Tuner: @unchecked Sendable {
         let maxYield = settings.maxYieldPerStep
         let (tuned, _) = try strategy.learn(snapshot: parent, task: ContinualTask(name: task.name, examples: examples), earlier: earlier,
                                             adapterSettings: settings.adapter, training: training, baseExamples: [],
-                                            progress: { [engine, metrics] progress in
+                                            progress: { [self, metrics] progress in
             _ = try? reporter.report(JobProgress(step: progress.step, total: progress.total, loss: Double(progress.loss),
                                                  etaSeconds: progress.etaSeconds))
             metrics.tuning(progress: Double(progress.step) / Double(progress.total), step: progress.step, loss: Double(progress.loss))
             // Queries first: while some wait, let the inference thread have the cores (for a bounded time).
-            Self.yieldToQueries(engine: engine, atMost: maxYield)
+            self.yieldToQueries(atMost: maxYield)
         })
         try reporter.flush()
         CrashPoint.reach("tuning-done")

@@ -83,9 +83,14 @@ struct Recovery {
             guard job.state == .running || job.state == .evaluating, !(job.owner.map(isAlive) ?? false) else { continue }
             var requeued = Store.requeued(job)
             requeued.updatedAt = StoreJSON.now()
+            // Only a death during the job's own work counts as one of its attempts (`Store.markWorking`).
+            let diedWorking = Durable.exists(layout.workMark(job.id))
+            if !diedWorking { requeued.attempts = max(0, requeued.attempts - 1) }
             try Durable.replace(StoreJSON.encode(requeued), at: url)
+            unlink(layout.workMark(job.id).path)
             report.requeuedJobs.append(job.id)
-            logger.notice("re-queued job \(job.id): its writer stopped while it was \(job.state.rawValue) (attempt \(job.attempts))")
+            let counted = diedWorking ? "during its own work (attempt \(job.attempts) counts)" : "while it waited (the attempt does not count)"
+            logger.notice("re-queued job \(job.id): its writer stopped while it was \(job.state.rawValue), \(counted)")
         }
 
         // Lease files of dead writers.

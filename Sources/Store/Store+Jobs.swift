@@ -113,6 +113,22 @@ extension Store {
         }
     }
 
+    /// Raises or lowers job `id`'s work mark. The mark is up while the job does its own work (preparing,
+    /// training, evaluating) and down while it waits (for queries, between jobs): a process that dies with the
+    /// mark up died during the job's work — out of memory, a crash in training — and recovery counts that
+    /// attempt against the job; one that dies with it down (an operator's restart, a query's crash) does not.
+    /// A plain file without fsync: it has to outlive the process, not the machine.
+    public func markWorking(_ id: String, _ working: Bool) {
+        guard lease != nil, StoreID.isValid(id) else { return }
+        let path = layout.workMark(id).path
+        if working {
+            let descriptor = open(path, O_CREAT | O_WRONLY, 0o644)
+            if descriptor >= 0 { close(descriptor) }
+        } else {
+            unlink(path)
+        }
+    }
+
     // MARK: Helpers
 
     static func requeued(_ record: JobRecord) -> JobRecord {

@@ -150,6 +150,8 @@ struct StoreLayout: Sendable {
 
     func task(_ id: String) -> URL { tasks.appendingPathComponent(id) }
     func job(_ id: String) -> URL { jobs.appendingPathComponent(id + ".json") }
+    /// `Store.markWorking`'s mark.
+    func workMark(_ id: String) -> URL { jobs.appendingPathComponent("." + id + ".working") }
     func snapshot(_ id: String) -> URL { snapshots.appendingPathComponent(id) }
     func temporaryTask(_ id: String, token: String) -> URL { tasks.appendingPathComponent("\(Self.temporaryTaskPrefix).\(token).\(id)") }
     func draft(_ id: String, token: String) -> URL { snapshots.appendingPathComponent("\(Self.draftPrefix).\(token).\(id)") }

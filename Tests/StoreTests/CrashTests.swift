@@ -175,6 +175,7 @@ final class CrashTests: XCTestCase {
         case "progressWritten":
             let job = try push(0)
             _ = try store.claimNextJob()
+            store.markWorking(job.id, true)  // killed during the job's own work: the attempt counts
             let draft = try store.beginSnapshot(parent: nil)
             try Data(repeating: 1, count: 1000).write(to: draft.directory.appendingPathComponent("adapters.safetensors"))
             kill(at: .progressWritten, occurrence: 5)
