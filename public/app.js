@@ -228,11 +228,17 @@ function jobRow(job) {
   const snapshot = job.snapshot
     ? [h('code', {}, job.snapshot), ' ', h('span', { class: 'badge ' + (job.promoted ? 'good' : 'warn') }, job.promoted ? 'promoted' : 'candidate')]
     : '–';
+  const checks = progress && progress.held_out;
+  const last = checks && checks[checks.length - 1];
+  const outcome = job.outcome;
+  const learned = outcome
+    ? h('div', { class: 'small ' + (outcome.verdict === 'not_learned' ? 'error' : 'hint') }, outcome.summary)
+    : last ? h('div', { class: 'small hint' }, `held-out ${last.correct}/${last.items} after ${last.step} steps`) : null;
   return h('tr', {},
     h('td', {}, h('code', {}, job.id)), h('td', {}, job.task || job.task_id), h('td', {}, job.strategy || 'default'),
     h('td', {}, h('span', { class: `badge state-${job.state}` }, job.state), job.error ? h('div', { class: 'error small' }, job.error) : null),
     h('td', {}, bar), h('td', { class: 'num' }, progress && progress.loss !== undefined ? progress.loss.toFixed(3) : '–'),
-    h('td', { class: 'num' }, done || job.state === 'failed' ? '–' : duration(progress && progress.eta_s)), h('td', {}, snapshot));
+    h('td', { class: 'num' }, done || job.state === 'failed' ? '–' : duration(progress && progress.eta_s)), h('td', {}, snapshot, learned));
 }
 
 async function pollJobs() {
@@ -275,10 +281,22 @@ function renderMatrix(snapshots, tasks) {
     h('caption', { class: 'sr-only' }, 'Held-out accuracy of each snapshot on each task'),
     h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Snapshot'), columns.map((name) => h('th', { scope: 'col' }, name)))),
     h('tbody', {}, snapshots.map((s) => h('tr', {}, h('th', { scope: 'row' }, h('code', {}, s.id)),
-      columns.map((name) => {
-        const value = s.accuracy ? s.accuracy[name] : undefined;
-        return value === undefined ? h('td', { class: 'empty' }, '–') : h('td', { class: 'num', style: `background:${heat(value)}` }, percent(value));
-      })))));
+      columns.map((name) => matrixCell(s, name))))));
+}
+
+/** A task's held-out accuracy on a snapshot: the percentage, n, and for the task the snapshot learned, before → after.
+ *  Fewer than 20 held-out items cannot tell much: such a cell is flagged and not coloured. */
+function matrixCell(snapshot, name) {
+  const value = snapshot.accuracy ? snapshot.accuracy[name] : undefined;
+  if (value === undefined) return h('td', { class: 'empty' }, '–');
+  const score = snapshot.held_out && snapshot.held_out[name];
+  const before = snapshot.before && snapshot.before[name];
+  const small = score && score.small;
+  const label = `${score ? `${score.correct}/${score.items} held-out items right` : ''}${small ? ' — too few items to tell' : ''}`;
+  return h('td', { class: 'num' + (small ? ' small-n' : ''), style: small ? '' : `background:${heat(value)}`, title: label },
+    before ? h('span', { class: 'before' }, `${percent(before.accuracy)} → `) : null,
+    percent(value),
+    score ? h('span', { class: 'n' }, ` n=${score.items}${small ? ' (too few)' : ''}`) : null);
 }
 
 async function promote(id, button) {

@@ -16,19 +16,15 @@ public struct ContinualSequence {
         }
     }
 
+    /// How each task is learned (`TaskLearning`), and the share of a task's training items set aside for
+    /// training to watch (its plateau), so the held-out figures stay untouched by when training stopped.
     public struct Settings: Sendable {
-        public var adapter: AdapterSet.Settings
-        public var epochs: Int
-        public var batchSize: Int
-        public var learningRate: Float
-        public var seed: UInt64
+        public var learning: TaskLearning.Settings
+        public var watchFraction: Double
 
-        public init(adapter: AdapterSet.Settings, epochs: Int = 4, batchSize: Int = 16, learningRate: Float = 2e-3, seed: UInt64 = 0) {
-            self.adapter = adapter
-            self.epochs = epochs
-            self.batchSize = batchSize
-            self.learningRate = learningRate
-            self.seed = seed
+        public init(learning: TaskLearning.Settings = .init(), watchFraction: Double = 0.1) {
+            self.learning = learning
+            self.watchFraction = watchFraction
         }
     }
 
@@ -37,6 +33,15 @@ public struct ContinualSequence {
         public var task: String
         /// Accuracy on each task learned so far, in order.
         public var accuracy: [Double]
+        /// The task's held-out items on the snapshot before it (routed automatically) and right after it.
+        public var before: TaskLearning.Score?
+        public var after: TaskLearning.Score?
+        /// Optimiser steps run, and whether training stopped on a plateau of the watched accuracy.
+        public var steps: Int?
+        public var stoppedOnPlateau: Bool?
+        /// The watched accuracy as training went.
+        public var checks: [TrainingWatch.Check]?
+        public var verdict: TaskLearning.Verdict?
         /// Fraction of held-out items routed to their own task, over every task so far; nil without a selector.
         public var selectorAccuracy: Double?
         public var tuningSeconds: Double
@@ -68,6 +73,7 @@ public struct ContinualSequence {
     /// Progress of a run: the task being tuned (with its training progress) or evaluated.
     public enum Event {
         case tuning(task: Int, of: Int, TrainingProgress)
+        case checked(task: Int, of: Int, TrainingWatch.Check)
         case evaluating(task: Int, of: Int, label: String)
     }
 
@@ -97,33 +103,35 @@ public struct ContinualSequence {
     public func run(_ strategy: any ContinualStrategy, base: Snapshot, tasks: [Task], baseFamilies: [(name: String, items: [LabeledItem])],
                     baseBefore: [String: Double]? = nil, progress: ((Event) -> Void)? = nil) throws -> Result {
         var snapshot = base
-        var learned: [ContinualTask] = []
+        var learned: [TaskLearning.Earlier] = []
         var steps: [Step] = []
         let pipeline = base.base
+        let learning = TaskLearning(settings: settings.learning)
         for (index, task) in tasks.enumerated() {
-            let examples = try AdapterTuning.prepare(task.train, base: pipeline)
-            let training = TrainingSettings.continualTask(examples: examples.count, epochs: settings.epochs, batchSize: settings.batchSize,
-                                                          learningRate: settings.learningRate, seed: settings.seed &+ UInt64(index))
+            let (train, watched) = Self.setAside(task.train, fraction: settings.watchFraction, seed: settings.learning.seed &+ UInt64(index))
+            let examples = try AdapterTuning.prepare(train, base: pipeline)
             let started = Date()
-            let (tuned, _) = try strategy.learn(snapshot: snapshot, task: ContinualTask(name: task.name, examples: examples), earlier: learned,
-                                                adapterSettings: settings.adapter, training: training, baseExamples: [],
-                                                progress: { progress?(.tuning(task: index, of: tasks.count, $0)) })
-            let seconds = Date().timeIntervalSince(started)
-            snapshot = tuned
-            learned.append(ContinualTask(name: task.name, examples: examples))
-
-            var accuracy: [Double] = []
-            var routedRight = 0, routed = 0
-            for earlier in tasks.prefix(index + 1) {
-                progress?(.evaluating(task: index, of: tasks.count, label: earlier.name))
-                let report = try Evaluation.evaluate(snapshot: tuned, items: earlier.heldOut, routing: .automatic(expected: earlier.name))
-                accuracy.append(report.accuracy)
-                routedRight += report.predictions.filter { $0.routedTask == earlier.name }.count
-                routed += report.items
+            let outcome = try learning.learn(strategy, parent: snapshot, task: TaskLearning.Task(name: task.name, examples: examples, heldOut: task.heldOut,
+                                                                                                 watched: watched),
+                                             earlier: learned, index: index) { event in
+                switch event {
+                case let .training(training): progress?(.tuning(task: index, of: tasks.count, training))
+                case let .checked(check): progress?(.checked(task: index, of: tasks.count, check))
+                case let .evaluating(label): progress?(.evaluating(task: index, of: tasks.count, label: label))
+                }
             }
-            let hasSelector = (tuned.selector?.taskCount ?? 0) > 1
-            steps.append(Step(task: task.name, accuracy: accuracy, selectorAccuracy: hasSelector && routed > 0 ? Double(routedRight) / Double(routed) : nil,
-                              tuningSeconds: seconds, trainableParameters: Self.trainableParameters(of: tuned)))
+            let seconds = Date().timeIntervalSince(started)
+            snapshot = outcome.snapshot
+            let scores = outcome.earlierAfter.map(\.score) + [outcome.after]
+            learned.append(TaskLearning.Earlier(task: ContinualTask(name: task.name, examples: examples), heldOut: task.heldOut,
+                                                parentAccuracy: outcome.after.accuracy))
+            let hasSelector = (snapshot.selector?.taskCount ?? 0) > 1
+            let routed = scores.reduce(0) { $0 + $1.items }, routedRight = scores.reduce(0) { $0 + ($1.routedRight ?? 0) }
+            steps.append(Step(task: task.name, accuracy: scores.map(\.accuracy), before: outcome.before, after: outcome.after,
+                              steps: outcome.report.steps, stoppedOnPlateau: outcome.stoppedOnPlateau, checks: outcome.checks,
+                              verdict: outcome.verdict,
+                              selectorAccuracy: hasSelector && routed > 0 ? Double(routedRight) / Double(routed) : nil,
+                              tuningSeconds: seconds, trainableParameters: Self.trainableParameters(of: snapshot)))
         }
         progress?(.evaluating(task: tasks.count - 1, of: tasks.count, label: "base families"))
         let before = try baseBefore ?? Self.baseAccuracy(of: base, families: baseFamilies)
@@ -133,21 +141,22 @@ public struct ContinualSequence {
                       baseRouting: hasSelector ? after.routedToBase : nil, metrics: ContinualMetrics(matrix: steps.map(\.accuracy)))
     }
 
+    /// A seeded share of `items` set aside (at least one item when there are two or more), and the rest.
+    public static func setAside(_ items: [LabeledItem], fraction: Double, seed: UInt64) -> (rest: [LabeledItem], aside: [LabeledItem]) {
+        let count = items.count >= 2 ? max(1, Int((Double(items.count) * fraction).rounded())) : 0
+        guard count > 0 else { return (items, []) }
+        var generator = SplitMix64(seed: seed ^ 0x5A5A_5A5A)
+        let order = Array(items.indices).shuffled(using: &generator)
+        let aside = Set(order.prefix(count))
+        return (items.indices.filter { !aside.contains($0) }.map { items[$0] }, order.prefix(count).sorted().map { items[$0] })
+    }
+
     /// Parameters trained for the newest task: its adapter tensors, or the prompt pool.
     static func trainableParameters(of snapshot: Snapshot) -> Int {
         let task = snapshot.tasks.count - 1
         let adapters = snapshot.adapters?.trainableTensors(task: task).reduce(0) { $0 + $1.1.count } ?? 0
         let prompts = snapshot.promptPool.map { $0.prompts.reduce(0) { $0 + $1.count } } ?? 0
         return adapters + prompts
-    }
-}
-
-extension TrainingSettings {
-    /// The schedule of one continual task (the server's tuner and `mneme bench continual`): `epochs` passes over
-    /// the task's examples, at least 10 steps, warm-up a tenth of them up to 20.
-    public static func continualTask(examples: Int, epochs: Int, batchSize: Int, learningRate: Float, seed: UInt64) -> TrainingSettings {
-        let steps = max(10, epochs * (examples + batchSize - 1) / batchSize)
-        return TrainingSettings(steps: steps, batchSize: batchSize, learningRate: learningRate, warmupSteps: min(20, steps / 10), seed: seed)
     }
 }
 

@@ -51,9 +51,10 @@ public struct Pretraining {
     }
 
     /// Trains `pipeline.model` in place. `draw(step, count)` returns that step's items; `heldOut` are
-    /// per-family evaluation items.
+    /// per-family evaluation items. With `watch` (task "base"), training stops on a plateau of the watched
+    /// accuracy and the weights end at its best state.
     public func run(pipeline: LlavaPipeline, draw: (Int, Int) -> [LabeledItem], heldOut: [String: [LabeledItem]],
-                    progress: ((TrainingProgress) -> Void)? = nil,
+                    watch: TrainingWatch? = nil, progress: ((TrainingProgress) -> Void)? = nil,
                     evaluated: ((Checkpoint) -> Void)? = nil) throws -> (TrainingReport, [Checkpoint]) {
         let model = pipeline.model
         let gradients = Gradients()
@@ -70,6 +71,11 @@ public struct Pretraining {
         let clock = ContinuousClock()
         let start = clock.now
         var failure: Error?
+        let watching = watch.map { watch in
+            watch.attach(to: trainer, examples: training.batchSize) {
+                Snapshot(base: pipeline, adapters: nil, selector: nil, tasks: ["base"], mergedWeights: TrainingWatch.probeWeights)
+            }
+        }
         let report = trainer.run(batch: { step in
             let items = draw(step, training.batchSize)
             do {
@@ -88,7 +94,8 @@ public struct Pretraining {
             }
         })
         if let failure { throw failure }
-        let final = Checkpoint(step: training.steps, accuracy: evaluate(pipeline: pipeline, heldOut: heldOut),
+        if let watch, let watching { try watch.finish(watching) }
+        let final = Checkpoint(step: report.steps, accuracy: evaluate(pipeline: pipeline, heldOut: heldOut),
                                seconds: Greedy.milliseconds(start.duration(to: clock.now)) / 1000)
         checkpoints.append(final)
         evaluated?(final)

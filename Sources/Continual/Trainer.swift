@@ -77,6 +77,8 @@ public final class Trainer {
     public var beforeUpdate: ((Int) -> Void)?
     /// Called after each optimiser step with the step index (strategies such as LLaCA's EMA hook in here).
     public var afterStep: ((Int) -> Void)?
+    /// Called after each step with the number of steps done; false stops the run early (a plateau).
+    public var shouldContinue: ((Int) -> Bool)?
     /// Runs each batch as one shard per core.
     public let sharded = ShardedStep()
 
@@ -96,6 +98,7 @@ public final class Trainer {
         var smoothed: Float = .nan
         var smoothedPatch: Float?, smoothedAttention: Float?
         var items = 0
+        var done = 0
         for step in 0 ..< settings.steps {
             let batch = next(step)
             gradients.zero()
@@ -120,9 +123,11 @@ public final class Trainer {
                                        itemsPerSecond: Double(items) / max(elapsed, 1e-9),
                                        etaSeconds: perStep * Double(settings.steps - step - 1), learningRate: rate,
                                        patchLoss: smoothedPatch, attentionLoss: smoothedAttention))
+            done = step + 1
+            if let shouldContinue, !shouldContinue(done) { break }
         }
         let seconds = Greedy.milliseconds(start.duration(to: clock.now)) / 1000
-        return TrainingReport(steps: settings.steps, finalLoss: smoothed, seconds: seconds, itemsPerSecond: Double(items) / max(seconds, 1e-9))
+        return TrainingReport(steps: done, finalLoss: smoothed, seconds: seconds, itemsPerSecond: Double(items) / max(seconds, 1e-9))
     }
 
     /// The auxiliary losses' moving average: starts at the first value, unchanged by steps without one.

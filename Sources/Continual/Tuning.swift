@@ -39,8 +39,10 @@ public struct AdapterTuning {
 
     /// Learns `name` from `examples`; `baseExamples` (optional) give the base model's own selector keys the
     /// first time a selector is created; `plan` is how a strategy changes the run.
+    /// With `watch`, the run is checked on held-out items as it trains, stops on a plateau and ends at its best state.
     public func tune(snapshot: Snapshot, name: String, examples: [PreparedExample], baseExamples: [PreparedExample] = [],
-                     plan: TuningPlan = TuningPlan(), progress: ((TrainingProgress) -> Void)? = nil) throws -> (Snapshot, TrainingReport) {
+                     plan: TuningPlan = TuningPlan(), watch: TrainingWatch? = nil,
+                     progress: ((TrainingProgress) -> Void)? = nil) throws -> (Snapshot, TrainingReport) {
         guard !examples.isEmpty else { throw TuningError.emptyTask(name) }
         if let problem = adapterSettings.problem { throw TuningError.invalidSettings(problem) }
         guard snapshot.taskId(named: name) == nil else { throw TuningError.duplicateTask(name) }
@@ -82,6 +84,13 @@ public struct AdapterTuning {
         var rehearsalSampler = BatchSampler(count: plan.rehearsal?.examples.count ?? 0, seed: training.seed &+ 1)
         let rehearsalCount = plan.rehearsal.map { r in r.examples.isEmpty ? 0 : Int((Double(training.batchSize) * r.fraction).rounded()) } ?? 0
         let weight = alignmentWeight
+        var probeBase = base
+        probeBase.model = plan.trainingModel ?? base.model
+        let watching = watch.map { watch in
+            watch.attach(to: trainer, examples: examples.count) { [tasks = snapshot.tasks] in
+                Snapshot(base: probeBase, adapters: adapters, selector: selector, tasks: tasks + [name], mergedWeights: TrainingWatch.probeWeights)
+            }
+        }
         let report = trainer.run(batch: { step in
             let indices = sampler.next(training.batchSize - rehearsalCount)
             var batch = indices.map { pool[$0].example }
@@ -97,6 +106,7 @@ public struct AdapterTuning {
                 return loss
             }
         }, progress: progress)
+        if let watch, let watching { try watch.finish(watching) }
         plan.finish?(run)
 
         if adapters.settings.kind == .branchLora {

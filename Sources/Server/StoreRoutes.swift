@@ -133,10 +133,15 @@ enum StoreRoutes {
             var entry: [String: Any] = ["step": progress.step, "total": progress.total]
             if let loss = progress.loss, loss.isFinite { entry["loss"] = loss }
             if let eta = progress.etaSeconds, eta.isFinite { entry["eta_s"] = eta }
+            if let checks = progress.checks { entry["held_out"] = checks.map(scoreJSON) }
             body["progress"] = entry
         }
         if let snapshot = job.snapshot { body["snapshot"] = snapshot }
         if let promoted = job.promoted { body["promoted"] = promoted }
+        if let outcome = job.outcome {
+            body["outcome"] = ["before": scoreJSON(outcome.before), "after": scoreJSON(outcome.after), "verdict": outcome.verdict,
+                               "summary": outcome.summary, "steps": outcome.steps, "stopped_on_plateau": outcome.stoppedOnPlateau] as [String: Any]
+        }
         if let error = job.error { body["error"] = error }
         return body
     }
@@ -147,6 +152,16 @@ enum StoreRoutes {
                                    "candidate": registry.candidates.contains(snapshot.id), "active": registry.active == snapshot.id]
         body["parent"] = snapshot.parent ?? NSNull()
         body["strategy"] = snapshot.strategy ?? NSNull()
+        if let heldOut = snapshot.heldOut { body["held_out"] = heldOut.mapValues(scoreJSON) }
+        if let before = snapshot.before { body["before"] = before.mapValues(scoreJSON) }
+        return body
+    }
+
+    /// Held-out items right of all; `small` flags too few to tell (`TaskLearning.minimumItems`).
+    static func scoreJSON(_ score: HeldOutScore) -> [String: Any] {
+        var body: [String: Any] = ["correct": score.correct, "items": score.items, "accuracy": score.accuracy,
+                                   "small": score.items < TaskLearning.minimumItems]
+        if let step = score.step { body["step"] = step }
         return body
     }
 }

@@ -10,13 +10,8 @@ import Synchronization
 public struct TunerSettings: Sendable {
     /// Strategy for pushes that name none.
     public var defaultStrategy = "branchlora"
-    /// A new snapshot is promoted only if no earlier task loses more than this many accuracy points.
-    public var regressionGatePoints = 5.0
-    public var epochs = 4
-    public var batchSize = 16
-    public var learningRate: Float = 2e-3
-    public var adapter = AdapterSet.Settings.continualDefault
-    public var seed: UInt64 = 0
+    /// How a task is learned, measured and gated (`TaskLearning`, shared with the benchmarks).
+    public var learning = TaskLearning.Settings()
     /// A job started this many times without finishing (the process died each time) fails instead of looping.
     public var maxAttempts = 3
     /// Between training steps the tuner lets waiting queries go first, but never waits longer than this:
@@ -155,42 +150,46 @@ final class Tuner: @unchecked Sendable {
         let items = try store.items(ofTask: task.id)
         let train = try task.trainIndices.map { try labeled(items[$0]) }
         let held = try task.evalIndices.map { try labeled(items[$0]) }
-        var earlier: [ContinualTask] = []
-        var earlierHeld: [(name: String, items: [LabeledItem])] = []
+        var earlier: [TaskLearning.Earlier] = []
         for id in parentMetadata.taskIds {
             let record = try store.task(id)
             let all = try store.items(ofTask: id)
-            earlier.append(ContinualTask(name: record.name, examples: try AdapterTuning.prepare(try record.trainIndices.map { try labeled(all[$0]) }, base: base)))
-            earlierHeld.append((record.name, try record.evalIndices.map { try labeled(all[$0]) }))
+            earlier.append(TaskLearning.Earlier(task: ContinualTask(name: record.name, examples: try AdapterTuning.prepare(try record.trainIndices.map { try labeled(all[$0]) }, base: base)),
+                                                heldOut: try record.evalIndices.map { try labeled(all[$0]) }, parentAccuracy: parentMetadata.accuracy[record.name]))
         }
         let examples = try AdapterTuning.prepare(train, base: base)
-        let training = TrainingSettings.continualTask(examples: examples.count, epochs: settings.epochs, batchSize: settings.batchSize,
-                                                      learningRate: settings.learningRate, seed: settings.seed &+ UInt64(parentMetadata.tasks.count))
         let reporter = JobProgressReporter(store: store, jobId: job.id)
         let maxYield = settings.maxYieldPerStep
-        let (tuned, _) = try strategy.learn(snapshot: parent, task: ContinualTask(name: task.name, examples: examples), earlier: earlier,
-                                            adapterSettings: settings.adapter, training: training, baseExamples: [],
-                                            progress: { [self, metrics] progress in
-            _ = try? reporter.report(JobProgress(step: progress.step, total: progress.total, loss: Double(progress.loss),
-                                                 etaSeconds: progress.etaSeconds))
-            metrics.tuning(progress: Double(progress.step) / Double(progress.total), step: progress.step, loss: Double(progress.loss))
-            // Queries first: while some wait, let the inference thread have the cores (for a bounded time).
-            self.yieldToQueries(atMost: maxYield)
-        })
+        var checks: [HeldOutScore] = []
+        var latest = JobProgress(step: 0, total: 0)
+        let learning = TaskLearning(settings: settings.learning)
+        let outcome = try learning.learn(strategy, parent: parent, task: TaskLearning.Task(name: task.name, examples: examples, heldOut: held),
+                                         earlier: earlier, index: parentMetadata.tasks.count) { [self, metrics] event in
+            switch event {
+            case let .training(progress):
+                latest = JobProgress(step: progress.step, total: progress.total, loss: Double(progress.loss), etaSeconds: progress.etaSeconds,
+                                     checks: checks.isEmpty ? nil : checks)
+                _ = try? reporter.report(latest)
+                metrics.tuning(progress: Double(progress.step) / Double(progress.total), step: progress.step, loss: Double(progress.loss))
+                // Queries first: while some wait, let the inference thread have the cores (for a bounded time).
+                self.yieldToQueries(atMost: maxYield)
+            case let .checked(check):
+                checks.append(HeldOutScore(correct: check.correct, items: check.items, step: check.step))
+                latest.checks = checks
+                _ = try? reporter.report(latest)
+                logger.info("job \(job.id): held-out \(check.correct)/\(check.items) after \(check.step) steps")
+            case .evaluating:
+                break
+            }
+        }
         try reporter.flush()
+        if !checks.isEmpty { _ = try? store.updateProgress(job.id, latest) }
         CrashPoint.reach("tuning-done")
 
         _ = try store.beginEvaluation(job.id)
-        var accuracy: [String: Double] = [:]
-        accuracy[task.name] = try Evaluation.evaluate(snapshot: tuned, items: held, routing: .automatic(expected: task.name)).accuracy
-        for (name, items) in earlierHeld where !items.isEmpty {
-            accuracy[name] = try Evaluation.evaluate(snapshot: tuned, items: items, routing: .automatic(expected: name)).accuracy
-        }
-        let regressions = earlierHeld.compactMap { entry -> String? in
-            guard let before = parentMetadata.accuracy[entry.name], let after = accuracy[entry.name],
-                  (before - after) * 100 > settings.regressionGatePoints else { return nil }
-            return String(format: "%@ %.1f → %.1f", entry.name, before * 100, after * 100)
-        }
+        let tuned = outcome.snapshot
+        var accuracy: [String: Double] = [task.name: outcome.after.accuracy]
+        for entry in outcome.earlierAfter where entry.score.items > 0 { accuracy[entry.name] = entry.score.accuracy }
 
         let draft = try store.beginSnapshot(parent: parentId)
         do {
@@ -203,16 +202,24 @@ final class Tuner: @unchecked Sendable {
         }
         let metadata = try store.commit(draft, SnapshotDetails(kind: .tuned, tasks: Array(tuned.tasks.dropFirst()),
                                                                taskIds: parentMetadata.taskIds + [task.id], strategy: strategy.name,
-                                                               accuracy: accuracy, jobId: job.id))
-        let promoted = regressions.isEmpty
+                                                               accuracy: accuracy, jobId: job.id,
+                                                               before: [task.name: HeldOutScore(correct: outcome.before.correct, items: outcome.before.items)],
+                                                               heldOut: Dictionary(uniqueKeysWithValues: ([(task.name, outcome.after)] + outcome.earlierAfter.map { ($0.name, $0.score) })
+                                                                   .map { ($0.0, HeldOutScore(correct: $0.1.correct, items: $0.1.items)) })))
+        let promoted = outcome.promote
         if promoted {
             try engine.activate(metadata.id) { try store.promote(metadata.id) }
             metrics.activeSnapshot(metadata.id, previous: parentId)
         } else {
-            logger.warning("snapshot \(metadata.id) regresses \(regressions.joined(separator: ", ")); kept as a candidate")
+            logger.warning("snapshot \(metadata.id) kept as a candidate: \(outcome.summary)")
             _ = try store.addCandidate(metadata.id)
         }
-        _ = try store.finishJob(job.id, snapshot: metadata.id, promoted: promoted)
+        logger.info("job \(job.id): \(outcome.summary)")
+        let record = JobOutcome(before: HeldOutScore(correct: outcome.before.correct, items: outcome.before.items),
+                                after: HeldOutScore(correct: outcome.after.correct, items: outcome.after.items),
+                                verdict: outcome.verdict.rawValue, summary: outcome.summary, steps: outcome.report.steps,
+                                stoppedOnPlateau: outcome.stoppedOnPlateau)
+        _ = try store.finishJob(job.id, snapshot: metadata.id, promoted: promoted, outcome: record)
         return Outcome(snapshot: metadata.id, promoted: promoted)
     }
 

@@ -22,15 +22,22 @@ public struct SnapshotDetails: Sendable, Equatable {
     public var accuracy: [String: Double]
     /// The job that produced it, if any.
     public var jobId: String?
+    /// The counts behind `accuracy`: held-out items right and in all, per task name.
+    public var heldOut: [String: HeldOutScore]
+    /// The task this snapshot learned, on its parent (before it learned it), per task name.
+    public var before: [String: HeldOutScore]
 
     public init(kind: SnapshotKind, tasks: [String] = [], taskIds: [String] = [], strategy: String? = nil,
-                accuracy: [String: Double] = [:], jobId: String? = nil) {
+                accuracy: [String: Double] = [:], jobId: String? = nil, before: [String: HeldOutScore] = [:],
+                heldOut: [String: HeldOutScore] = [:]) {
         self.kind = kind
         self.tasks = tasks
         self.taskIds = taskIds
         self.strategy = strategy
         self.accuracy = accuracy
         self.jobId = jobId
+        self.before = before
+        self.heldOut = heldOut
     }
 }
 
@@ -47,6 +54,10 @@ public struct SnapshotMetadata: Codable, Sendable, Equatable {
     public var strategy: String?
     public var accuracy: [String: Double]
     public var jobId: String?
+    /// Held-out counts behind `accuracy` (absent in snapshots committed before they were recorded).
+    public var heldOut: [String: HeldOutScore]?
+    /// The learned task's held-out counts on the parent snapshot.
+    public var before: [String: HeldOutScore]?
     public var createdAt: Date
 
     init(id: String, parent: String?, details: SnapshotDetails, createdAt: Date) {
@@ -59,11 +70,14 @@ public struct SnapshotMetadata: Codable, Sendable, Equatable {
         strategy = details.strategy
         accuracy = details.accuracy
         jobId = details.jobId
+        heldOut = details.heldOut.isEmpty ? nil : details.heldOut
+        before = details.before.isEmpty ? nil : details.before
         self.createdAt = createdAt
     }
 
     enum CodingKeys: String, CodingKey {
-        case format, id, parent, kind, tasks, strategy, accuracy
+        case format, id, parent, kind, tasks, strategy, accuracy, before
+        case heldOut = "held_out"
         case taskIds = "task_ids"
         case jobId = "job_id"
         case createdAt = "created_at"

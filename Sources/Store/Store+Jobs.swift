@@ -79,13 +79,14 @@ extension Store {
 
     /// evaluating → done, with the snapshot the job committed and whether it was promoted.
     @discardableResult
-    public func finishJob(_ id: String, snapshot: String, promoted: Bool) throws -> JobRecord {
+    public func finishJob(_ id: String, snapshot: String, promoted: Bool, outcome: JobOutcome? = nil) throws -> JobRecord {
         _ = try self.snapshot(snapshot)
         return try updateJob(id, operation: "finishJob") { record in
             try check(record, to: .done)
             record.state = .done
             record.snapshot = snapshot
             record.promoted = promoted
+            record.outcome = outcome
             record.finishedAt = StoreJSON.now()
             record.owner = nil
         }

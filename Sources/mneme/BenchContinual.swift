@@ -30,14 +30,11 @@ struct BenchContinual: ParsableCommand {
     @Option(help: "Held-out items per base family (retention).")
     var baseItems = 50
 
-    @Option(help: "Epochs over each task's training items.")
-    var epochs = 4
+    @OptionGroup(title: "Learning (the server's defaults)")
+    var learning: LearningOptions
 
-    @Option(help: "Peak learning rate.")
-    var lr: Float = 2e-3
-
-    @Option(help: "Adapter rank.")
-    var rank = 8
+    @Option(help: "Share of each task's training items set aside for training to watch (its plateau and best state); the held-out items are never seen.")
+    var watchFraction = 0.1
 
     @Option(help: "Write every result (matrices, metrics, timings) to this JSON file.")
     var json: String?
@@ -58,10 +55,7 @@ struct BenchContinual: ParsableCommand {
 
         var results: [ContinualSequence.Result] = []
         for strategy in chosen {
-            var adapter = AdapterSet.Settings.continualDefault
-            adapter.rank = rank
-            adapter.alpha = Float(2 * rank)
-            let runner = ContinualSequence(settings: .init(adapter: adapter, epochs: epochs, learningRate: lr, seed: 0))
+            let runner = ContinualSequence(settings: .init(learning: learning.settings, watchFraction: watchFraction))
             let bar = ProgressBar(strategy.name)
             let result = try runner.run(strategy, base: base, tasks: sequence, baseFamilies: baseFamilies, baseBefore: baseBefore) { event in
                 switch event {
@@ -69,6 +63,9 @@ struct BenchContinual: ParsableCommand {
                     bar.update(task * progress.total + progress.step, count * progress.total,
                                detail: String(format: "task %d/%d %@  loss %.4f  %.0f items/s", task + 1, count, sequence[task].name,
                                               progress.loss, progress.itemsPerSecond))
+                case let .checked(task, count, check):
+                    bar.update(task * 100 + 50, count * 100, detail: String(format: "task %d/%d %@  watched %d/%d after %d steps", task + 1, count,
+                                                                            sequence[task].name, check.correct, check.items, check.step), force: true)
                 case let .evaluating(task, count, label):
                     bar.update(task * 100 + 99, count * 100, detail: "evaluating \(label)", force: true)
                 }

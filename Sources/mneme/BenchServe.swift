@@ -40,7 +40,7 @@ struct BenchServe: ParsableCommand {
         func startServer(tuneEpochs: Int) throws -> MnemeServer {
             var configuration = ServerConfiguration(dataDirectory: data, modelDirectory: directory)
             configuration.port = 0
-            configuration.tuner.epochs = tuneEpochs
+            configuration.tuner.learning.maxEpochs = tuneEpochs
             let server = try MnemeServer(configuration: configuration, logger: logger)
             try server.start()
             return server

@@ -78,7 +78,8 @@ struct Push: ParsableCommand {
         }
         let snapshot = job["snapshot"] as? String ?? "?"
         let promoted = job["promoted"] as? Bool ?? false
-        print(promoted ? "snapshot \(snapshot) is now active" : "snapshot \(snapshot) kept as a candidate (it did not pass the regression gate)")
+        if let summary = (job["outcome"] as? [String: Any])?["summary"] as? String { print(summary) }
+        print(promoted ? "snapshot \(snapshot) is now active" : "snapshot \(snapshot) kept as a candidate, not promoted")
     }
 
     /// Polls the job until it is done or failed, drawing its progress.
@@ -101,7 +102,10 @@ struct Push: ParsableCommand {
             let total = max(progress["total"] as? Int ?? 0, 1)
             var detail = state
             if let loss = progress["loss"] as? Double { detail += String(format: "  loss %.4f", loss) }
-            if let eta = progress["eta_s"] as? Double { detail += "  ETA " + ProgressBar.duration(eta) }
+            if let last = (progress["held_out"] as? [[String: Any]])?.last, let correct = last["correct"] as? Int, let items = last["items"] as? Int {
+                detail += "  held-out \(correct)/\(items)"
+            }
+            if let eta = progress["eta_s"] as? Double { detail += "  at most " + ProgressBar.duration(eta) }
             if state == "done" || state == "failed" {
                 bar.update(total, total, detail: detail, force: true)
                 return job

@@ -31,11 +31,8 @@ struct Serve: ParsableCommand {
     @Option(help: "Strategy for pushes that name none.")
     var defaultStrategy: String = "branchlora"
 
-    @Option(help: "Promote a new snapshot only if no earlier task loses more than this many accuracy points.")
-    var gatePoints: Double = 5
-
-    @Option(help: "Epochs over a pushed task's training items.")
-    var tuneEpochs: Int = 4
+    @OptionGroup(title: "Learning pushed tasks")
+    var learning: LearningOptions
 
     @Option(help: "While queries are waiting, the tuner pauses between layers for at most this many milliseconds at a time (lower: tuning progresses faster under load, queries wait more).")
     var tuneYieldMs: Int = 1000
@@ -57,8 +54,7 @@ struct Serve: ParsableCommand {
         }
         configuration.role = role
         configuration.tuner.defaultStrategy = defaultStrategy
-        configuration.tuner.regressionGatePoints = gatePoints
-        configuration.tuner.epochs = tuneEpochs
+        configuration.tuner.learning = learning.settings
         guard tuneYieldMs >= 0 else { throw ValidationError("--tune-yield-ms must be 0 or more") }
         configuration.tuner.maxYieldPerStep = .milliseconds(tuneYieldMs)
         configuration.tuner.maxYieldPerLayer = .milliseconds(tuneYieldMs)

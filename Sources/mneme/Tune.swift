@@ -1,5 +1,6 @@
 import ArgumentParser
 import Continual
+import Datasets
 import Foundation
 import LLaVA
 
@@ -21,26 +22,11 @@ struct Tune: ParsableCommand {
     @Option(help: "Strategy: seq-lora (alias lora), joint, replay, moe-lora, branchlora, llaca-ema, llava-c, fwd-prompt, msgm-replay.")
     var strategy: String = "branchlora"
 
-    @Option(help: "Epochs over the data (ignored when --steps is given).")
-    var epochs: Int = 3
+    @OptionGroup(title: "Learning (the server's defaults)")
+    var learning: LearningOptions
 
-    @Option(help: "Optimiser steps.")
-    var steps: Int?
-
-    @Option(help: "Peak learning rate.")
-    var lr: Float = 2e-3
-
-    @Option(help: "Batch size.")
-    var batch: Int = 16
-
-    @Option(help: "Adapter rank.")
-    var rank: Int = 8
-
-    @Option(help: "Adapter alpha (scale = alpha / rank).")
-    var alpha: Float = 16
-
-    @Option(help: "Projections that get adapters, comma-separated.")
-    var targets: String = "q_proj,v_proj,gate_proj,up_proj,down_proj"
+    @Option(help: "Share of the items held out: training watches them to stop at its plateau, and before → after is measured on them (as the server does with a push).")
+    var evalFraction = 0.1
 
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
@@ -54,26 +40,36 @@ struct Tune: ParsableCommand {
         let modelURL = try DefaultModel.resolve(model)
         let snapshot = try Snapshot.load(from: modelURL)
         let items = try DatasetLoading.items(at: data)
+        guard (0 ..< 1).contains(evalFraction) else { throw ValidationError("--eval-fraction must be at least 0 and below 1") }
+        let split = Dataset.split(count: items.count, evalFraction: evalFraction, minimumEval: 50, seed: seed)
         let prepareBar = ProgressBar("preparing")
-        let examples = try AdapterTuning.prepare(items, base: snapshot.base) { prepareBar.update($0, $1) }
+        let examples = try AdapterTuning.prepare(split.train.map { items[$0] }, base: snapshot.base) { prepareBar.update($0, $1) }
         let baseExamples = try baseData.map { try AdapterTuning.prepare(DatasetLoading.items(at: $0), base: snapshot.base) } ?? []
-        let totalSteps = steps ?? max(1, epochs * (items.count + batch - 1) / batch)
-        let settings = AdapterSet.Settings(kind: chosen.adapterKind, targets: targets.split(separator: ",").map(String.init), rank: rank, alpha: alpha)
-        let training = TrainingSettings(steps: totalSteps, batchSize: batch, learningRate: lr, warmupSteps: min(50, totalSteps / 10), seed: seed)
+        var settings = learning.settings
+        settings.seed = seed
         let bar = ProgressBar("tuning \(task)")
+        var watched = ""
         // A standalone tune has no store of earlier tasks' items: replay-style strategies rehearse nothing here.
-        let (tuned, report) = try Strategies.learn(chosen, snapshot: snapshot, task: ContinualTask(name: task, examples: examples), earlier: [],
-                                                   adapterSettings: settings, training: training, baseExamples: baseExamples) { p in
-            bar.update(p.step, p.total, detail: String(format: "loss %.4f  %.1f items/s  ETA %@", p.loss, p.itemsPerSecond,
-                                                       ProgressBar.duration(p.etaSeconds)))
+        let outcome = try TaskLearning(settings: settings).learn(
+            chosen, parent: snapshot, task: TaskLearning.Task(name: task, examples: examples, heldOut: split.eval.map { items[$0] }),
+            earlier: [], index: snapshot.tasks.count - 1, baseExamples: baseExamples) { event in
+            switch event {
+            case let .training(p):
+                bar.update(p.step, p.total, detail: String(format: "loss %.4f  %.1f items/s%@", p.loss, p.itemsPerSecond, watched))
+            case let .checked(check):
+                watched = String(format: "  held-out %d/%d", check.correct, check.items)
+            case let .evaluating(label):
+                bar.update(1, 1, detail: "evaluating \(label)", force: true)
+            }
         }
+        let tuned = outcome.snapshot, report = outcome.report
         let outURL = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
         let basePath = (snapshot.manifest.map { $0.base.hasPrefix("/") ? $0.base : modelURL.appendingPathComponent($0.base).standardizedFileURL.path })
             ?? modelURL.standardizedFileURL.path
         try tuned.save(to: outURL, manifest: SnapshotManifest(base: basePath, strategy: chosen.name, tasks: tuned.tasks,
                                                               parent: snapshot.manifest == nil ? nil : modelURL.lastPathComponent))
-        print(String(format: "wrote %@: task %@ learned in %d steps, %.1f s, %.1f items/s, final loss %.4f",
-                     out, task, report.steps, report.seconds, report.itemsPerSecond, report.finalLoss))
+        print(String(format: "wrote %@ in %.1f s (%.1f items/s, final loss %.4f)", out, report.seconds, report.itemsPerSecond, report.finalLoss))
+        print(outcome.summary)
     }
 }

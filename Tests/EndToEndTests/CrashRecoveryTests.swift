@@ -20,7 +20,7 @@ final class CrashRecoveryTests: XCTestCase {
     }
 
     func testKillDuringUploadKeepsAcknowledgedPushesAndNothingHalfWritten() throws {
-        let server = try MnemeProcess(data: data, arguments: ["--tune-epochs", "1"])
+        let server = try MnemeProcess(data: data, arguments: ["--max-epochs", "1"])
         let acknowledged = try server.request("POST", "/v1/tasks", json: ServerLifecycleTests.push("first", answer: "red"))
         XCTAssertEqual(acknowledged.status, 202, "\(acknowledged.object)")
         let firstJob = try XCTUnwrap(acknowledged.object["job_id"] as? String)
@@ -33,7 +33,7 @@ final class CrashRecoveryTests: XCTestCase {
         Thread.sleep(forTimeInterval: 0.2)
         server.crash()
 
-        let restarted = try MnemeProcess(data: data, arguments: ["--tune-epochs", "1"])
+        let restarted = try MnemeProcess(data: data, arguments: ["--max-epochs", "1"])
         let names = try tasks(restarted).compactMap { $0["name"] as? String }
         XCTAssertEqual(names, ["first"], "the acknowledged push survives; the unacknowledged one left nothing")
         XCTAssertEqual(try restarted.waitForJob(firstJob)["state"] as? String, "done")
@@ -43,7 +43,7 @@ final class CrashRecoveryTests: XCTestCase {
     }
 
     func testKillDuringTuningRequeuesTheJobAndItFinishesAfterRestart() throws {
-        let server = try MnemeProcess(data: data, arguments: ["--tune-epochs", "400"])
+        let server = try MnemeProcess(data: data, arguments: ["--max-epochs", "400", "--check-every", "1000000"])
         let pushed = try server.request("POST", "/v1/tasks", json: ServerLifecycleTests.push("slow", answer: "red"))
         let jobId = try XCTUnwrap(pushed.object["job_id"] as? String, "\(pushed.object)")
         try eventually(60, "the job never reported progress") {
@@ -52,7 +52,7 @@ final class CrashRecoveryTests: XCTestCase {
         }
         server.crash()
 
-        let restarted = try MnemeProcess(data: data, arguments: ["--tune-epochs", "3"])
+        let restarted = try MnemeProcess(data: data, arguments: ["--max-epochs", "3"])
         let job = try restarted.waitForJob(jobId)
         XCTAssertEqual(job["state"] as? String, "done", "\(job)")
         XCTAssertEqual(job["attempts"] as? Int, 2, "\(job)")
@@ -61,13 +61,13 @@ final class CrashRecoveryTests: XCTestCase {
     }
 
     func testKillDuringSnapshotWriteLeavesNoHalfSnapshot() throws {
-        let server = try MnemeProcess(data: data, arguments: ["--tune-epochs", "1"], environment: ["MNEME_CRASH_POINT": "snapshot-write"])
+        let server = try MnemeProcess(data: data, arguments: ["--max-epochs", "1"], environment: ["MNEME_CRASH_POINT": "snapshot-write"])
         let base = try XCTUnwrap(try server.request("GET", "/v1/snapshots").object["active"] as? String)
         let pushed = try server.request("POST", "/v1/tasks", json: ServerLifecycleTests.push("written", answer: "red"))
         let jobId = try XCTUnwrap(pushed.object["job_id"] as? String, "\(pushed.object)")
         XCTAssertTrue(server.waitForCrash(), "the server did not reach the crash point:\n\(server.output.suffix(2000))")
 
-        let restarted = try MnemeProcess(data: data, arguments: ["--tune-epochs", "1"])
+        let restarted = try MnemeProcess(data: data, arguments: ["--max-epochs", "1"])
         let job = try restarted.waitForJob(jobId)
         XCTAssertEqual(job["state"] as? String, "done", "\(job)")
         let snapshots = try restarted.request("GET", "/v1/snapshots").object["snapshots"] as? [[String: Any]] ?? []
@@ -81,14 +81,14 @@ final class CrashRecoveryTests: XCTestCase {
     func testAJobThatKillsTheProcessEveryTimeFailsInsteadOfLooping() throws {
         var jobId: String?
         for attempt in 1 ... 3 {
-            let server = try MnemeProcess(data: data, arguments: ["--tune-epochs", "1"], environment: ["MNEME_CRASH_POINT": "tuning-done"])
+            let server = try MnemeProcess(data: data, arguments: ["--max-epochs", "1"], environment: ["MNEME_CRASH_POINT": "tuning-done"])
             if attempt == 1 {
                 let pushed = try server.request("POST", "/v1/tasks", json: ServerLifecycleTests.push("deadly", answer: "red"))
                 jobId = try XCTUnwrap(pushed.object["job_id"] as? String, "\(pushed.object)")
             }
             XCTAssertTrue(server.waitForCrash(), "attempt \(attempt) did not crash:\n\(server.output.suffix(2000))")
         }
-        let restarted = try MnemeProcess(data: data, arguments: ["--tune-epochs", "1"])
+        let restarted = try MnemeProcess(data: data, arguments: ["--max-epochs", "1"])
         let job = try restarted.waitForJob(try XCTUnwrap(jobId))
         XCTAssertEqual(job["state"] as? String, "failed", "\(job)")
         XCTAssertTrue((job["error"] as? String ?? "").contains("gave up after 3 attempts"), "\(job)")

@@ -10,7 +10,7 @@ final class ReplicaTests: XCTestCase {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         let data = scratch.appendingPathComponent("data")
-        let tuner = try MnemeProcess(data: data, arguments: ["--role", "tuner", "--tune-epochs", "25"])
+        let tuner = try MnemeProcess(data: data, arguments: ["--role", "tuner", "--max-epochs", "25"])
         let replicas = try (0 ..< 2).map { _ in try MnemeProcess(data: data, arguments: ["--role", "replica"]) }
         let base = try XCTUnwrap(try tuner.request("GET", "/v1/snapshots").object["active"] as? String)
 

@@ -37,7 +37,7 @@ final class ServerLifecycleTests: XCTestCase {
 
     func testPushTunesANewSnapshotThenCompareAndRollback() throws {
         // Queries are constant here, so let the tuner pause only briefly for them.
-        let server = try MnemeProcess(data: scratch.appendingPathComponent("data"), arguments: ["--tune-epochs", "25", "--tune-yield-ms", "20"])
+        let server = try MnemeProcess(data: scratch.appendingPathComponent("data"), arguments: ["--max-epochs", "25", "--tune-yield-ms", "20"])
         let before = try server.request("POST", "/v1/answer", json: Self.query)
         XCTAssertEqual(before.status, 200, "\(before.object)")
         let baseSnapshot = try XCTUnwrap(before.object["snapshot"] as? String)
@@ -57,6 +57,13 @@ final class ServerLifecycleTests: XCTestCase {
         XCTAssertEqual(finished["promoted"] as? Bool, true, "\(finished)")
         let tuned = try XCTUnwrap(finished["snapshot"] as? String)
         XCTAssertNotEqual(tuned, baseSnapshot)
+        // What it learned, on the task's 12 held-out items (half of 24: at least 50 are held out where half the items allow): too few to judge, so flagged and promoted on the gate alone.
+        let outcome = try XCTUnwrap(finished["outcome"] as? [String: Any], "\(finished)")
+        XCTAssertEqual((outcome["before"] as? [String: Any])?["items"] as? Int, 12)
+        XCTAssertEqual((outcome["after"] as? [String: Any])?["items"] as? Int, 12)
+        XCTAssertEqual((outcome["after"] as? [String: Any])?["small"] as? Bool, true)
+        XCTAssertEqual(outcome["verdict"] as? String, "unmeasured")
+        XCTAssertTrue((outcome["summary"] as? String ?? "").contains("too few to tell"), "\(outcome)")
 
         // The new snapshot answers the task it learned; the base model did not.
         let forced = Self.query.merging(["task": "redness"]) { $1 }
@@ -99,8 +106,34 @@ final class ServerLifecycleTests: XCTestCase {
         server.stop()
     }
 
+    /// Answers that are a different word for every item carry nothing an image or question can teach: the job
+    /// finishes, says in words that the task was not learned, and leaves the snapshot a candidate.
+    func testAPushThatTeachesNothingIsNotPromotedAndSaysWhy() throws {
+        let server = try MnemeProcess(data: scratch.appendingPathComponent("data"))
+        var body = Self.push("noise", answer: "x", items: 80)
+        body["items"] = (body["items"] as! [[String: Any]]).enumerated().map { index, item in
+            item.merging(["answer": "word\((index * 37) % 80)"]) { $1 }
+        }
+        let pushed = try server.request("POST", "/v1/tasks", json: body)
+        XCTAssertEqual(pushed.status, 202, "\(pushed.object)")
+        let job = try server.waitForJob(try XCTUnwrap(pushed.object["job_id"] as? String))
+        XCTAssertEqual(job["state"] as? String, "done", "\(job)")
+        XCTAssertEqual(job["promoted"] as? Bool, false, "\(job)")
+        let outcome = try XCTUnwrap(job["outcome"] as? [String: Any], "\(job)")
+        XCTAssertEqual(outcome["verdict"] as? String, "not_learned", "\(outcome)")
+        XCTAssertEqual((outcome["after"] as? [String: Any])?["items"] as? Int, 40)
+        XCTAssertTrue((outcome["summary"] as? String ?? "").hasPrefix("not learned — noise:"), "\(outcome)")
+        let snapshots = try server.request("GET", "/v1/snapshots").object
+        let candidate = (snapshots["snapshots"] as? [[String: Any]])?.first { $0["id"] as? String == job["snapshot"] as? String }
+        XCTAssertEqual(candidate?["candidate"] as? Bool, true)
+        XCTAssertEqual(((candidate?["held_out"] as? [String: Any])?["noise"] as? [String: Any])?["items"] as? Int, 40)
+        XCTAssertNotNil((candidate?["before"] as? [String: Any])?["noise"], "\(String(describing: candidate))")
+        XCTAssertNotEqual(snapshots["active"] as? String, job["snapshot"] as? String)
+        server.stop()
+    }
+
     func testAFailedPushCanBeRetriedUnderItsName() throws {
-        let server = try MnemeProcess(data: scratch.appendingPathComponent("data"), arguments: ["--tune-epochs", "2"])
+        let server = try MnemeProcess(data: scratch.appendingPathComponent("data"), arguments: ["--max-epochs", "2"])
         // Accepted while the base is active, it fails once the first task's branchlora snapshot is promoted.
         let first = try server.request("POST", "/v1/tasks", json: Self.push("first", answer: "red"))
         let second = try server.request("POST", "/v1/tasks", json: Self.push("second", answer: "blue", strategy: "seq-lora"))

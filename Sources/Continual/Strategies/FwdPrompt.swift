@@ -32,7 +32,7 @@ public struct FwdPrompt: ContinualStrategy {
     }
 
     public func learn(snapshot: Snapshot, task: ContinualTask, earlier: [ContinualTask], adapterSettings: AdapterSet.Settings,
-                      training: TrainingSettings, baseExamples: [PreparedExample],
+                      training: TrainingSettings, baseExamples: [PreparedExample], watch: TrainingWatch?,
                       progress: ((TrainingProgress) -> Void)?) throws -> (Snapshot, TrainingReport) {
         guard !task.examples.isEmpty else { throw AdapterTuning.TuningError.emptyTask(task.name) }
         guard snapshot.taskId(named: task.name) == nil else { throw AdapterTuning.TuningError.duplicateTask(task.name) }
@@ -73,6 +73,12 @@ public struct FwdPrompt: ContinualStrategy {
             }
         }
         var sampler = BatchSampler(count: examples.count, seed: training.seed)
+        let watching = watch.map { watch in
+            watch.attach(to: trainer, examples: examples.count) { [tasks = snapshot.tasks] in
+                Snapshot(base: base, adapters: nil, selector: selector, tasks: tasks + [task.name], promptPool: pool,
+                         mergedWeights: TrainingWatch.probeWeights)
+            }
+        }
         let report = trainer.run(batch: { _ in
             let indices = sampler.next(training.batchSize)
             return TrainingBatch(examples: indices.map { examples[$0] }) { gradients in
@@ -84,6 +90,7 @@ public struct FwdPrompt: ContinualStrategy {
                 return loss
             }
         }, progress: progress)
+        if let watch, let watching { try watch.finish(watching) }
         let tuned = Snapshot(base: base, adapters: nil, selector: selector, tasks: snapshot.tasks + [task.name], promptPool: pool)
         return (tuned, report)
     }

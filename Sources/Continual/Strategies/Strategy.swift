@@ -22,8 +22,9 @@ public protocol ContinualStrategy: Sendable {
     /// How the adapter-tuning run is changed for `task`, given the earlier tasks' stored examples.
     func plan(task: ContinualTask, earlier: [ContinualTask], snapshot: Snapshot) throws -> TuningPlan
     /// Learns `task` on top of `snapshot`. Adapter strategies use the default (adapter tuning with their plan).
+    /// With `watch`, training stops on a plateau of held-out accuracy and ends at its best state.
     func learn(snapshot: Snapshot, task: ContinualTask, earlier: [ContinualTask], adapterSettings: AdapterSet.Settings,
-               training: TrainingSettings, baseExamples: [PreparedExample],
+               training: TrainingSettings, baseExamples: [PreparedExample], watch: TrainingWatch?,
                progress: ((TrainingProgress) -> Void)?) throws -> (Snapshot, TrainingReport)
 }
 
@@ -44,13 +45,13 @@ extension ContinualStrategy {
     public func plan(task: ContinualTask, earlier: [ContinualTask], snapshot: Snapshot) throws -> TuningPlan { TuningPlan() }
 
     public func learn(snapshot: Snapshot, task: ContinualTask, earlier: [ContinualTask], adapterSettings: AdapterSet.Settings,
-                      training: TrainingSettings, baseExamples: [PreparedExample],
+                      training: TrainingSettings, baseExamples: [PreparedExample], watch: TrainingWatch?,
                       progress: ((TrainingProgress) -> Void)?) throws -> (Snapshot, TrainingReport) {
         var settings = adapterSettings
         settings.kind = adapterKind
         let tuning = AdapterTuning(adapterSettings: settings, training: training)
         return try tuning.tune(snapshot: snapshot, name: task.name, examples: task.examples, baseExamples: baseExamples,
-                               plan: try plan(task: task, earlier: earlier, snapshot: snapshot), progress: progress)
+                               plan: try plan(task: task, earlier: earlier, snapshot: snapshot), watch: watch, progress: progress)
     }
 }
 
@@ -81,9 +82,9 @@ public enum Strategies {
     /// Learns `task` with `strategy` on top of `snapshot`.
     public static func learn(_ strategy: any ContinualStrategy, snapshot: Snapshot, task: ContinualTask, earlier: [ContinualTask],
                              adapterSettings: AdapterSet.Settings, training: TrainingSettings, baseExamples: [PreparedExample] = [],
-                             progress: ((TrainingProgress) -> Void)? = nil) throws -> (Snapshot, TrainingReport) {
+                             watch: TrainingWatch? = nil, progress: ((TrainingProgress) -> Void)? = nil) throws -> (Snapshot, TrainingReport) {
         try strategy.learn(snapshot: snapshot, task: task, earlier: earlier, adapterSettings: adapterSettings, training: training,
-                           baseExamples: baseExamples, progress: progress)
+                           baseExamples: baseExamples, watch: watch, progress: progress)
     }
 }
 

@@ -1,0 +1,91 @@
+import Foundation
+import LLaVA
+import Tensor
+import XCTest
+@testable import Continual
+
+/// Training to a plateau and judging what was learned: the mechanics, on the tiny fixture model.
+final class TaskLearningTests: XCTestCase {
+    /// The state kept is the one of the best check, not the last; the run stops after `patience` checks
+    /// without a new best, and not before `minimumChecks`.
+    func testTheBestStateIsKeptAndAPlateauStops() {
+        let tensor = Tensor(shape: [2], values: [0, 0])
+        let watch = TrainingWatch(task: "t", items: [], settings: .init(patience: 2, minimumChecks: 3))
+        var goOn: [Bool] = []
+        for (step, correct) in [(1, 3), (2, 7), (3, 5), (4, 7), (5, 6)] {
+            tensor.copy(from: Tensor(shape: [2], values: [Float(step), Float(correct)]))
+            goOn.append(watch.record(.init(step: step, correct: correct, items: 10), tensors: [tensor]))
+        }
+        XCTAssertEqual(goOn, [true, true, true, false, false], "two checks without beating 7 end the run")
+        XCTAssertTrue(watch.stoppedOnPlateau)
+        XCTAssertEqual(watch.best?.step, 2, "a tie does not replace the best")
+        watch.restoreBest(into: [tensor])
+        XCTAssertEqual(tensor.toArray(), [2, 7], "the best check's state is put back")
+
+        let perfect = TrainingWatch(task: "t", items: [], settings: .init(patience: 5, minimumChecks: 3))
+        XCTAssertFalse(perfect.record(.init(step: 1, correct: 10, items: 10), tensors: [tensor]), "nothing left to learn")
+        XCTAssertFalse(perfect.stoppedOnPlateau)
+    }
+
+    /// A watched run stops on its plateau well inside a large budget, and reports its checks.
+    func testAWatchedRunStopsInsideItsBudget() throws {
+        let snapshot = try Snapshot.load(from: TuningTests.modelDirectory)
+        let question = "What colour is the background?"
+        let train = try AdapterTuning.prepare(TuningTests.colourTask(TuningTests.warm, question: question, count: 32, seed: 1), base: snapshot.base)
+        let watched = TuningTests.colourTask(TuningTests.warm, question: question, count: 12, seed: 2)
+        let watch = TrainingWatch(task: "warm", items: watched, settings: .init(every: 8, patience: 3, minimumChecks: 3))
+        let tuning = AdapterTuning(adapterSettings: .init(kind: .lora, targets: ["q_proj", "v_proj"], rank: 4, alpha: 8),
+                                   training: TrainingSettings(steps: 400, batchSize: 8, learningRate: 1e-2, warmupSteps: 5, seed: 1))
+        let (_, report) = try tuning.tune(snapshot: snapshot, name: "warm", examples: train, watch: watch)
+        XCTAssertLessThan(report.steps, 400, "the run stopped early")
+        XCTAssertEqual(report.steps, watch.checks.last?.step)
+        XCTAssertEqual(watch.checks.map(\.step), Array(stride(from: 8, through: report.steps, by: 8)))
+        XCTAssertEqual(watch.best?.correct, 12, "the colour task is learned to the end: \(watch.checks)")
+    }
+
+    /// Before and after are measured on the same held-out items; a task learned from chance is `learned`,
+    /// one whose labels carry nothing is `notLearned` and not promoted, and the summary says so.
+    func testBeforeAndAfterUseTheSameItemsAndTheVerdictSaysWhy() throws {
+        let snapshot = try Snapshot.load(from: TuningTests.modelDirectory)
+        let question = "What colour is the background?"
+        var settings = TaskLearning.Settings(adapter: .init(kind: .lora, targets: ["q_proj", "v_proj", "up_proj"], rank: 4, alpha: 8),
+                                             batchSize: 8, learningRate: 1e-2, maxEpochs: 12)
+        settings.watch = .init(every: 4, patience: 3, minimumChecks: 2)
+        let learning = TaskLearning(settings: settings)
+        let heldOut = TuningTests.colourTask(TuningTests.warm, question: question, count: 24, seed: 2)
+        let train = try AdapterTuning.prepare(TuningTests.colourTask(TuningTests.warm, question: question, count: 32, seed: 1), base: snapshot.base)
+        let learned = try learning.learn(SequentialLoRA(), parent: snapshot, task: .init(name: "warm", examples: train, heldOut: heldOut),
+                                         earlier: [], index: 0)
+        let before = try Evaluation.evaluate(snapshot: snapshot, items: heldOut, routing: .automatic(expected: nil))
+        XCTAssertEqual(learned.before.items, heldOut.count)
+        XCTAssertEqual(learned.after.items, heldOut.count)
+        XCTAssertEqual(learned.before.correct, before.correct, "before is the parent on the same items")
+        XCTAssertEqual(learned.verdict, .learned, learned.summary)
+        XCTAssertTrue(learned.promote)
+        XCTAssertTrue(learned.summary.hasPrefix("learned — warm: \(before.correct)/24 → \(learned.after.correct)/24"), learned.summary)
+
+        // Labels drawn at random from ten words, whatever the image: nothing to learn beyond the commonest word.
+        let words = ["alpha", "bravo", "delta", "echo", "golf", "hotel", "kilo", "lima", "mike", "oscar"]
+        var generator = SplitMix64(seed: 9)
+        func noise(_ items: [LabeledItem]) -> [LabeledItem] {
+            items.map { LabeledItem(image: $0.image, question: "Which word?", answer: words.randomElement(using: &generator)!) }
+        }
+        let noisyTrain = try AdapterTuning.prepare(noise(TuningTests.colourTask(TuningTests.warm, question: question, count: 32, seed: 3)), base: snapshot.base)
+        let noisy = try learning.learn(SequentialLoRA(), parent: snapshot,
+                                       task: .init(name: "noise", examples: noisyTrain, heldOut: noise(heldOut)), earlier: [], index: 0)
+        XCTAssertEqual(noisy.verdict, .notLearned, noisy.summary)
+        XCTAssertFalse(noisy.promote)
+        XCTAssertTrue(noisy.summary.hasPrefix("not learned — noise:") && noisy.summary.contains("Not promoted"), noisy.summary)
+    }
+
+    func testTheVerdictNeedsAClearGainAndEnoughItems() {
+        typealias Score = TaskLearning.Score
+        XCTAssertEqual(TaskLearning.verdict(before: Score(correct: 2, items: 80), after: Score(correct: 70, items: 80)), .learned)
+        XCTAssertEqual(TaskLearning.verdict(before: Score(correct: 20, items: 80), after: Score(correct: 24, items: 80)), .notLearned,
+                       "25% → 30% on 80 items is within chance")
+        XCTAssertEqual(TaskLearning.verdict(before: Score(correct: 40, items: 80), after: Score(correct: 30, items: 80)), .notLearned)
+        XCTAssertEqual(TaskLearning.verdict(before: Score(correct: 0, items: 10), after: Score(correct: 10, items: 10)), .unmeasured,
+                       "ten items are too few to tell")
+        XCTAssertEqual(TaskLearning.verdict(before: Score(correct: 0, items: 0), after: Score(correct: 0, items: 0)), .unmeasured)
+    }
+}
