@@ -26,6 +26,8 @@ public struct ServerConfiguration: Sendable {
     /// The web page; nil serves none.
     public var publicDirectory: URL?
     public var token: String?
+    /// Host names writes are taken for besides IP addresses, `localhost` and `host` (a proxy's or DNS name).
+    public var allowedHosts: [String] = []
     public var limits = ServerLimits()
     public var tuner = TunerSettings()
     public var httpThreads = 4
@@ -69,7 +71,7 @@ public final class MnemeServer: Sendable {
             return directory
         }
         context = ServerContext(engine: engine, store: store, role: configuration.role, limits: configuration.limits,
-                                authorization: Authorization(token: configuration.token, host: configuration.host),
+                                authorization: Authorization(token: configuration.token, host: configuration.host, allowedHosts: configuration.allowedHosts),
                                 metrics: metrics, logger: logger, defaultStrategy: configuration.tuner.defaultStrategy)
         var http = HTTPServerConfiguration()
         http.host = configuration.host

@@ -37,6 +37,9 @@ struct Serve: ParsableCommand {
     @Option(help: "While queries are waiting, the tuner pauses between layers for at most this many milliseconds at a time (lower: tuning progresses faster under load, queries wait more).")
     var tuneYieldMs: Int = 1000
 
+    @Option(name: .customLong("allowed-host"), help: "A host name writes are taken for (repeatable), besides IP addresses, localhost and --host: the name clients and the page use behind a proxy or DNS. Writes for any other Host, or from another site's page, are refused.")
+    var allowedHosts: [String] = []
+
     @Option(help: "Memory for merged task decoders, shared by all snapshots (MiB); the least recently used task is merged again when next asked. A task too large for it is answered with unmerged adapters.")
     var mergedCacheMb: Int = 256
 
@@ -60,6 +63,7 @@ struct Serve: ParsableCommand {
         configuration.tuner.maxYieldPerLayer = .milliseconds(tuneYieldMs)
         guard mergedCacheMb >= 0, snapshotCache >= 0 else { throw ValidationError("--merged-cache-mb and --snapshot-cache must be 0 or more") }
         configuration.mergedCacheBytes = mergedCacheMb << 20
+        configuration.allowedHosts = allowedHosts
         configuration.snapshotCache = snapshotCache
         configuration.host = host
         configuration.port = port

@@ -28,7 +28,7 @@ final class CrashRecoveryTests: XCTestCase {
         // A second push whose body is half sent when the server dies.
         let body = try JSONSerialization.data(withJSONObject: ServerLifecycleTests.push("second", answer: "blue", items: 200))
         let client = try SocketClient(port: server.port)
-        client.send("POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n")
+        client.send("POST /v1/tasks HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n")
         client.send(body.prefix(body.count / 2))
         Thread.sleep(forTimeInterval: 0.2)
         server.crash()

@@ -83,6 +83,24 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(names?.sorted(), ["dupseq", "racer"])
     }
 
+    /// Requests any web page may send without a preflight (a `text/plain` rollback, a multipart push), or sent
+    /// to a rebound DNS name, are refused before they change anything; the same write from the server's own
+    /// origin goes through.
+    func testWritesFromOtherSitesAreRefused() throws {
+        let body = Data("{}".utf8)
+        let foreign = try server.request("POST", "/v1/rollback", body: body, contentType: "text/plain",
+                                         headers: ["Origin": "https://attacker.example", "Sec-Fetch-Site": "cross-site"])
+        XCTAssertEqual(foreign.status, 403, "\(foreign.object)")
+        XCTAssertEqual(code(foreign.object), "foreign_origin")
+        let rebound = try server.request("POST", "/v1/tasks", json: push("rebound"), headers: ["Host": "attacker.example"])
+        XCTAssertEqual(rebound.status, 403, "\(rebound.object)")
+        XCTAssertEqual(code(rebound.object), "foreign_host")
+        XCTAssertEqual((try server.request("GET", "/v1/tasks").object["tasks"] as? [Any])?.count, 0, "nothing was stored")
+        let own = try server.request("POST", "/v1/tasks", json: push("own"),
+                                     headers: ["Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"])
+        XCTAssertEqual(own.status, 202, "\(own.object)")
+    }
+
     private func peakResidentMegabytes() throws -> Int {
         let status = try String(contentsOfFile: "/proc/\(server.process.processIdentifier)/status", encoding: .utf8)
         let line = try XCTUnwrap(status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") })

@@ -72,7 +72,8 @@ public final class SocketClient {
 
     /// Sends a request with `Content-Length` and keep-alive.
     public func sendRequest(_ method: String, _ target: String, headers: [String: String] = [:], body: Data = Data()) {
-        var head = "\(method) \(target) HTTP/1.1\r\nHost: localhost\r\n"
+        var head = "\(method) \(target) HTTP/1.1\r\n"
+        if !headers.keys.contains(where: { $0.lowercased() == "host" }) { head += "Host: localhost\r\n" }
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         if !body.isEmpty || method == "POST" { head += "Content-Length: \(body.count)\r\n" }
         send(Data((head + "\r\n").utf8) + body)
