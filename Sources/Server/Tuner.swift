@@ -19,6 +19,9 @@ public struct TunerSettings: Sendable {
     public var maxYieldPerStep: Duration = .seconds(1)
     /// The same between layers inside a step.
     public var maxYieldPerLayer: Duration = .seconds(1)
+    /// The share of time the tuner keeps under any load: it waits for queries at most (1 − share) / share as
+    /// long as it last worked, so a saturating load slows tuning to this share instead of starving it.
+    public var minimumShare = 0.25
 
     public init() {}
 }
@@ -75,16 +78,29 @@ final class Tuner: @unchecked Sendable {
 
     /// The job being worked on, whose work mark a wait lowers.
     private let currentJob = Mutex<String?>(nil)
+    /// When the tuner last went back to work after a wait (tuner thread only).
+    private let resumed = Mutex(ContinuousClock.now)
 
-    /// Waits while queries are queued or running, up to `atMost`: queries go first, tuning never stops entirely.
-    /// While it waits the job's work mark is down: a crash then is not the job's (`Store.markWorking`).
+    /// Waits while queries are queued or running, up to `atMost` and up to what keeps the tuner's share of
+    /// time (`TunerSettings.minimumShare`): queries go first, tuning never stops. While it waits the job's work
+    /// mark is down: a crash then is not the job's (`Store.markWorking`).
     func yieldToQueries(atMost: Duration) {
+        let now = ContinuousClock.now
         guard engine.scheduler.isBusy(grace: .milliseconds(20)) else { return }
+        let worked = resumed.withLock { now - $0 }
+        let until = now + Self.allowedWait(worked: worked, atMost: atMost, share: settings.minimumShare)
         let job = currentJob.withLock { $0 }
         if let job { store.markWorking(job, false) }
-        let until = ContinuousClock.now + atMost
         while engine.scheduler.isBusy(grace: .milliseconds(20)), ContinuousClock.now < until { usleep(500) }
         if let job { store.markWorking(job, true) }
+        resumed.withLock { $0 = .now }
+    }
+
+    /// How long a wait may last after `worked` of work so that work keeps `share` of the time.
+    static func allowedWait(worked: Duration, atMost: Duration, share: Double) -> Duration {
+        guard share > 0 else { return atMost }
+        guard share < 1 else { return .zero }
+        return min(atMost, worked * ((1 - share) / share))
     }
 
     private func run() {
@@ -113,6 +129,7 @@ final class Tuner: @unchecked Sendable {
     private func process(_ job: JobRecord) {
         let start = ContinuousClock.now
         currentJob.withLock { $0 = job.id }
+        resumed.withLock { $0 = .now }
         store.markWorking(job.id, true)
         defer {
             store.markWorking(job.id, false)

@@ -37,6 +37,9 @@ struct Serve: ParsableCommand {
     @Option(help: "While queries are waiting, the tuner pauses between layers for at most this many milliseconds at a time (lower: tuning progresses faster under load, queries wait more).")
     var tuneYieldMs: Int = 1000
 
+    @Option(help: "The share of time tuning keeps under any query load (0–1): while queries wait, the tuner pauses at most (1 − share) / share as long as it last worked.")
+    var tuneShare = 0.25
+
     @Option(name: .customLong("allowed-host"), help: "A host name writes are taken for (repeatable), besides IP addresses, localhost and --host: the name clients and the page use behind a proxy or DNS. Writes for any other Host, or from another site's page, are refused.")
     var allowedHosts: [String] = []
 
@@ -64,6 +67,8 @@ struct Serve: ParsableCommand {
         guard mergedCacheMb >= 0, snapshotCache >= 0 else { throw ValidationError("--merged-cache-mb and --snapshot-cache must be 0 or more") }
         configuration.mergedCacheBytes = mergedCacheMb << 20
         configuration.allowedHosts = allowedHosts
+        guard (0 ... 1).contains(tuneShare) else { throw ValidationError("--tune-share must be between 0 and 1") }
+        configuration.tuner.minimumShare = tuneShare
         configuration.snapshotCache = snapshotCache
         configuration.host = host
         configuration.port = port
