@@ -5,7 +5,7 @@ import HTTP
 enum Routes {
     static func makeRouter(context: ServerContext, publicDirectory: URL?) -> Router {
         var router = Router(logger: context.logger)
-        var table = InstrumentedRoutes(router: router, metrics: context.metrics)
+        var table = InstrumentedRoutes(router: router, metrics: context.metrics, redact: context.redact)
         HealthRoutes.register(&table, context: context)
         AnswerRoutes.register(&table, context: context)
         StoreRoutes.register(&table, context: context)
@@ -34,9 +34,11 @@ enum Routes {
 struct InstrumentedRoutes {
     var router: Router
     let metrics: ServerMetrics
+    /// Applied to every error message a client gets.
+    let redact: @Sendable (String) -> String
 
     mutating func on(_ method: HTTPMethod, _ pattern: String, _ handler: @escaping Router.Handler) {
-        let metrics = self.metrics
+        let metrics = self.metrics, redact = self.redact
         let logger = router.logger
         router.on(method, pattern) { request, parameters in
             let start = ContinuousClock.now
@@ -45,7 +47,12 @@ struct InstrumentedRoutes {
                 response = try await handler(request, parameters)
             } catch {
                 // Map here too, so the recorded status is the one the client gets.
-                let mapped = Router(logger: logger).errorResponse(for: error, request: request)
+                var redacted = error
+                if var error = error as? HTTPError {
+                    error.message = redact(error.message)
+                    redacted = error
+                }
+                let mapped = Router(logger: logger).errorResponse(for: redacted, request: request)
                 metrics.request(route: pattern, method: method.rawValue, status: Int(mapped.status.code), duration: start.duration(to: .now))
                 return mapped
             }

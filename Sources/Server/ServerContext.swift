@@ -34,6 +34,17 @@ final class ServerContext: Sendable {
         self.logger = logger
     }
 
+    /// `text` with the data directory's path replaced by `<data>`: what clients read (errors, a failed job's
+    /// reason) never names the server's file system. The log keeps the full text.
+    func redact(_ text: String) -> String {
+        guard let store else { return text }
+        var result = text
+        for path in Set([store.directory.path, store.directory.resolvingSymlinksInPath().path]) where path.count > 1 {
+            result = result.replacingOccurrences(of: path, with: "<data>")
+        }
+        return result
+    }
+
     var tuner: Tuner? {
         get { tunerBox.withLock { $0 } }
         set { tunerBox.withLock { $0 = newValue } }

@@ -46,12 +46,12 @@ enum StoreRoutes {
         router.get("/v1/jobs") { _, _ in
             let store = try context.requireStore()
             let names = Dictionary(try store.tasks().map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
-            return try .json(object: ["jobs": try store.jobs().map { jobJSON($0, taskName: names[$0.taskId]) }])
+            return try .json(object: ["jobs": try store.jobs().map { jobJSON($0, taskName: names[$0.taskId], context: context) }])
         }
         router.get("/v1/jobs/{id}") { _, parameters in
             let store = try context.requireStore()
             let job = try mapStoreErrors { try store.job(try parameters.require("id")) }
-            return try .json(object: jobJSON(job, taskName: try? store.task(job.taskId).name))
+            return try .json(object: jobJSON(job, taskName: try? store.task(job.taskId).name, context: context))
         }
         router.get("/v1/snapshots") { _, _ in
             let store = try context.requireStore()
@@ -123,7 +123,7 @@ enum StoreRoutes {
         return body
     }
 
-    static func jobJSON(_ job: JobRecord, taskName: String?) -> [String: Any] {
+    static func jobJSON(_ job: JobRecord, taskName: String?, context: ServerContext) -> [String: Any] {
         var body: [String: Any] = ["id": job.id, "task_id": job.taskId, "state": job.state.rawValue,
                                    "created_at": timestamp(job.createdAt), "updated_at": timestamp(job.updatedAt),
                                    "attempts": job.attempts]
@@ -142,7 +142,7 @@ enum StoreRoutes {
             body["outcome"] = ["before": scoreJSON(outcome.before), "after": scoreJSON(outcome.after), "verdict": outcome.verdict,
                                "summary": outcome.summary, "steps": outcome.steps, "stopped_on_plateau": outcome.stoppedOnPlateau] as [String: Any]
         }
-        if let error = job.error { body["error"] = error }
+        if let error = job.error { body["error"] = context.redact(error) }
         return body
     }
 

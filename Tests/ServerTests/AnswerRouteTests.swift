@@ -124,3 +124,20 @@ final class AnswerRouteTests: XCTestCase {
         XCTAssertTrue(text.contains("mneme_inference_queue_depth"), text)
     }
 }
+
+extension AnswerRouteTests {
+    /// A failed job's reason, readable without a token, names no path of the server's file system.
+    func testJobErrorsDoNotNameTheDataDirectory() async throws {
+        let store = try server.context.requireStore()
+        server.context.tuner?.stop()
+        let (_, job) = try store.createTask(name: "leaky", items: [.init(image: Self.imageData, question: "What?", answer: "red")])
+        let path = store.directory.appendingPathComponent("tasks/x/images/000001.png").path
+        try store.failJob(job.id, reason: "cannot read \(path): no such file")
+        for route in ["/v1/jobs", "/v1/jobs/\(job.id)"] {
+            let response = await router.respond(to: HTTPRequest(method: .get, uri: route))
+            let text = String(decoding: response.body, as: UTF8.self)
+            XCTAssertFalse(text.contains(store.directory.path), text)
+            XCTAssertTrue(text.contains("cannot read <data>/tasks/x/images/000001.png"), text)
+        }
+    }
+}
