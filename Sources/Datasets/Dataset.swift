@@ -1,7 +1,7 @@
 import Foundation
 import Imaging
 
-/// A labelled VQA dataset on disk (DESIGN §5): items plus the folder their image paths are relative to.
+/// A labelled VQA dataset on disk (docs/DESIGN.md §5): items plus the folder their image paths are relative to.
 ///
 /// Two layouts load:
 /// - **JSON lines**: a folder with `data.jsonl`, one object per line,

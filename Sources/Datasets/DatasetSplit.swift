@@ -7,7 +7,7 @@ extension Dataset {
     /// `0 ..< count` driven by `SplitMix64(seed)`. Both lists come back in ascending order, and the same
     /// arguments give the same split on every machine.
     ///
-    /// DESIGN §4's defaults: `split(count: n, evalFraction: 0.1, minimumEval: 50, seed: ...)`.
+    /// docs/DESIGN.md §4's defaults: `split(count: n, evalFraction: 0.1, minimumEval: 50, seed: ...)`.
     public static func split(count: Int, evalFraction: Double, minimumEval: Int,
                              seed: UInt64) -> (train: [Int], eval: [Int]) {
         precondition(count >= 0, "count must not be negative")

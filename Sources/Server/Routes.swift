@@ -1,7 +1,7 @@
 import Foundation
 import HTTP
 
-/// The route table: every endpoint of DESIGN §7 in one place, each handler wrapped to record its metrics.
+/// The route table: every endpoint of docs/DESIGN.md §7 in one place, each handler wrapped to record its metrics.
 enum Routes {
     static func makeRouter(context: ServerContext, publicDirectory: URL?) -> Router {
         var router = Router(logger: context.logger)

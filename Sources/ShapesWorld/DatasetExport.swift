@@ -18,7 +18,7 @@ public enum ImageFileFormat: String, CaseIterable, Sendable, Codable {
 }
 
 extension ShapesWorld {
-    /// Writes items `start ..< start + count` of `family` as a dataset folder (DESIGN §5 `data.jsonl` plus
+    /// Writes items `start ..< start + count` of `family` as a dataset folder (docs/DESIGN.md §5 `data.jsonl` plus
     /// `images/00001.png`, ...; each line also carries `"family"`). Generation and encoding run in parallel,
     /// in chunks, so memory stays small; `progress(done)` is called after each chunk. The folder appears
     /// atomically (see `DatasetFolderWriter`); an existing non-empty folder is an error unless `overwrite`.

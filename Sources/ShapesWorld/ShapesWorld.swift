@@ -14,7 +14,7 @@ public struct ShapesSample: Sendable {
     public var lookups: Lookups
 }
 
-/// A deterministic, seeded generator of multi-task VQA items (DESIGN §5).
+/// A deterministic, seeded generator of multi-task VQA items (docs/DESIGN.md §5).
 ///
 /// Item `index` of a family is a pure function of `(seed, family name, index, imageSize)`: it has its own
 /// xoshiro256** stream seeded from those, so items can be drawn in any order, in parallel, or on the fly

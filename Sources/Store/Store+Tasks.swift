@@ -84,7 +84,7 @@ extension Store {
         return record
     }
 
-    /// The directory of task `id` (a DESIGN §5 dataset: `data.jsonl` + `images/`).
+    /// The directory of task `id` (a docs/DESIGN.md §5 dataset: `data.jsonl` + `images/`).
     public func taskDirectory(_ id: String) throws -> URL {
         _ = try task(id)
         return layout.task(id)

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 
-/// The server's data directory (DESIGN §6): pushed tasks, tuning jobs, snapshots and the registry.
+/// The server's data directory (docs/DESIGN.md §6): pushed tasks, tuning jobs, snapshots and the registry.
 ///
 /// # Layout
 /// ```
@@ -14,7 +14,7 @@ import Synchronization
 ///     manifest.json                   TaskRecord: name, created_at, items, train/eval indices, content_hash,
 ///                                     strategy, eval_fraction, job_id
 ///     data.jsonl                      {"image": "images/000000.png", "question": …, "answer": …} per item, in push
-///                                     order (the DESIGN §5 dataset format: a task directory is a dataset)
+///                                     order (the docs/DESIGN.md §5 dataset format: a task directory is a dataset)
 ///     images/000000.png …             image bytes exactly as pushed (extension from the magic bytes)
 ///   tasks/.tmp.<token>.<task-id>/     a push being written
 ///   jobs/<job-id>.json                JobRecord: queued → running(progress) → evaluating → done | failed(reason)

@@ -66,7 +66,7 @@ public struct TaskItem: Sendable, Equatable {
     }
 }
 
-/// The on-disk line of `data.jsonl`, in the DESIGN §5 dataset format so a task directory is itself a dataset.
+/// The on-disk line of `data.jsonl`, in the docs/DESIGN.md §5 dataset format so a task directory is itself a dataset.
 struct ItemLine: Codable {
     var image: String
     var question: String

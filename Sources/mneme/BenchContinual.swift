@@ -102,6 +102,14 @@ struct BenchContinual: ParsableCommand {
             }
             print(String(step.task.prefix(13)).padding(toLength: 15, withPad: " ", startingAt: 0) + cells.joined())
         }
+        print("\n\(result.strategy): each task before and right after its own tuning (held-out items, routed automatically)")
+        print("| task | before % | after % | n | steps | stopped on plateau | verdict |")
+        print("|---|---:|---:|---:|---:|---|---|")
+        for step in result.steps {
+            guard let before = step.before, let after = step.after else { continue }
+            print(String(format: "| %@ | %.1f | %.1f | %d | %d | %@ | %@ |", step.task, before.accuracy * 100, after.accuracy * 100, after.items,
+                         step.steps ?? 0, step.stoppedOnPlateau == true ? "yes" : "no", step.verdict?.rawValue ?? "–"))
+        }
     }
 
     static func printSummary(_ results: [ContinualSequence.Result]) {

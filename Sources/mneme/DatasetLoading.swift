@@ -2,7 +2,7 @@ import Continual
 import Datasets
 import Foundation
 
-/// Reads a DESIGN §5 dataset into decoded items.
+/// Reads a docs/DESIGN.md §5 dataset into decoded items.
 enum DatasetLoading {
     static func items(at path: String) throws -> [LabeledItem] {
         let dataset = try Dataset.load(from: URL(fileURLWithPath: path))

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-/// The local scale-out proof (DESIGN §8): one tuner and two read-only replicas on one data directory. A push to
+/// The local scale-out proof (docs/DESIGN.md §8): one tuner and two read-only replicas on one data directory. A push to
 /// the tuner reaches both replicas as the new active snapshot, and so does a rollback, while a load runs against
 /// the replicas and no request fails.
 final class ReplicaTests: XCTestCase {

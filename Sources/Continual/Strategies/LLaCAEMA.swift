@@ -2,7 +2,7 @@ import Foundation
 import LLaVA
 import Tensor
 
-/// LLaCA's adaptive exponential moving average (DESIGN §4).
+/// LLaCA's adaptive exponential moving average (docs/DESIGN.md §4).
 ///
 /// After every optimiser step, for each adapter tensor:
 /// α = 2(1 + ‖g_t‖₁) / (‖θ_t − θ_ema‖₁ · ‖g_t − g_{t−1}‖₁), replaced by 0.01 when outside (0, 1) or undefined

@@ -12,7 +12,7 @@ public struct ContinualTask: Sendable {
     }
 }
 
-/// A continual-learning method: how one new task is learned on top of a snapshot (DESIGN §4).
+/// A continual-learning method: how one new task is learned on top of a snapshot (docs/DESIGN.md §4).
 public protocol ContinualStrategy: Sendable {
     var name: String { get }
     /// The adapter kind its snapshots carry.
@@ -146,7 +146,7 @@ public struct MoELoRAStrategy: ContinualStrategy {
     public init() {}
 }
 
-/// BranchLoRA (DESIGN §3): shared trunk, branches, per-task routers, tuning-freezing, task selector.
+/// BranchLoRA (docs/DESIGN.md §3): shared trunk, branches, per-task routers, tuning-freezing, task selector.
 public struct BranchLoRAStrategy: ContinualStrategy {
     public var name: String { "branchlora" }
     public var adapterKind: AdapterSet.Kind { .branchLora }

@@ -1,7 +1,7 @@
 import Foundation
 import Tensor
 
-/// BranchLoRA (DESIGN §3): one shared trunk A (r, in), N branches B_i (out, r), one router per task.
+/// BranchLoRA (docs/DESIGN.md §3): one shared trunk A (r, in), N branches B_i (out, r), one router per task.
 ///
 /// y = W x + (α / r) · Σ_i g_i · B_i A x, with g = softmax over the router's top-k logits (others 0), the router a
 /// linear map (plus bias) of the adapter's input at the sequence's first token. That input is the same for every

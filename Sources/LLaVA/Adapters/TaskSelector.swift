@@ -5,7 +5,7 @@ import Tensor
 /// most similar (cosine) to the query's frozen-model features wins. Task 0 is the base model.
 ///
 /// Features: the image's mean projected feature and the question's mean token embedding, both from the frozen
-/// base model (`SelectorFeatures`). Keys are trained with the alignment loss Σ (1 − cos(e, k)) (DESIGN §3).
+/// base model (`SelectorFeatures`). Keys are trained with the alignment loss Σ (1 − cos(e, k)) (docs/DESIGN.md §3).
 ///
 /// A task may hold several prototypes (key tensors of shape (prototypes, dimension), image row p paired with
 /// text row p) and scores as its best one. One mean key over many phrasings is broad: a new task whose
