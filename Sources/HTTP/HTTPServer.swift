@@ -39,7 +39,10 @@ public final class HTTPServer: Sendable {
     public init(configuration: HTTPServerConfiguration = .init(), router: Router,
                 logger: Logger = Logger(label: "mneme.http")) {
         self.configuration = configuration
-        core = ServerCore(router: router, logger: logger, maxBodySize: configuration.maxBodySize)
+        core = ServerCore(router: router, logger: logger, maxBodySize: configuration.maxBodySize,
+                          deadlines: ConnectionDeadlines(head: .seconds(configuration.headDeadlineSeconds > 0 ? configuration.headDeadlineSeconds : Int(Int32.max)),
+                                                         body: .seconds(configuration.bodyDeadlineSeconds > 0 ? configuration.bodyDeadlineSeconds : Int(Int32.max))),
+                          budget: BodyBudget(limit: configuration.maxBufferedBodyBytes))
     }
 
     deinit {
@@ -79,6 +82,7 @@ public final class HTTPServer: Sendable {
             }
             life.phase = .running(LibMicroHTTPD.Daemon(pointer: daemon))
             life.port = LibMicroHTTPD.boundPort(of: daemon) ?? configuration.port
+            core.deadlines.start()
             core.logger.info("listening on \(configuration.host):\(life.port!)")
         }
     }
@@ -111,6 +115,7 @@ public final class HTTPServer: Sendable {
         }
         // No request is suspended now (every dispatched one was resumed), as MHD_stop_daemon requires.
         MHD_stop_daemon(daemon.pointer)
+        core.deadlines.stop()
         if listener >= 0 { close(listener) }  // a quiesced listening socket is ours to close
         lifecycle.withLock { $0.port = nil }
         core.logger.info("stopped")
@@ -140,10 +145,15 @@ public final class HTTPServer: Sendable {
             core.lastLibraryMessage.withLock { $0 = message }
             core.logger.notice("libmicrohttpd: \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
-        let completed: MHD_RequestCompletedCallback = { context, _, requestSlot, termination in
+        let completed: MHD_RequestCompletedCallback = { context, connection, requestSlot, termination in
             guard let context else { return }
             Unmanaged<ServerCore>.fromOpaque(context).takeUnretainedValue()
-                .handleCompleted(requestSlot: requestSlot, termination: termination)
+                .handleCompleted(connection: connection, requestSlot: requestSlot, termination: termination)
+        }
+        let notify: MHD_NotifyConnectionCallback = { context, connection, _, code in
+            guard let context, let connection else { return }
+            let deadlines = Unmanaged<ServerCore>.fromOpaque(context).takeUnretainedValue().deadlines
+            if code == .CONNECTION_NOTIFY_STARTED { deadlines.opened(connection) } else { deadlines.closed(connection) }
         }
         let access: MHD_AccessHandlerCallback = { context, connection, url, method, _, data, size, requestSlot in
             guard let context, let connection, let size, let requestSlot else { return .NO }
@@ -158,6 +168,7 @@ public final class HTTPServer: Sendable {
                 MHD_OptionItem(option: .EXTERNAL_LOGGER, value: unsafeBitCast(log, to: Int.self), ptr_value: coreContext),
                 MHD_OptionItem(option: .NOTIFY_COMPLETED, value: unsafeBitCast(completed, to: Int.self),
                                ptr_value: coreContext),
+                MHD_OptionItem(option: .NOTIFY_CONNECTION, value: unsafeBitCast(notify, to: Int.self), ptr_value: coreContext),
                 MHD_OptionItem(option: .SOCK_ADDR, value: 0, ptr_value: sockaddr),
                 MHD_OptionItem(option: .CONNECTION_LIMIT, value: configuration.connectionLimit, ptr_value: nil),
                 MHD_OptionItem(option: .PER_IP_CONNECTION_LIMIT, value: configuration.perIPConnectionLimit, ptr_value: nil),

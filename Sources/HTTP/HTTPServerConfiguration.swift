@@ -33,7 +33,15 @@ public struct HTTPServerConfiguration: Sendable {
     /// Connections open at once; at the limit new ones wait in the kernel's listen backlog.
     public var connectionLimit: Int = 512
     /// Connections open at once from one IP address; 0 means no limit.
-    public var perIPConnectionLimit: Int = 0
+    public var perIPConnectionLimit: Int = 256
+    /// Seconds a connection has to send a request's header fields, from opening or from its previous
+    /// response; unlike the idle timeout, a trickle of bytes does not extend it. 0: no deadline.
+    public var headDeadlineSeconds: Int = 10
+    /// Seconds a request has to send its whole body once its header fields are in. 0: no deadline.
+    public var bodyDeadlineSeconds: Int = 120
+    /// Bytes all buffered request bodies may hold together; a body that would pass it gets 503 with
+    /// `Retry-After` before it is read.
+    public var maxBufferedBodyBytes: Int = 512 << 20
     /// Seconds a connection may be idle (between requests, or mid-request) before it is closed.
     /// A request whose handler is running is never timed out.
     public var connectionTimeoutSeconds: Int = 30
@@ -54,7 +62,7 @@ public struct HTTPServerConfiguration: Sendable {
         port: UInt16 = 8080,
         threadPoolSize: Int = 2,
         connectionLimit: Int = 512,
-        perIPConnectionLimit: Int = 0,
+        perIPConnectionLimit: Int = 256,
         connectionTimeoutSeconds: Int = 30,
         connectionMemoryLimit: Int = 64 * 1024,
         maxBodySize: Int = 32 * 1024 * 1024,
@@ -83,6 +91,8 @@ public struct HTTPServerConfiguration: Sendable {
         if connectionTimeoutSeconds < 0 { return "connectionTimeoutSeconds must not be negative" }
         if connectionMemoryLimit < 4096 { return "connectionMemoryLimit must be at least 4096 bytes" }
         if maxBodySize < 0 { return "maxBodySize must not be negative" }
+        if headDeadlineSeconds < 0 || bodyDeadlineSeconds < 0 { return "deadlines must not be negative" }
+        if maxBufferedBodyBytes < maxBodySize { return "maxBufferedBodyBytes must hold at least one largest body" }
         return nil
     }
 }

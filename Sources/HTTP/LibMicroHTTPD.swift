@@ -52,6 +52,11 @@ enum LibMicroHTTPD {
         info.daemon?(daemon, .DAEMON_INFO_BIND_PORT)?.pointee.port
     }
 
+    /// The connection's socket; call on the connection's MHD thread (or in its notify callback).
+    static func socket(of connection: OpaquePointer) -> Int32? {
+        info.connection?(connection, .CONNECTION_INFO_CONNECTION_FD)?.pointee.connect_fd
+    }
+
     /// The client's IP address as text; call on the connection's MHD thread.
     static func clientAddress(of connection: OpaquePointer) -> String? {
         guard let address = info.connection?(connection, .CONNECTION_INFO_CLIENT_ADDRESS)?.pointee.client_addr

@@ -27,6 +27,10 @@ final class RequestContext: Sendable {
         /// Bytes that arrived after the body passed the limit; they are dropped, not stored.
         var discardedBytes = 0
         var overLimit = false
+        /// Bytes of `BodyBudget` this request holds (released when it completes).
+        var reserved = 0
+        /// The body would have passed the buffered-body budget: the connection is closed.
+        var overBudget = false
         /// Counted in `ServerCore`'s running requests (decremented at completion).
         var dispatched = false
         var task: Task<Void, Never>?

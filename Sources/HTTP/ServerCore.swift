@@ -33,11 +33,21 @@ final class ServerCore: Sendable {
     /// client can still be told 413; a client sending more is disconnected.
     static let overLimitDrainAllowance = 1 << 20
 
-    init(router: Router, logger: Logger, maxBodySize: Int) {
+    let deadlines: ConnectionDeadlines
+    let budget: BodyBudget
+
+    init(router: Router, logger: Logger, maxBodySize: Int, deadlines: ConnectionDeadlines, budget: BodyBudget) {
         self.router = router
         self.logger = logger
         self.maxBodySize = maxBodySize
+        self.deadlines = deadlines
+        self.budget = budget
     }
+
+    /// 503 for a body the buffered-body budget cannot take now.
+    static let overBudget = HTTPError(.serviceUnavailable, code: "server_busy",
+                                      message: "the server is receiving too many large requests at once; retry shortly",
+                                      headers: ["Retry-After": "2"]).response
 
     // MARK: Access handler
 
@@ -74,6 +84,11 @@ final class ServerCore: Sendable {
             // answer; a client that sent `Expect: 100-continue` never sends it.
             return answer(context, HTTPError.contentTooLarge(limit: maxBodySize).response, on: connection, close: true)
         }
+        if let declared = context.head.headers["Content-Length"].flatMap(Int.init), declared > 0 {
+            guard budget.reserve(declared) else { return answer(context, Self.overBudget, on: connection, close: true) }
+            context.state.withLock { $0.reserved = declared }
+        }
+        deadlines.enter(.receivingBody, on: connection)
         return .YES
     }
 
@@ -81,6 +96,16 @@ final class ServerCore: Sendable {
     private func receive(_ chunk: UnsafeRawBufferPointer, into context: RequestContext) -> MHD_Result {
         let keepReading = context.state.withLock { state -> Bool in
             if !state.overLimit && state.body.count + chunk.count <= maxBodySize {
+                // A body without Content-Length reserves its budget as it arrives.
+                let needed = state.body.count + chunk.count - state.reserved
+                if needed > 0 {
+                    guard budget.reserve(needed) else {
+                        state.overBudget = true
+                        state.body = Data()
+                        return false
+                    }
+                    state.reserved += needed
+                }
                 state.body.append(contentsOf: chunk)
                 return true
             }
@@ -126,6 +151,7 @@ final class ServerCore: Sendable {
     }
 
     private func dispatch(_ context: RequestContext, body: Data, _ connection: OpaquePointer) -> MHD_Result {
+        deadlines.enter(.handling, on: connection)
         var request = context.head
         request.body = body
         let handle = LibMicroHTTPD.Connection(pointer: connection)
@@ -198,15 +224,20 @@ final class ServerCore: Sendable {
     // MARK: Completion
 
     /// libmicrohttpd is done with the request (answered, aborted, timed out or shut down).
-    func handleCompleted(requestSlot: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+    func handleCompleted(connection: OpaquePointer?, requestSlot: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
                          termination: MHD_RequestTerminationCode) {
         guard let requestSlot, let raw = requestSlot.pointee else { return }
         requestSlot.pointee = nil
         let context = Unmanaged<RequestContext>.fromOpaque(raw).takeRetainedValue()
-        let (dispatched, task) = context.state.withLock { state in
-            defer { state.dispatched = false }
-            return (state.dispatched, state.task)
+        let (dispatched, task, reserved) = context.state.withLock { state in
+            defer {
+                state.dispatched = false
+                state.reserved = 0
+            }
+            return (state.dispatched, state.task, state.reserved)
         }
+        if reserved > 0 { budget.release(reserved) }
+        if let connection { deadlines.enter(.awaitingHead, on: connection) }
         if dispatched {
             state.withLock { core in
                 core.running -= 1

@@ -31,6 +31,13 @@ public struct ServerConfiguration: Sendable {
     public var limits = ServerLimits()
     public var tuner = TunerSettings()
     public var httpThreads = 4
+    /// Connection budgets (`HTTPServerConfiguration`): all and per client address, the deadlines for a
+    /// request's header fields and body, and the memory all buffered bodies may hold together.
+    public var connectionLimit = 512
+    public var perIPConnectionLimit = 256
+    public var headDeadlineSeconds = 10
+    public var bodyDeadlineSeconds = 120
+    public var maxBufferedBodyBytes = 512 << 20
     /// Memory for merged task decoders (`MergedWeights`), shared by every snapshot.
     public var mergedCacheBytes = 256 << 20
     /// Snapshots kept loaded besides the active one.
@@ -78,6 +85,11 @@ public final class MnemeServer: Sendable {
         http.port = configuration.port
         http.threadPoolSize = configuration.httpThreads
         http.maxBodySize = configuration.limits.maxBodyBytes
+        http.connectionLimit = configuration.connectionLimit
+        http.perIPConnectionLimit = configuration.perIPConnectionLimit
+        http.headDeadlineSeconds = configuration.headDeadlineSeconds
+        http.bodyDeadlineSeconds = configuration.bodyDeadlineSeconds
+        http.maxBufferedBodyBytes = max(configuration.maxBufferedBodyBytes, configuration.limits.maxBodyBytes)
         self.http = HTTPServer(configuration: http, router: Routes.makeRouter(context: context, publicDirectory: configuration.publicDirectory),
                                logger: logger)
     }

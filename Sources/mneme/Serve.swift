@@ -37,6 +37,21 @@ struct Serve: ParsableCommand {
     @Option(help: "While queries are waiting, the tuner pauses between layers for at most this many milliseconds at a time (lower: tuning progresses faster under load, queries wait more).")
     var tuneYieldMs: Int = 1000
 
+    @Option(help: "Connections open at once from one client address (0: no limit).")
+    var perClientConnections = 256
+
+    @Option(help: "Connections open at once in all.")
+    var maxConnections = 512
+
+    @Option(help: "Seconds a connection has to send a request's header fields (a trickle does not extend it; 0: none).")
+    var headDeadline = 10
+
+    @Option(help: "Seconds a request has to send its whole body once its headers are in (0: none).")
+    var bodyDeadline = 120
+
+    @Option(help: "MiB all buffered request bodies may hold together; past it a request gets 503 with Retry-After before its body is read.")
+    var maxBufferedMb = 512
+
     @Option(help: "The share of time tuning keeps under any query load (0–1): while queries wait, the tuner pauses at most (1 − share) / share as long as it last worked.")
     var tuneShare = 0.25
 
@@ -67,6 +82,14 @@ struct Serve: ParsableCommand {
         guard mergedCacheMb >= 0, snapshotCache >= 0 else { throw ValidationError("--merged-cache-mb and --snapshot-cache must be 0 or more") }
         configuration.mergedCacheBytes = mergedCacheMb << 20
         configuration.allowedHosts = allowedHosts
+        guard perClientConnections >= 0, maxConnections >= 1, headDeadline >= 0, bodyDeadline >= 0, maxBufferedMb >= 64 else {
+            throw ValidationError("--max-connections must be at least 1, --max-buffered-mb at least 64, the others 0 or more")
+        }
+        configuration.perIPConnectionLimit = perClientConnections
+        configuration.connectionLimit = maxConnections
+        configuration.headDeadlineSeconds = headDeadline
+        configuration.bodyDeadlineSeconds = bodyDeadline
+        configuration.maxBufferedBodyBytes = maxBufferedMb << 20
         guard (0 ... 1).contains(tuneShare) else { throw ValidationError("--tune-share must be between 0 and 1") }
         configuration.tuner.minimumShare = tuneShare
         configuration.snapshotCache = snapshotCache

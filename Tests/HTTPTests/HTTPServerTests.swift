@@ -312,4 +312,56 @@ final class HTTPServerTests: XCTestCase {
         let server = try startServer { $0.host = "::1" }
         XCTAssertNotNil(server.port)
     }
+
+    /// A client that sends a header line every half second is cut at the head deadline although it is never
+    /// idle; a body that trickles is cut at the body deadline; requests on other connections go on.
+    func testTrickledHeadsAndBodiesAreCutAtTheirDeadlines() throws {
+        let server = try startServer {
+            $0.headDeadlineSeconds = 1
+            $0.bodyDeadlineSeconds = 2
+        }
+        let head = try SocketClient(port: server.port!)
+        head.send("GET /hello HTTP/1.1\r\nHost: x\r\n")
+        let body = try SocketClient(port: server.port!)
+        body.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        let start = ContinuousClock.now
+        var headCut: Duration?, bodyCut: Duration?
+        while ContinuousClock.now - start < .seconds(5), headCut == nil || bodyCut == nil {
+            if headCut == nil, !head.send(Data("X-Trickle: 1\r\n".utf8)) { headCut = ContinuousClock.now - start }
+            if bodyCut == nil, !body.send(Data("a".utf8)) { bodyCut = ContinuousClock.now - start }
+            let other = try SocketClient(port: server.port!)
+            other.sendRequest("GET", "/hello")
+            XCTAssertEqual(try other.readResponse().status, 200, "others are served meanwhile")
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        let headAfter = try XCTUnwrap(headCut, "the trickled head was never cut")
+        let bodyAfter = try XCTUnwrap(bodyCut, "the trickled body was never cut")
+        XCTAssertGreaterThanOrEqual(headAfter, .milliseconds(900))
+        XCTAssertLessThan(headAfter, .seconds(3))
+        XCTAssertGreaterThanOrEqual(bodyAfter, .milliseconds(1900))
+        XCTAssertLessThan(bodyAfter, .seconds(4))
+    }
+
+    /// Bodies that together would pass the buffered-body budget get 503 with Retry-After before they are
+    /// read; the budget comes back when a request ends.
+    func testBodiesBeyondTheBufferedBudgetAre503WithRetryAfter() throws {
+        let server = try startServer {
+            $0.maxBodySize = 40_000
+            $0.maxBufferedBodyBytes = 64_000
+        }
+        let first = try SocketClient(port: server.port!)
+        first.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 40000\r\n\r\n" + String(repeating: "a", count: 100))
+        Thread.sleep(forTimeInterval: 0.2)
+        let second = try SocketClient(port: server.port!)
+        second.sendRequest("POST", "/echo", body: Data(repeating: 98, count: 30_000))
+        let refused = try second.readResponse()
+        XCTAssertEqual(refused.status, 503)
+        XCTAssertEqual(refused.header("Retry-After"), "2")
+        XCTAssertTrue(refused.text.contains("server_busy"), refused.text)
+        first.send(String(repeating: "a", count: 39_900))
+        XCTAssertEqual(try first.readResponse().status, 200)
+        let third = try SocketClient(port: server.port!)
+        third.sendRequest("POST", "/echo", body: Data(repeating: 98, count: 30_000))
+        XCTAssertEqual(try third.readResponse().status, 200, "the first body's budget came back")
+    }
 }
