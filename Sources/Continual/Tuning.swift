@@ -86,9 +86,17 @@ public struct AdapterTuning {
         let weight = alignmentWeight
         var probeBase = base
         probeBase.model = plan.trainingModel ?? base.model
+        let firstToken = examples[0].example.promptIds[0]
         let watching = watch.map { watch in
             watch.attach(to: trainer, examples: examples.count) { [tasks = snapshot.tasks] in
-                Snapshot(base: probeBase, adapters: adapters, selector: selector, tasks: tasks + [name], mergedWeights: TrainingWatch.probeWeights)
+                // BranchLoRA's live router would gate every decoded token by that token itself: the probe
+                // answers with a copy whose gates are recorded from the first token, as the served snapshot will.
+                var probed = adapters
+                if adapters.settings.kind == .branchLora {
+                    probed = adapters.copy()
+                    Self.recordGates(task: taskId, adapters: probed, base: base, firstToken: firstToken)
+                }
+                return Snapshot(base: probeBase, adapters: probed, selector: selector, tasks: tasks + [name], mergedWeights: TrainingWatch.probeWeights)
             }
         }
         let report = trainer.run(batch: { step in
@@ -110,17 +118,20 @@ public struct AdapterTuning {
         plan.finish?(run)
 
         if adapters.settings.kind == .branchLora {
-            // Record the task's gates from its live routers at the first token, then freeze its top branches.
-            let first = examples[0].example.promptIds[0]
-            let embedding = Tensor(zeros: [1, base.model.config.textConfig.hiddenSize])
-            Embedding.forward(out: embedding, table: base.model.text.embedTokens, ids: [first])
-            let activations = LlamaTraining.forward(weights: base.model.text, config: base.model.config.textConfig, rope: base.model.rope,
-                                                    input: embedding, batch: 1, length: 1, adapters: adapters, task: taskId)
-            BranchLoRATraining.finishTask(taskId, adapters: adapters, activations: activations)
+            Self.recordGates(task: taskId, adapters: adapters, base: base, firstToken: firstToken)
         }
         let served = plan.consolidate?(run) ?? adapters
         let tuned = Snapshot(base: base, adapters: served, selector: selector, tasks: snapshot.tasks + [name])
         return (tuned, report)
+    }
+
+    /// Records a BranchLoRA task's gates from its live routers at the first token, and freezes its top branches.
+    static func recordGates(task: Int, adapters: AdapterSet, base: LlavaPipeline, firstToken: Int) {
+        let embedding = Tensor(zeros: [1, base.model.config.textConfig.hiddenSize])
+        Embedding.forward(out: embedding, table: base.model.text.embedTokens, ids: [firstToken])
+        let activations = LlamaTraining.forward(weights: base.model.text, config: base.model.config.textConfig, rope: base.model.rope,
+                                                input: embedding, batch: 1, length: 1, adapters: adapters, task: task)
+        BranchLoRATraining.finishTask(task, adapters: adapters, activations: activations)
     }
 
     func padId(_ pipeline: LlavaPipeline) -> Int {

@@ -40,6 +40,9 @@ struct BenchPlasticity: ParsableCommand {
     @Option(help: "Budget of (c): at most this many steps of fresh items (batch 16).")
     var freshSteps = 1500
 
+    @Option(help: "Run (c) only where the best of (a) and (b) is below this accuracy: above it the data is already enough and the skill there.")
+    var freshBelow = 0.95
+
     @Option(help: "Parts to run: any of a, b, c.")
     var parts = "a,b,c"
 
@@ -113,7 +116,8 @@ struct BenchPlasticity: ParsableCommand {
                 row.fullSteps = done
                 row.seconds["b"] = Date().timeIntervalSince(started)
             }
-            if run.contains("c") {
+            let reached = max(row.adapter.values.max() ?? 0, row.full ?? 0)
+            if run.contains("c"), reached < freshBelow {
                 let started = Date()
                 let (accuracy, done) = try Self.fullFineTune(directory: directory, steps: freshSteps, lr: fullLr, every: 100,
                                                              watched: watched, heldOut: heldOut, bar: bar, label: "(c)") { step, count in

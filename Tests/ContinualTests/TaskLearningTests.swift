@@ -78,6 +78,30 @@ final class TaskLearningTests: XCTestCase {
         XCTAssertTrue(noisy.summary.hasPrefix("not learned — noise:") && noisy.summary.contains("Not promoted"), noisy.summary)
     }
 
+    /// What training watches is what the tuned snapshot answers: the best check's count is the snapshot's own
+    /// on the same items, for BranchLoRA too (whose live router must not gate decoded tokens by themselves).
+    func testTheWatchedAccuracyIsTheTunedSnapshots() throws {
+        let snapshot = try Snapshot.load(from: TuningTests.modelDirectory)
+        let question = "What colour is the background?"
+        // Answers of several tokens: a wrong gate on a decoded token shows after the first.
+        let colours = [("crimson red paint", [UInt8]([230, 30, 30])), ("lemon yellow paint", [240, 220, 30])]
+        let heldOut = TuningTests.colourTask(colours, question: question, count: 16, seed: 2)
+        let train = try AdapterTuning.prepare(TuningTests.colourTask(colours, question: question, count: 32, seed: 1), base: snapshot.base)
+        XCTAssertGreaterThan(ExampleBuilder(pipeline: snapshot.base, vision: .cachedFeatures).answerIds("crimson red paint").count, 3)
+        for strategy in [BranchLoRAStrategy(), SequentialLoRA()] as [any ContinualStrategy] {
+            // Top-1 of 4 branches: a decoded token gated by itself lands on an untrained branch.
+            var settings = TaskLearning.Settings(adapter: .init(kind: .branchLora, targets: ["q_proj", "v_proj", "up_proj"], rank: 4, alpha: 8,
+                                                                branches: 4, topK: 1),
+                                                 batchSize: 8, learningRate: 1e-2, maxEpochs: 10)
+            settings.watch = .init(every: 5, patience: 20, minimumChecks: 2)
+            let outcome = try TaskLearning(settings: settings).learn(strategy, parent: snapshot,
+                                                                     task: .init(name: "warm", examples: train, heldOut: heldOut), earlier: [], index: 0)
+            let best = try XCTUnwrap(outcome.checks.max { $0.correct < $1.correct })
+            let served = try Evaluation.evaluate(snapshot: outcome.snapshot, items: heldOut, routing: .task("warm"))
+            XCTAssertEqual(served.correct, best.correct, "\(strategy.name): the snapshot answers as its best check did: \(outcome.checks)")
+        }
+    }
+
     func testTheVerdictNeedsAClearGainAndEnoughItems() {
         typealias Score = TaskLearning.Score
         XCTAssertEqual(TaskLearning.verdict(before: Score(correct: 2, items: 80), after: Score(correct: 70, items: 80)), .learned)
