@@ -223,7 +223,7 @@ function jobRow(job) {
   const bar = progress
     ? h('div', { class: 'progress' },
       h('progress', { max: progress.total, value: done ? progress.total : progress.step, 'aria-label': `Job ${job.id} progress` }),
-      h('span', {}, `${progress.step}/${progress.total}`))
+      h('span', {}, done ? `${progress.step} steps` : `${progress.step}/${progress.total}`))
     : h('span', { class: 'hint' }, job.state === 'queued' ? 'waiting' : '–');
   const snapshot = job.snapshot
     ? [h('code', {}, job.snapshot), ' ', h('span', { class: 'badge ' + (job.promoted ? 'good' : 'warn') }, job.promoted ? 'promoted' : 'candidate')]
