@@ -51,11 +51,12 @@ public enum BLASKernel {
 
     /// Pure decision, testable without touching the process.
     public static func decide(detectedCore: String, cpuFlags: Set<String>, userChoice: String?, alreadyReexecuted: Bool) -> Decision {
-        if let userChoice, !userChoice.isEmpty {
-            return Decision(requestedCore: nil, reason: "OPENBLAS_CORETYPE=\(userChoice) set by the user")
-        }
+        // After the re-exec the variable is mneme's own choice, not the user's.
         if alreadyReexecuted {
             return Decision(requestedCore: nil, reason: "chosen by mneme for this CPU")
+        }
+        if let userChoice, !userChoice.isEmpty {
+            return Decision(requestedCore: nil, reason: "OPENBLAS_CORETYPE=\(userChoice) set by the user")
         }
         let have = level(ofCore: detectedCore), fits = level(ofFlags: cpuFlags)
         if have < fits, let better = core(for: fits) {

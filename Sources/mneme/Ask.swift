@@ -30,6 +30,7 @@ struct Ask: ParsableCommand {
     func validate() throws {
         if let maxNewTokens, maxNewTokens < 1 { throw ValidationError("--max-new-tokens must be at least 1") }
         if topLogprobs < 0 { throw ValidationError("--top-logprobs must not be negative") }
+        if question.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw ValidationError("--question is empty") }
     }
 
     func run() throws {

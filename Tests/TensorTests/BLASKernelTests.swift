@@ -24,6 +24,12 @@ final class BLASKernelTests: XCTestCase {
     func testUserChoiceAndReexecutionAreRespected() {
         XCTAssertNil(BLASKernel.decide(detectedCore: "Prescott", cpuFlags: avx512, userChoice: "Prescott", alreadyReexecuted: false).requestedCore)
         XCTAssertNil(BLASKernel.decide(detectedCore: "Prescott", cpuFlags: avx512, userChoice: nil, alreadyReexecuted: true).requestedCore)
+        // After the re-exec mneme set the variable itself: the log must not say the user did.
+        let reexecuted = BLASKernel.decide(detectedCore: "SkylakeX", cpuFlags: avx512, userChoice: "SkylakeX", alreadyReexecuted: true)
+        XCTAssertNil(reexecuted.requestedCore)
+        XCTAssertEqual(reexecuted.reason, "chosen by mneme for this CPU")
+        XCTAssertEqual(BLASKernel.decide(detectedCore: "Zen", cpuFlags: avx512, userChoice: "Haswell", alreadyReexecuted: false).reason,
+                       "OPENBLAS_CORETYPE=Haswell set by the user")
     }
 
     func testOldCPUWithoutAVXKeepsGenericKernel() {
