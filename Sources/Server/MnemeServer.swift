@@ -59,6 +59,8 @@ public final class MnemeServer: Sendable {
     let http: HTTPServer
     let configuration: ServerConfiguration
     private let watcherStop = Mutex(false)
+    /// Held by a writing server for its whole life.
+    private let lock: ServeLock?
 
     public init(configuration: ServerConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -68,6 +70,9 @@ public final class MnemeServer: Sendable {
         if configuration.role == .replica, !FileManager.default.fileExists(atPath: configuration.dataDirectory.path) {
             throw ServerError.configuration("a replica needs the tuner's data directory; \(configuration.dataDirectory.path) does not exist")
         }
+        // Nothing is created while the port is taken, and one writer per data directory.
+        if let problem = PortCheck.problem(host: configuration.host, port: configuration.port) { throw ServerError.configuration(problem) }
+        lock = configuration.role == .replica ? nil : try ServeLock(dataDirectory: configuration.dataDirectory)
         let store = try Store(directory: configuration.dataDirectory, mode: configuration.role == .replica ? .readOnly : .readWrite,
                               logger: logger)
         MergedWeights.shared.budgetBytes = configuration.mergedCacheBytes

@@ -132,6 +132,37 @@ final class ServerLifecycleTests: XCTestCase {
         server.stop()
     }
 
+    /// A second writer on the same data directory is refused with a clear message (the first one's lock dies
+    /// with it), and a taken port is reported before anything is created.
+    func testASecondWriterAndATakenPortAreRefusedBeforeAnythingIsTouched() throws {
+        let data = scratch.appendingPathComponent("data")
+        let first = try MnemeProcess(data: data)
+        func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+            let process = Process()
+            process.executableURL = try MnemeProcess.executable
+            process.arguments = ["serve", "--model", MnemeProcess.fixtureModel.path] + arguments
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            try process.run()
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, output)
+        }
+        let second = try run(["--data", data.path, "--port", "0"])
+        XCTAssertNotEqual(second.status, 0)
+        XCTAssertTrue(second.output.contains("another mneme serve (pid \(first.process.processIdentifier)) is the writer"), second.output)
+        let elsewhere = scratch.appendingPathComponent("other")
+        let taken = try run(["--data", elsewhere.path, "--port", String(first.port)])
+        XCTAssertNotEqual(taken.status, 0)
+        XCTAssertTrue(taken.output.contains("cannot listen on 127.0.0.1:\(first.port)"), taken.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: elsewhere.path), "nothing was created")
+        first.crash()
+        let after = try MnemeProcess(data: data)  // a killed writer leaves no lock behind
+        XCTAssertEqual(try after.request("GET", "/readyz").status, 200)
+        after.stop()
+    }
+
     func testAFailedPushCanBeRetriedUnderItsName() throws {
         let server = try MnemeProcess(data: scratch.appendingPathComponent("data"), arguments: ["--max-epochs", "2"])
         // Accepted while the base is active, it fails once the first task's branchlora snapshot is promoted.
