@@ -9,7 +9,8 @@ enum StoreRoutes {
         router.post("/v1/tasks") { request, _ in
             try context.authorizeWrite(request)
             let store = try context.requireStore()
-            let input = try PushInput.parse(request, rules: try context.itemRules(), strategies: context.strategies)
+            let rules = try context.itemRules(), strategies = context.strategies
+            let input = try await Validation.run { try PushInput.parse(request, rules: rules, strategies: strategies) }
             let strategyName = input.strategy ?? context.defaultStrategy
             if let (activeId, active) = try? context.engine.active(), let strategy = try? Strategies.named(strategyName),
                let conflict = strategy.conflict(with: active) {

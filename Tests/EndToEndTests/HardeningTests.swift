@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import Synchronization
 import TestSupport
 import XCTest
@@ -99,6 +100,23 @@ final class HardeningTests: XCTestCase {
         let own = try server.request("POST", "/v1/tasks", json: push("own"),
                                      headers: ["Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"])
         XCTAssertEqual(own.status, 202, "\(own.object)")
+    }
+
+    /// A push of 1,000 tiny JPEGs that each claim 4000 × 4000 pixels took a minute of CPU to refuse and stalled
+    /// health checks. Their headers are summed against the push's pixel budget before any is decoded.
+    func testAPushClaimingHugeImagesIsRefusedFromItsHeaders() throws {
+        // A real 16 × 16 JPEG whose frame header is made to say 4000 × 4000 (libjpeg fills the missing rest).
+        var jpeg = JPEGEncoder.encode(RGBImage(width: 16, height: 16, red: 200, green: 30, blue: 30))
+        let frame = try XCTUnwrap((0 ..< jpeg.count - 9).first { jpeg[$0] == 0xFF && jpeg[$0 + 1] == 0xC0 })
+        jpeg.replaceSubrange(frame + 5 ..< frame + 9, with: [0x0F, 0xA0, 0x0F, 0xA0])
+        XCTAssertEqual(try ImageDecoder.dimensions(of: jpeg).width, 4000)
+        let item: [String: Any] = ["image": jpeg.base64EncodedString(), "question": "What?", "answer": "red"]
+        let start = Date()
+        let pushed = try server.request("POST", "/v1/tasks", json: ["name": "claims", "items": Array(repeating: item, count: 1000)])
+        XCTAssertEqual(pushed.status, 413, "\(pushed.object)")
+        XCTAssertEqual(code(pushed.object), "push_too_large")
+        XCTAssertLessThan(Date().timeIntervalSince(start), 3)
+        XCTAssertEqual(try server.request("GET", "/healthz").status, 200)
     }
 
     private func peakResidentMegabytes() throws -> Int {
