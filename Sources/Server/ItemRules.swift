@@ -21,12 +21,7 @@ struct ItemRules: Sendable {
 
     /// The trimmed question, or the client's 4xx. `field` names it in messages (`question`, `items[3].question`).
     func question(_ raw: String, field: String = "question") throws -> String {
-        guard raw.utf8.count <= limits.maxQuestionBytes else {
-            throw HTTPError.badRequest("\(field) has \(raw.utf8.count) bytes of UTF-8; the limit is \(limits.maxQuestionBytes)",
-                                       code: "question_too_long")
-        }
-        let question = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !question.isEmpty else { throw HTTPError.badRequest("\(field) is empty", code: "invalid_question") }
+        let question = try trimmed(raw, field: field, maxBytes: limits.maxQuestionBytes, tooLong: "question_too_long", empty: "invalid_question")
         let promptTokens: Int
         do { promptTokens = try pipeline.promptIds(question: question).count } catch {
             throw HTTPError.badRequest("\(field): \(error)", code: "invalid_question")
@@ -40,17 +35,22 @@ struct ItemRules: Sendable {
 
     /// A labelled answer, trimmed: bytes first, then its tokens (end of sequence included) against the answer length.
     func answer(_ raw: String, field: String = "answer") throws -> String {
-        guard raw.utf8.count <= limits.maxAnswerBytes else {
-            throw HTTPError.badRequest("\(field) has \(raw.utf8.count) bytes of UTF-8; the limit is \(limits.maxAnswerBytes)",
-                                       code: "invalid_answer")
-        }
-        let answer = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !answer.isEmpty else { throw HTTPError.badRequest("\(field) is empty", code: "invalid_answer") }
+        let answer = try trimmed(raw, field: field, maxBytes: limits.maxAnswerBytes, tooLong: "invalid_answer", empty: "invalid_answer")
         let tokens = ExampleBuilder(pipeline: pipeline, vision: .cachedFeatures).answerIds(answer).count
         guard tokens <= limits.maxAnswerTokens else {
             throw HTTPError.badRequest("\(field) is \(tokens) tokens with its end; the limit is \(limits.maxAnswerTokens)", code: "invalid_answer")
         }
         return answer
+    }
+
+    /// `raw` trimmed, its UTF-8 bytes checked first (before any work that grows with the text), not empty.
+    private func trimmed(_ raw: String, field: String, maxBytes: Int, tooLong: String, empty: String) throws -> String {
+        guard raw.utf8.count <= maxBytes else {
+            throw HTTPError.badRequest("\(field) has \(raw.utf8.count) bytes of UTF-8; the limit is \(maxBytes)", code: tooLong)
+        }
+        let text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else { throw HTTPError.badRequest("\(field) is empty", code: empty) }
+        return text
     }
 
     /// The image's size from its header, checked against the limits; nothing is decoded.
