@@ -1,3 +1,5 @@
+import Tensor
+
 extension Dataset {
     /// A deterministic train / held-out split of `count` items, as indices.
     ///

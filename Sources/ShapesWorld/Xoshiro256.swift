@@ -1,3 +1,4 @@
+import Tensor
 import Datasets
 
 /// xoshiro256** (Blackman and Vigna, 2018), seeded through SplitMix64: the generator behind every random

@@ -1,3 +1,4 @@
+import Tensor
 import Foundation
 
 /// One labelled item as a client pushed it: the encoded image bytes (PNG, JPEG, …, stored as received) and its

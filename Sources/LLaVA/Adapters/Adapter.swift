@@ -54,18 +54,12 @@ extension Adapter {
     }
 }
 
-/// Gaussian initialisation with a seeded generator, as PEFT's kaiming-uniform is not needed at our scale.
+/// Uniform initialisation from a seeded `SplitMix64` (PEFT's kaiming-uniform is not needed at our scale).
 struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    private var source: SplitMix64
+    init(seed: UInt64) { source = SplitMix64(seed: seed &+ 0x9E37_79B9_7F4A_7C15) }
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { source.next() }
 
     mutating func uniform(_ bound: Float) -> Float { Float.random(in: -bound ... bound, using: &self) }
 }
