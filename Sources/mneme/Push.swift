@@ -10,17 +10,11 @@ struct Push: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Upload a dataset folder to a running server as a new task and follow its tuning job.")
 
-    @Option(help: "Server base URL.")
-    var server: String = "http://127.0.0.1:8080"
-
     @Option(help: "Name of the task.")
     var task: String
 
     @Argument(help: "Dataset folder (data.jsonl or a LLaVA conversation file, with its images).")
     var dataset: String
-
-    @Option(help: "File whose first line is the bearer token (default: $MNEME_TOKEN).")
-    var tokenFile: String?
 
     @Option(help: "Continual-learning strategy (default: the server's).")
     var strategy: String?
@@ -31,14 +25,12 @@ struct Push: ParsableCommand {
     @Flag(help: "Return once the push is stored instead of following the job.")
     var noFollow = false
 
-    @Flag(help: "Print the final job as JSON on standard output.")
-    var json = false
+    @OptionGroup var options: ServerOptions
+
+    var json: Bool { options.json }
 
     func run() throws {
-        guard let base = URL(string: server), base.scheme == "http" || base.scheme == "https" else {
-            throw ValidationError("--server must be an http(s) URL, e.g. http://127.0.0.1:8080")
-        }
-        let client = APIClient(base: base, token: try ServerConfiguration.loadToken(file: tokenFile))
+        let client = try options.client()
         let data = try Dataset.load(from: URL(fileURLWithPath: dataset))
         guard !data.items.isEmpty else { throw CommandError("dataset \(dataset) has no items") }
 
@@ -170,7 +162,9 @@ struct APIClient {
         let object = data.flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any]
         guard (200 ..< 300).contains(status) else {
             let detail = (object?["error"] as? [String: Any]).map { "\($0["code"] ?? "error"): \($0["message"] ?? "")" }
-            throw Failure(status: status, description: "\(method) \(path) → \(status) \(detail ?? String(decoding: data ?? Data(), as: UTF8.self))")
+            let hint = status == 401 ? (token == nil ? " — this server wants a token: give it with --token-file FILE or $MNEME_TOKEN"
+                                                     : " — the token given (--token-file or $MNEME_TOKEN) is not this server's") : ""
+            throw Failure(status: status, description: "\(method) \(path) → \(status) \(detail ?? String(decoding: data ?? Data(), as: UTF8.self))\(hint)")
         }
         guard let object else { throw Failure(status: status, description: "\(method) \(path): the reply is not a JSON object") }
         return object
