@@ -172,7 +172,14 @@ async function readPush() {
     images.set(entry.image, file);
   });
   const bytes = [...images.values()].reduce((sum, file) => sum + file.size, text.length);
-  return { manifest, text, items: lines.length, images, bytes, folder: base.split('/').filter(Boolean).pop() };
+  const parts = base.split('/').filter(Boolean);
+  return { manifest, text, items: lines.length, images, bytes, folder: parts[parts.length - 1], parent: parts[parts.length - 2] };
+}
+
+/** A task name for a chosen folder: a benchmark's `01-count-colour/train` is `count-colour`, not `train`. */
+function taskName(folder, parent) {
+  const name = ['train', 'eval', 'data'].includes(folder) && parent ? parent : folder;
+  return name.replace(/^\d+-/, '').slice(0, 64);
 }
 
 async function summarisePush() {
@@ -182,7 +189,7 @@ async function summarisePush() {
   try {
     const push = await readPush();
     $('push-summary').textContent = `${relativePath(push.manifest)}: ${push.items} items, ${push.images.size} images, ${(push.bytes / 1048576).toFixed(1)} MiB.`;
-    if (!$('push-name').value && push.folder) $('push-name').value = push.folder;
+    if (!$('push-name').value && push.folder) $('push-name').value = taskName(push.folder, push.parent);
   } catch (error) { showError('push-error', error); }
 }
 
@@ -235,7 +242,7 @@ function jobRow(job) {
     ? h('div', { class: 'small ' + (outcome.verdict === 'not_learned' ? 'error' : 'hint') }, outcome.summary)
     : last ? h('div', { class: 'small hint' }, `held-out ${last.correct}/${last.items} after ${last.step} steps`) : null;
   return h('tr', {},
-    h('td', {}, h('code', {}, job.id)), h('td', {}, job.task || job.task_id), h('td', {}, job.strategy || 'default'),
+    h('td', {}, h('code', {}, job.id)), h('td', {}, job.task || job.task_id), h('td', {}, job.strategy || '–'),
     h('td', {}, h('span', { class: `badge state-${job.state}` }, job.state), job.error ? h('div', { class: 'error small' }, job.error) : null),
     h('td', {}, bar), h('td', { class: 'num' }, progress && progress.loss !== undefined ? progress.loss.toFixed(3) : '–'),
     h('td', { class: 'num' }, done || job.state === 'failed' ? '–' : duration(progress && progress.eta_s)), h('td', {}, snapshot, learned));
@@ -307,7 +314,8 @@ $('rollback').addEventListener('click', async (event) => {
   if (await run(event.currentTarget, 'snapshots-error', () => api('POST', '/v1/rollback', { write: true }))) refreshSnapshots();
 });
 
-let snapshotsLoadFailed = false;  // clear only our own loading error, not one from promote or rollback
+let snapshotsLoadFailed = false;
+let lastActive = null;  // clear only our own loading error, not one from promote or rollback
 
 async function refreshSnapshots() {
   try {
@@ -329,8 +337,21 @@ async function refreshSnapshots() {
     $('rollback-hint').textContent = listing.previous ? `Goes back to ${listing.previous}.` : 'Nothing to roll back to yet.';
     fillSelect($('ask-snapshot'), snapshots, active, { allowActive: true });
     const activeSnapshot = snapshots.find((s) => s.id === active);
+    // When the active snapshot changes (a promotion, a rollback, a job), compare the new one with its parent.
+    if (active !== lastActive) { $('compare-a').value = ''; $('compare-b').value = ''; }
+    lastActive = active;
     fillSelect($('compare-a'), snapshots, active, { preferred: active });
     fillSelect($('compare-b'), snapshots, active, { preferred: (activeSnapshot && activeSnapshot.parent) || active });
+    // Strategies the server would refuse for the active snapshot (409) are offered disabled, with the reason.
+    if (listing.strategies) {
+      for (const option of $('push-strategy').options) {
+        if (!option.value) continue;
+        const usable = listing.strategies.includes(option.value);
+        option.disabled = !usable;
+        option.textContent = option.value + (usable ? '' : ' (not with the active snapshot)');
+      }
+      if ($('push-strategy').selectedOptions[0] && $('push-strategy').selectedOptions[0].disabled) $('push-strategy').value = '';
+    }
     renderMatrix(snapshots, taskListing.tasks);
   } catch (error) {
     showError('snapshots-error', error);

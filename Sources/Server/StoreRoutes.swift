@@ -46,19 +46,23 @@ enum StoreRoutes {
         }
         router.get("/v1/jobs") { _, _ in
             let store = try context.requireStore()
-            let names = Dictionary(try store.tasks().map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
-            return try .json(object: ["jobs": try store.jobs().map { jobJSON($0, taskName: names[$0.taskId], context: context) }])
+            let tasks = Dictionary(try store.tasks().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            return try .json(object: ["jobs": try store.jobs().map { jobJSON($0, task: tasks[$0.taskId], context: context) }])
         }
         router.get("/v1/jobs/{id}") { _, parameters in
             let store = try context.requireStore()
             let job = try mapStoreErrors { try store.job(try parameters.require("id")) }
-            return try .json(object: jobJSON(job, taskName: try? store.task(job.taskId).name, context: context))
+            return try .json(object: jobJSON(job, task: try? store.task(job.taskId), context: context))
         }
         router.get("/v1/snapshots") { _, _ in
             let store = try context.requireStore()
             let registry = try store.registry()
             var body: [String: Any] = ["snapshots": try store.snapshots().map { snapshotJSON($0, registry: registry) }]
             body["active"] = context.engine.activeId ?? registry.active
+            // The strategies a push may name now: the others conflict with the active snapshot's adapters.
+            if let (_, active) = try? context.engine.active() {
+                body["strategies"] = context.strategies.filter { (try? Strategies.named($0))?.conflict(with: active) == nil }
+            }
             if let previous = registry.previousActive { body["previous"] = previous }
             return try .json(object: body)
         }
@@ -124,12 +128,13 @@ enum StoreRoutes {
         return body
     }
 
-    static func jobJSON(_ job: JobRecord, taskName: String?, context: ServerContext) -> [String: Any] {
+    static func jobJSON(_ job: JobRecord, task: TaskRecord?, context: ServerContext) -> [String: Any] {
         var body: [String: Any] = ["id": job.id, "task_id": job.taskId, "state": job.state.rawValue,
                                    "created_at": timestamp(job.createdAt), "updated_at": timestamp(job.updatedAt),
                                    "attempts": job.attempts]
-        if let taskName { body["task"] = taskName }
-        if let strategy = job.strategy { body["strategy"] = strategy }
+        if let task { body["task"] = task.name }
+        // The strategy the job uses: the push's, or the server's default.
+        body["strategy"] = job.strategy ?? task?.strategy ?? context.defaultStrategy
         if let progress = job.progress {
             var entry: [String: Any] = ["step": progress.step, "total": progress.total]
             if let loss = progress.loss, loss.isFinite { entry["loss"] = loss }
