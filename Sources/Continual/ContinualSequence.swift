@@ -114,13 +114,13 @@ public struct ContinualSequence {
             let started = Date()
             let outcome = try learning.learn(strategy, parent: snapshot, task: TaskLearning.Task(name: task.name, examples: examples, heldOut: task.heldOut,
                                                                                                  watched: watched),
-                                             earlier: learned, index: index) { event in
+                                             earlier: learned, index: index, progress: { event in
                 switch event {
                 case let .training(training): progress?(.tuning(task: index, of: tasks.count, training))
                 case let .checked(check): progress?(.checked(task: index, of: tasks.count, check))
                 case let .evaluating(label): progress?(.evaluating(task: index, of: tasks.count, label: label))
                 }
-            }
+            })
             let seconds = Date().timeIntervalSince(started)
             snapshot = outcome.snapshot
             let scores = outcome.earlierAfter.map(\.score) + [outcome.after]

@@ -141,17 +141,20 @@ public struct TaskLearning {
     public init(settings: Settings) { self.settings = settings }
 
     /// Learns `task` with `strategy` on top of `parent`, `index` being how many tasks came before it (for seeds).
+    /// `shouldStop`, asked after every step, cancels the run (it throws `CancellationError`).
     public func learn(_ strategy: any ContinualStrategy, parent: Snapshot, task: Task, earlier: [Earlier], index: Int,
-                      baseExamples: [PreparedExample] = [], progress: ((Event) -> Void)? = nil) throws -> Outcome {
+                      baseExamples: [PreparedExample] = [], shouldStop: (() -> Bool)? = nil,
+                      progress: ((Event) -> Void)? = nil) throws -> Outcome {
         progress?(.evaluating("\(task.name) before tuning"))
         // Before: the parent answering as it would have, routed automatically (it does not know the task).
         let before = try Score.measure(parent, task.heldOut, expected: nil)
         let watch = TrainingWatch(task: task.name, items: task.watched, settings: settings.watch)
         watch.onCheck = { progress?(.checked($0)) }
+        watch.shouldStop = shouldStop
         let (tuned, report) = try strategy.learn(snapshot: parent, task: ContinualTask(name: task.name, examples: task.examples),
                                                  earlier: earlier.map(\.task), adapterSettings: settings.adapter,
                                                  training: settings.training(examples: task.examples.count, index: index),
-                                                 baseExamples: baseExamples, watch: watch.isEmpty ? nil : watch,
+                                                 baseExamples: baseExamples, watch: watch,
                                                  progress: { progress?(.training($0)) })
         progress?(.evaluating(task.name))
         let after = try Score.measure(tuned, task.heldOut, expected: task.name)

@@ -41,6 +41,8 @@ public final class TrainingWatch {
     let items: [LabeledItem]
     /// Called after each check (progress reports).
     public var onCheck: ((Check) -> Void)?
+    /// Asked after every step: true cancels the run, which then throws `CancellationError`.
+    public var shouldStop: (() -> Bool)?
     public private(set) var checks: [Check] = []
     public private(set) var best: Check?
     public private(set) var stoppedOnPlateau = false
@@ -104,6 +106,10 @@ extension TrainingWatch {
         let stepsPerEpoch = max(1, (examples + trainer.settings.batchSize - 1) / trainer.settings.batchSize)
         let total = trainer.settings.steps
         trainer.shouldContinue = { [self] step in
+            if shouldStop?() == true {
+                attachment.error = CancellationError()
+                return false
+            }
             do {
                 return try afterStep(step, of: total, stepsPerEpoch: stepsPerEpoch, tensors: attachment.tensors, snapshot: probe)
             } catch {

@@ -68,6 +68,15 @@ final class Engine: Sendable {
         }
     }
 
+    /// Drops a loaded snapshot that was deleted (never the active one); requests holding it finish with it.
+    func forget(_ id: String) {
+        state.withLock { state in
+            guard state.activeId != id else { return }
+            state.loaded[id] = nil
+            state.recency.removeAll { $0 == id }
+        }
+    }
+
     /// The active snapshot (the one a request without `snapshot` gets).
     func active() throws -> (id: String, snapshot: Snapshot) {
         guard let id = activeId else { throw ServerError.notReady("no snapshot is active yet") }

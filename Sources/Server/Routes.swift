@@ -63,4 +63,5 @@ struct InstrumentedRoutes {
 
     mutating func get(_ pattern: String, _ handler: @escaping Router.Handler) { on(.get, pattern, handler) }
     mutating func post(_ pattern: String, _ handler: @escaping Router.Handler) { on(.post, pattern, handler) }
+    mutating func delete(_ pattern: String, _ handler: @escaping Router.Handler) { on(.delete, pattern, handler) }
 }

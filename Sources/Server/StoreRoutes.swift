@@ -57,7 +57,7 @@ enum StoreRoutes {
         router.get("/v1/snapshots") { _, _ in
             let store = try context.requireStore()
             let registry = try store.registry()
-            var body: [String: Any] = ["snapshots": try store.snapshots().map { snapshotJSON($0, registry: registry) }]
+            var body: [String: Any] = ["snapshots": try store.snapshots().map { snapshotJSON($0, registry: registry, context: context) }]
             body["active"] = context.engine.activeId ?? registry.active
             // The strategies a push may name now: the others conflict with the active snapshot's adapters.
             if let (_, active) = try? context.engine.active() {
@@ -69,7 +69,32 @@ enum StoreRoutes {
         router.get("/v1/snapshots/{id}") { _, parameters in
             let store = try context.requireStore()
             let snapshot = try mapStoreErrors { try store.snapshot(try parameters.require("id")) }
-            return try .json(object: snapshotJSON(snapshot, registry: try store.registry()))
+            return try .json(object: snapshotJSON(snapshot, registry: try store.registry(), context: context))
+        }
+        router.delete("/v1/snapshots/{id}") { request, parameters in
+            try context.authorizeWrite(request)
+            let store = try context.requireStore()
+            let id = try parameters.require("id")
+            try mapStoreErrors { try store.deleteSnapshot(id) }
+            context.engine.forget(id)
+            return try .json(object: ["deleted": id])
+        }
+        router.delete("/v1/jobs/{id}") { request, parameters in
+            try context.authorizeWrite(request)
+            let store = try context.requireStore()
+            let id = try parameters.require("id")
+            let job = try mapStoreErrors { try store.job(id) }
+            switch job.state {
+            case .queued:
+                _ = try mapStoreErrors { try store.failJob(id, reason: Tuner.cancelledReason) }
+            case .running, .evaluating:
+                // The tuner stops at its next step or check and fails the job with the same reason.
+                context.tuner?.cancel(id)
+            case .done, .failed:
+                throw HTTPError.conflict("job \(id) is \(job.state.rawValue) already; only a queued or running job can be cancelled",
+                                         code: "job_finished")
+            }
+            return try .json(object: ["cancelled": id], status: .accepted)
         }
         router.post("/v1/snapshots/{id}/promote") { request, parameters in
             try context.authorizeWrite(request)
@@ -110,6 +135,7 @@ enum StoreRoutes {
             case .unknownSnapshot: throw HTTPError.notFound(error.description, code: "snapshot_not_found")
             case .invalidTransition: throw HTTPError.conflict(error.description, code: "job_state_conflict")
             case .nothingToRollBack: throw HTTPError.conflict(error.description, code: "nothing_to_roll_back")
+            case .inUse: throw HTTPError.conflict(error.description, code: "in_use")
             case .invalidArgument: throw HTTPError.badRequest(error.description, code: "invalid_argument")
             case .readOnly: throw HTTPError(.serviceUnavailable, code: "read_only", message: error.description)
             default: throw error
@@ -152,7 +178,7 @@ enum StoreRoutes {
         return body
     }
 
-    static func snapshotJSON(_ snapshot: SnapshotMetadata, registry: Registry) -> [String: Any] {
+    static func snapshotJSON(_ snapshot: SnapshotMetadata, registry: Registry, context: ServerContext) -> [String: Any] {
         var body: [String: Any] = ["id": snapshot.id, "kind": snapshot.kind.rawValue, "tasks": snapshot.tasks, "task_ids": snapshot.taskIds,
                                    "accuracy": snapshot.accuracy, "created_at": timestamp(snapshot.createdAt),
                                    "candidate": registry.candidates.contains(snapshot.id), "active": registry.active == snapshot.id]
@@ -160,6 +186,7 @@ enum StoreRoutes {
         body["strategy"] = snapshot.strategy ?? NSNull()
         if let heldOut = snapshot.heldOut { body["held_out"] = heldOut.mapValues(scoreJSON) }
         if let before = snapshot.before { body["before"] = before.mapValues(scoreJSON) }
+        if let bytes = try? context.requireStore().snapshotBytes(snapshot.id) { body["bytes"] = bytes }
         return body
     }
 

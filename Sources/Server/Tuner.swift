@@ -76,6 +76,16 @@ final class Tuner: @unchecked Sendable {
 
     private var isStopped: Bool { condition.lock(); defer { condition.unlock() }; return stopped }
 
+    /// What a cancelled job's record says.
+    static let cancelledReason = "cancelled by the operator"
+    /// Jobs asked to stop (`DELETE /v1/jobs/{id}`).
+    private let cancelled = Mutex<Set<String>>([])
+
+    /// Asks the running job `id` to stop at its next step or check.
+    func cancel(_ id: String) { cancelled.withLock { _ = $0.insert(id) } }
+
+    private func isCancelled(_ id: String) -> Bool { cancelled.withLock { $0.contains(id) } }
+
     /// The job being worked on, whose work mark a wait lowers.
     private let currentJob = Mutex<String?>(nil)
     /// When the tuner last went back to work after a wait (tuner thread only).
@@ -145,11 +155,13 @@ final class Tuner: @unchecked Sendable {
         do {
             let result = try tune(job)
             metrics.jobFinished(state: "done")
+            cancelled.withLock { _ = $0.remove(job.id) }
             logger.info("job \(job.id): snapshot \(result.snapshot) \(result.promoted ? "promoted" : "kept as candidate") after \(Greedy.milliseconds(start.duration(to: .now)) / 1000) s")
         } catch {
-            metrics.jobFinished(state: "failed")
-            logger.error("job \(job.id) failed: \(error)")
-            _ = try? store.failJob(job.id, reason: "\(error)")
+            let wasCancelled = cancelled.withLock { $0.remove(job.id) != nil }
+            metrics.jobFinished(state: wasCancelled ? "cancelled" : "failed")
+            logger.error("job \(job.id) \(wasCancelled ? "cancelled" : "failed: \(error)")")
+            _ = try? store.failJob(job.id, reason: wasCancelled ? Self.cancelledReason : "\(error)")
         }
     }
 
@@ -181,7 +193,8 @@ final class Tuner: @unchecked Sendable {
         var latest = JobProgress(step: 0, total: 0)
         let learning = TaskLearning(settings: settings.learning)
         let outcome = try learning.learn(strategy, parent: parent, task: TaskLearning.Task(name: task.name, examples: examples, heldOut: held),
-                                         earlier: earlier, index: parentMetadata.tasks.count) { [self, metrics] event in
+                                         earlier: earlier, index: parentMetadata.tasks.count,
+                                         shouldStop: { [self] in isCancelled(job.id) }) { [self, metrics] event in
             switch event {
             case let .training(progress):
                 latest = JobProgress(step: progress.step, total: progress.total, loss: Double(progress.loss), etaSeconds: progress.etaSeconds,
@@ -201,6 +214,7 @@ final class Tuner: @unchecked Sendable {
         }
         try reporter.flush()
         if !checks.isEmpty { _ = try? store.updateProgress(job.id, latest) }
+        if isCancelled(job.id) { throw CancellationError() }
         CrashPoint.reach("tuning-done")
 
         _ = try store.beginEvaluation(job.id)

@@ -71,6 +71,45 @@ extension Store {
         return metadata
     }
 
+    /// Removes snapshot `id` for good: not the base (every snapshot loads its weights), not the active one and
+    /// not the one a rollback would return to. It leaves the candidates and the rollback history. The directory
+    /// is first renamed to a draft name, which recovery removes should the process die before it is gone.
+    public func deleteSnapshot(_ id: String) throws {
+        let lease = try requireWritable("deleteSnapshot")
+        let metadata = try snapshot(id)
+        guard metadata.kind != .base else { throw StoreError.inUse("snapshot \(id) is the base model every other snapshot is built on") }
+        try withWriterLock {
+            var registry = try Self.readRegistry(directory: layout.root)
+            guard registry.active != id else { throw StoreError.inUse("snapshot \(id) is active; promote another one first") }
+            guard registry.previousActive != id else {
+                throw StoreError.inUse("snapshot \(id) is the one a rollback returns to; promote another snapshot first")
+            }
+            if registry.candidates.contains(id) || registry.history.contains(id) {
+                registry.candidates.removeAll { $0 == id }
+                registry.history.removeAll { $0 == id }
+                registry.generation += 1
+                registry.updatedAt = StoreJSON.now()
+                try Durable.replace(StoreJSON.encode(registry), at: layout.registry)
+            }
+            let doomed = layout.draft(id, token: lease.token)
+            try Durable.rename(layout.snapshot(id), to: doomed)
+            try Durable.syncDirectory(layout.snapshots)
+            snapshotCache.withLock { $0[id] = nil }
+            try Durable.removeTree(doomed)
+        }
+        logger.info("deleted snapshot \(id)")
+    }
+
+    /// Bytes on disk of snapshot `id`'s own files (the base's weights are counted once, in the base snapshot).
+    public func snapshotBytes(_ id: String) throws -> Int {
+        let directory = try snapshotDirectory(id)
+        var total = 0
+        if let files = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: [.fileSizeKey]) {
+            for case let file as URL in files { total += (try? file.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0 }
+        }
+        return total
+    }
+
     /// The directory of snapshot `id` (to load the model from).
     public func snapshotDirectory(_ id: String) throws -> URL {
         _ = try snapshot(id)

@@ -10,6 +10,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidTransition(job: String, from: JobState, to: JobState)
     /// Rollback asked for with no previously active snapshot recorded.
     case nothingToRollBack
+    /// Something asked to be removed is still needed (the active snapshot, the rollback target, the base).
+    case inUse(String)
     /// A caller-supplied value the store cannot accept (empty task, fraction out of range, …).
     case invalidArgument(String)
     /// A write was attempted on a store opened with `.readOnly`.
@@ -26,6 +28,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unknownSnapshot(let id): "no snapshot with id '\(id)'"
         case .invalidTransition(let job, let from, let to): "job \(job) cannot go from \(from.rawValue) to \(to.rawValue)"
         case .nothingToRollBack: "there is no previously active snapshot to roll back to"
+        case .inUse(let message): message
         case .invalidArgument(let message): message
         case .readOnly(let operation, let directory):
             "the store at \(directory) is open read-only; \(operation) needs a writable store"

@@ -93,11 +93,11 @@ struct BenchPlasticity: ParsableCommand {
                     settings.seed = 0
                     let outcome = try TaskLearning(settings: settings).learn(
                         SequentialLoRA(), parent: base, task: .init(name: family.rawValue, examples: examples, heldOut: heldOut, watched: watched),
-                        earlier: [], index: 0) { event in
+                        earlier: [], index: 0, progress: { event in
                         if case let .training(p) = event {
                             bar.update(p.step, p.total, detail: "(a) \(configuration.label)  loss \(String(format: "%.3f", p.loss))")
                         }
-                    }
+                    })
                     row.adapter[configuration.label] = outcome.after.accuracy
                     row.adapterSteps[configuration.label] = outcome.report.steps
                     row.seconds["a " + configuration.label] = Date().timeIntervalSince(started)

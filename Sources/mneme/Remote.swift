@@ -141,3 +141,35 @@ struct Tasks: ParsableCommand {
         Swift.print(Table.render(["TASK", "NAME", "ITEMS", "HELD OUT", "JOB"], rows))
     }
 }
+
+struct Cancel: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Cancel a queued or running tuning job of a running server.")
+
+    @Argument(help: "Job id.")
+    var job: String
+
+    @OptionGroup var options: ServerOptions
+
+    func run() throws {
+        let result = try options.client().send("DELETE", "/v1/jobs/\(job)")
+        if options.json { return try options.print(result) }
+        Swift.print("cancelling job \(job) (a running job stops at its next step)")
+    }
+}
+
+struct DeleteSnapshot: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "delete-snapshot",
+        abstract: "Delete a snapshot of a running server for good (not the base, the active one or the rollback target).")
+
+    @Argument(help: "Snapshot id.")
+    var snapshot: String
+
+    @OptionGroup var options: ServerOptions
+
+    func run() throws {
+        let result = try options.client().send("DELETE", "/v1/snapshots/\(snapshot)")
+        if options.json { return try options.print(result) }
+        Swift.print("deleted snapshot \(snapshot)")
+    }
+}

@@ -52,7 +52,7 @@ struct Tune: ParsableCommand {
         // A standalone tune has no store of earlier tasks' items: replay-style strategies rehearse nothing here.
         let outcome = try TaskLearning(settings: settings).learn(
             chosen, parent: snapshot, task: TaskLearning.Task(name: task, examples: examples, heldOut: split.eval.map { items[$0] }),
-            earlier: [], index: snapshot.tasks.count - 1, baseExamples: baseExamples) { event in
+            earlier: [], index: snapshot.tasks.count - 1, baseExamples: baseExamples, progress: { event in
             switch event {
             case let .training(p):
                 bar.update(p.step, p.total, detail: String(format: "loss %.4f  %.1f items/s%@", p.loss, p.itemsPerSecond, watched))
@@ -61,7 +61,7 @@ struct Tune: ParsableCommand {
             case let .evaluating(label):
                 bar.update(1, 1, detail: "evaluating \(label)", force: true)
             }
-        }
+        })
         let tuned = outcome.snapshot, report = outcome.report
         let outURL = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)

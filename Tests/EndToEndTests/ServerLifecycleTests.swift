@@ -163,6 +163,42 @@ final class ServerLifecycleTests: XCTestCase {
         after.stop()
     }
 
+    /// Lifecycle: a running job and a queued one are cancelled and say so; the base, the active snapshot and the
+    /// rollback target cannot be deleted; another snapshot can, and its disk space is shown before.
+    func testJobsAreCancelledAndOldSnapshotsDeleted() throws {
+        let server = try MnemeProcess(data: scratch.appendingPathComponent("data"), arguments: ["--max-epochs", "2000", "--check-every", "1000000"])
+        let base = try XCTUnwrap(server.request("GET", "/v1/snapshots").object["active"] as? String)
+        let running = try XCTUnwrap(server.request("POST", "/v1/tasks", json: Self.push("long", answer: "red")).object["job_id"] as? String)
+        let queued = try XCTUnwrap(server.request("POST", "/v1/tasks", json: Self.push("later", answer: "red")).object["job_id"] as? String)
+        try eventually(60, "the first job never ran") { try server.request("GET", "/v1/jobs/\(running)").object["state"] as? String == "running" }
+        XCTAssertEqual(try server.request("DELETE", "/v1/jobs/\(queued)").status, 202)
+        XCTAssertEqual(try server.request("DELETE", "/v1/jobs/\(running)").status, 202)
+        for id in [running, queued] {
+            let job = try server.waitForJob(id, timeout: 60)
+            XCTAssertEqual(job["state"] as? String, "failed", "\(job)")
+            XCTAssertEqual(job["error"] as? String, "cancelled by the operator")
+        }
+        XCTAssertEqual(try server.request("DELETE", "/v1/jobs/\(running)").status, 409, "a finished job cannot be cancelled")
+
+        server.stop()
+        let quick = try MnemeProcess(data: scratch.appendingPathComponent("data"), arguments: ["--max-epochs", "20"])
+        let first = try quick.waitForJob(try XCTUnwrap(quick.request("POST", "/v1/tasks", json: Self.push("first", answer: "red")).object["job_id"] as? String))
+        let second = try quick.waitForJob(try XCTUnwrap(quick.request("POST", "/v1/tasks", json: Self.push("second", answer: "red")).object["job_id"] as? String))
+        let (a, b) = (try XCTUnwrap(first["snapshot"] as? String), try XCTUnwrap(second["snapshot"] as? String))
+        XCTAssertEqual(try quick.request("GET", "/v1/snapshots").object["active"] as? String, b)
+        for (id, why) in [(base, "base"), (b, "active"), (a, "rollback target")] {
+            let refused = try quick.request("DELETE", "/v1/snapshots/\(id)")
+            XCTAssertEqual(refused.status, 409, "\(why): \(refused.object)")
+        }
+        XCTAssertEqual(try quick.request("POST", "/v1/snapshots/\(base)/promote").status, 200)
+        let listed = try quick.request("GET", "/v1/snapshots").object["snapshots"] as? [[String: Any]] ?? []
+        XCTAssertGreaterThan(listed.first { $0["id"] as? String == a }?["bytes"] as? Int ?? 0, 0, "each snapshot shows its size")
+        XCTAssertEqual(try quick.request("DELETE", "/v1/snapshots/\(a)").status, 200, "no longer active nor the rollback target")
+        XCTAssertEqual(try quick.request("GET", "/v1/snapshots/\(a)").status, 404)
+        XCTAssertEqual(try quick.request("POST", "/v1/answer", json: Self.query.merging(["snapshot": a]) { $1 }).status, 404)
+        quick.stop()
+    }
+
     func testAFailedPushCanBeRetriedUnderItsName() throws {
         let server = try MnemeProcess(data: scratch.appendingPathComponent("data"), arguments: ["--max-epochs", "2"])
         // Accepted while the base is active, it fails once the first task's branchlora snapshot is promoted.
