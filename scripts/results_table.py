@@ -27,6 +27,16 @@ def main() -> None:
     print("\nBase model on the base families (held-out, automatic routing): "
           + ", ".join(f"{k} {v * 100:.0f}%" for k, v in sorted(base.items())))
     for r in results:
+        if not all("after" in step for step in r["steps"]):
+            continue
+        print(f"\n**{r['strategy']}**: each task on its held-out items before and right after its own tuning\n")
+        print("| task | before % | after % | n | steps | stopped on plateau | verdict | tuning s |")
+        print("|---|---:|---:|---:|---:|---|---|---:|")
+        for step in r["steps"]:
+            b, a = step["before"], step["after"]
+            print(f"| {step['task']} | {b['correct'] / b['items'] * 100:.1f} | {a['correct'] / a['items'] * 100:.1f} | {a['items']} | "
+                  f"{step['steps']} | {'yes' if step['stopped_on_plateau'] else 'no'} | {step['verdict']} | {step['tuning_seconds']:.0f} |")
+    for r in results:
         tasks = r["tasks"]
         print(f"\n**{r['strategy']}**: accuracy % on each task (columns) after learning each task (rows)\n")
         print("| after \\ on | " + " | ".join(tasks) + " |")
