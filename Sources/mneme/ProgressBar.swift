@@ -1,6 +1,7 @@
 import Foundation
 
-/// A one-line progress display on standard error (redrawn in place on a terminal, a line per update otherwise).
+/// A one-line progress display on standard error, redrawn in place on a terminal. When standard error is not a
+/// terminal (a log file, a pipe) only the finished line is written, and forced updates, never a stream of bars.
 final class ProgressBar: @unchecked Sendable {
     private let label: String
     private let interactive = isatty(2) != 0
@@ -13,7 +14,7 @@ final class ProgressBar: @unchecked Sendable {
         lock.withLock {
             let now = Date()
             let finished = done >= total
-            guard force || finished || now.timeIntervalSince(lastDraw) >= (interactive ? 0.1 : 5) else { return }
+            guard force || finished || (interactive && now.timeIntervalSince(lastDraw) >= 0.1) else { return }
             lastDraw = now
             let width = 24
             let filled = total > 0 ? min(width, width * done / total) : 0
