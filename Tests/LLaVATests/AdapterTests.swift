@@ -184,6 +184,37 @@ final class AdapterTests: XCTestCase {
         XCTAssertEqual(over.task, 3)
     }
 
+    /// When tuning-freezing has frozen every branch, a new task gets new ones: it has capacity of its own, and
+    /// the earlier tasks' merged weights stay exactly what they were, through a save and a load too.
+    func testBranchesGrowWhenTuningFreezingLeavesTooFewAndEarlierTasksStayExact() throws {
+        let model = try LlavaModel.load(from: ModelFixtures.directory("mha_untied_default_m2_f32"))
+        let settings = AdapterSet.Settings(kind: .branchLora, targets: ["q_proj", "v_proj"], rank: 4, alpha: 8, branches: 4, topK: 2)
+        let adapters = AdapterSet(settings: settings, decoder: model.text, seed: 5)
+        let ids = [1, 30, 41, 7, 12, 3]
+        var deltas: [Int: Tensor] = [:]
+        for task in 1 ... 3 {
+            for layer in adapters.layers { for adapter in layer.values { (adapter as! BranchLoRAAdapter).addTask(seed: UInt64(task)) } }
+            for (index, (name, tensor)) in adapters.trainableTensors(task: task).enumerated() where name.contains("branch_B") {
+                tensor.copy(from: Tensor.uniform(tensor.shape, bound: 0.2, seed: UInt64(100 * task + index)))
+            }
+            recordGates(model: model, adapters: adapters, task: task, ids: ids)
+            let first = adapters.layers[0]["q_proj"] as! BranchLoRAAdapter
+            if task == 3 { XCTAssertEqual(first.branchCount, 6, "two branches added for the third task") }
+            deltas[task] = try XCTUnwrap(first.mergedDelta(task: task))
+            for earlier in 1 ..< task {
+                XCTAssertEqual(try XCTUnwrap(first.mergedDelta(task: earlier)).toArray(), deltas[earlier]!.toArray(), "task \(earlier) after task \(task)")
+            }
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mneme-grow-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try AdapterFile.save(adapters, selector: nil, tasks: ["base", "a", "b", "c"], to: directory)
+        let loaded = try AdapterFile.load(from: directory, decoder: model.text).adapters
+        let reloaded = try XCTUnwrap(loaded.layers[0]["q_proj"] as? BranchLoRAAdapter)
+        XCTAssertEqual(reloaded.branchCount, 6)
+        for task in 1 ... 3 { XCTAssertEqual(try XCTUnwrap(reloaded.mergedDelta(task: task)).toArray(), deltas[task]!.toArray()) }
+    }
+
     func recordGates(model: LlavaModel, adapters: AdapterSet, task: Int, ids: [Int]) {
         let embeddings = try! model.embed(ids: ids, imageFeatures: nil)
         let activations = LlamaTraining.forward(weights: model.text, config: model.config.textConfig, rope: model.rope,

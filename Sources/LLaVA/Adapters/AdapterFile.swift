@@ -10,8 +10,10 @@ public enum AdapterFile {
         var frozenBranches: [Int]?
         var trunkFrozen: Bool?
         var routers: Int?
+        /// Branches of this adapter, when more than the settings' (tasks added some).
+        var branches: Int?
         enum CodingKeys: String, CodingKey {
-            case recordedGates = "recorded_gates", frozenBranches = "frozen_branches", trunkFrozen = "trunk_frozen", routers
+            case recordedGates = "recorded_gates", frozenBranches = "frozen_branches", trunkFrozen = "trunk_frozen", routers, branches
         }
     }
 
@@ -32,7 +34,8 @@ public enum AdapterFile {
                 guard let branch = adapter as? BranchLoRAAdapter else { continue }
                 states["layers.\(index).\(projection)"] = AdapterState(
                     recordedGates: Dictionary(uniqueKeysWithValues: branch.recordedGates.map { (String($0.key), $0.value) }),
-                    frozenBranches: branch.frozenBranches.sorted(), trunkFrozen: branch.trunkFrozen, routers: branch.taskCount)
+                    frozenBranches: branch.frozenBranches.sorted(), trunkFrozen: branch.trunkFrozen, routers: branch.taskCount,
+                    branches: branch.branchCount)
             }
         }
         if let selector {
@@ -84,15 +87,17 @@ public enum AdapterFile {
                                                           router: try binder.take(prefix + "router", shape: [s.branches, inF]), scale: scale)
                 case .branchLora:
                     let state = document.adapters["layers.\(index).\(projection)"] ?? AdapterState()
+                    // A router covers the branches there were when its task was added.
                     let routers = try (0 ..< (state.routers ?? 0)).map { t in
-                        (try binder.take(prefix + "router.\(t + 1).weight", shape: [s.branches, inF]),
-                         try binder.take(prefix + "router.\(t + 1).bias", shape: [s.branches]))
+                        let count = file.entries[prefix + "router.\(t + 1).bias"]?.shape.first ?? s.branches
+                        return (try binder.take(prefix + "router.\(t + 1).weight", shape: [count, inF]),
+                                try binder.take(prefix + "router.\(t + 1).bias", shape: [count]))
                     }
                     var gates: [Int: [Float]] = [:]
                     for (key, value) in state.recordedGates ?? [:] { if let task = Int(key) { gates[task] = value } }
                     adapters[projection] = BranchLoRAAdapter(
                         trunk: try binder.take(prefix + "trunk_A", shape: [s.rank, inF]),
-                        branches: try (0 ..< s.branches).map { try binder.take(prefix + "branch_B.\($0)", shape: [outF, s.rank]) },
+                        branches: try (0 ..< (state.branches ?? s.branches)).map { try binder.take(prefix + "branch_B.\($0)", shape: [outF, s.rank]) },
                         scale: scale, topK: s.topK, routers: routers, recordedGates: gates,
                         frozenBranches: Set(state.frozenBranches ?? []), trunkFrozen: state.trunkFrozen ?? false)
                 }

@@ -10,7 +10,8 @@ import Tensor
 /// The router gradient does not flow back into the first token's hidden state (it is a constant of the prefix).
 public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
     public let trunk: Tensor  // A (r, in)
-    public let branches: [Tensor]  // B_i (out, r)
+    /// B_i (out, r). Grows when a new task would find fewer than `topK` tunable branches (`addTask`).
+    public private(set) var branches: [Tensor]
     public let scale: Float
     public let topK: Int
     /// routers[t − 1] = (weight (N, in), bias (N)) of task t ≥ 1; task 0 is the base model (no update).
@@ -46,9 +47,14 @@ public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
     public var taskCount: Int { routers.count }
 
     /// Adds a router for a new task. Its bias starts in favour of the `topK` tunable branches used least so far,
-    /// so a new task begins on branches it may train (it can still learn to route to frozen ones).
+    /// so a new task begins on branches it may train (it can still learn to route to frozen ones). When fewer than
+    /// `topK` branches are still tunable — tuning-freezing has frozen the rest — new zero branches are added
+    /// first: every task gets capacity of its own, and earlier tasks' recorded gates (over the branches they
+    /// knew) and merged weights stay exactly as they were.
     @discardableResult
     public func addTask(seed: UInt64, preference: Float = 1) -> Int {
+        let stillTunable = (0 ..< branchCount).filter { !frozenBranches.contains($0) }.count
+        for _ in 0 ..< max(0, topK - stillTunable) { branches.append(Tensor(zeros: [outFeatures, rank])) }
         let weight = Tensor.uniform([branchCount, inFeatures], bound: 0.01 / Float(inFeatures).squareRoot(), seed: seed)
         let bias = Tensor(zeros: [branchCount])
         let usage = branchUsage()
@@ -82,8 +88,10 @@ public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
 
     func liveGates(task: Int, firstInput x: UnsafePointer<Float>) -> [Float] {
         let router = routers[task - 1]
-        var logits = [Float](repeating: 0, count: branchCount)
-        for i in 0 ..< branchCount {
+        // A task's router knows the branches there were when it was added.
+        let count = router.bias.count
+        var logits = [Float](repeating: 0, count: count)
+        for i in 0 ..< count {
             var sum = router.bias.data[i]
             let row = router.weight.data + i * inFeatures
             for j in 0 ..< inFeatures { sum += row[j] * x[j] }
@@ -144,7 +152,7 @@ public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
             BLAS.matmul(dOutRows, combinedBranch(gates), into: dH.slice(rows), alpha: scale)
             // dB_eff = s · dOutᵀ h, shared by the branches in proportion to their gates.
             BLAS.matmul(dOutRows, transposeA: true, h.slice(rows), into: dCombined, alpha: scale)
-            var dGates = [Float](repeating: 0, count: branchCount)
+            var dGates = [Float](repeating: 0, count: gates.count)
             for (i, g) in gates.enumerated() where g != 0 {
                 if let dB = gradients.of(branches[i]) {
                     for j in 0 ..< dB.count { dB.data[j] += g * dCombined.data[j] }
@@ -156,11 +164,11 @@ public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
             guard routerLive else { continue }
             // Softmax backward over the chosen branches only; unchosen logits get no gradient.
             var inner: Float = 0
-            for i in 0 ..< branchCount { inner += dGates[i] * gates[i] }
+            for i in gates.indices { inner += dGates[i] * gates[i] }
             let router = routers[task - 1]
             let dWeight = gradients.of(router.weight), dBias = gradients.of(router.bias)
             let x = input.data + rows.lowerBound * inFeatures
-            for i in 0 ..< branchCount where gates[i] != 0 {
+            for i in gates.indices where gates[i] != 0 {
                 let dLogit = gates[i] * (dGates[i] - inner)
                 dBias?.data[i] += dLogit
                 if let dWeight {
