@@ -326,7 +326,7 @@ async function refreshSnapshots() {
     const active = listing.active;
     $('snapshots-body').replaceChildren(...snapshots.map((s) => h('tr', { class: s.id === active ? 'active' : null },
       h('td', {}, s.id === active ? h('span', { class: 'badge good' }, '● active') : ''),
-      h('td', {}, h('code', {}, s.id)),
+      h('td', {}, h('code', {}, s.id), s.label ? h('div', { class: 'small hint' }, s.label) : null),
       h('td', {}, s.kind, s.candidate ? [' ', h('span', { class: 'badge warn' }, 'candidate')] : null),
       h('td', {}, s.parent ? h('code', {}, s.parent) : '–'), h('td', {}, s.strategy || '–'),
       h('td', {}, s.tasks.length ? s.tasks.join(', ') : '–'), h('td', {}, shortTime(s.created_at)),

@@ -96,6 +96,15 @@ enum StoreRoutes {
             }
             return try .json(object: ["cancelled": id], status: .accepted)
         }
+        router.post("/v1/snapshots/{id}/label") { request, parameters in
+            try context.authorizeWrite(request)
+            let store = try context.requireStore()
+            let id = try parameters.require("id")
+            struct Body: Decodable { var label: String? }
+            let body = try request.decodeJSON(Body.self, maxDepth: context.limits.maxJSONDepth)
+            let registry = try mapStoreErrors { try store.label(id, body.label) }
+            return try .json(object: ["id": id, "label": registry.labels[id].map { $0 as Any } ?? NSNull()])
+        }
         router.post("/v1/snapshots/{id}/promote") { request, parameters in
             try context.authorizeWrite(request)
             let store = try context.requireStore()
@@ -183,6 +192,7 @@ enum StoreRoutes {
                                    "accuracy": snapshot.accuracy, "created_at": timestamp(snapshot.createdAt),
                                    "candidate": registry.candidates.contains(snapshot.id), "active": registry.active == snapshot.id]
         body["parent"] = snapshot.parent ?? NSNull()
+        body["label"] = registry.labels[snapshot.id].map { $0 as Any } ?? NSNull()
         body["strategy"] = snapshot.strategy ?? NSNull()
         if let heldOut = snapshot.heldOut { body["held_out"] = heldOut.mapValues(scoreJSON) }
         if let before = snapshot.before { body["before"] = before.mapValues(scoreJSON) }

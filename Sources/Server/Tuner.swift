@@ -19,6 +19,9 @@ public struct TunerSettings: Sendable {
     public var maxYieldPerStep: Duration = .seconds(1)
     /// The same between layers inside a step.
     public var maxYieldPerLayer: Duration = .seconds(1)
+    /// Tuned snapshots kept on disk (0: all): after each new one the oldest beyond this are deleted, sparing the
+    /// active one, the rollback target and labelled ones.
+    public var keepSnapshots = 0
     /// The share of time the tuner keeps under any load: it waits for queries at most (1 − share) / share as
     /// long as it last worked, so a saturating load slows tuning to this share instead of starving it.
     public var minimumShare = 0.25
@@ -251,6 +254,16 @@ final class Tuner: @unchecked Sendable {
                                 verdict: outcome.verdict.rawValue, summary: outcome.summary, steps: outcome.report.steps,
                                 stoppedOnPlateau: outcome.stoppedOnPlateau)
         _ = try store.finishJob(job.id, snapshot: metadata.id, promoted: promoted, outcome: record)
+        if settings.keepSnapshots > 0 {
+            do {
+                for id in try store.pruneSnapshots(keep: settings.keepSnapshots) {
+                    engine.forget(id)
+                    logger.info("deleted snapshot \(id): more than --keep-snapshots \(settings.keepSnapshots) tuned snapshots")
+                }
+            } catch {
+                logger.warning("could not prune old snapshots: \(error)")
+            }
+        }
         return Outcome(snapshot: metadata.id, promoted: promoted)
     }
 

@@ -14,15 +14,39 @@ public struct Registry: Codable, Sendable, Equatable {
     public var candidates: [String]
     public var generation: Int
     public var updatedAt: Date?
+    /// An operator's note per snapshot id ("before the March relabel"); snapshots themselves are immutable.
+    public var labels: [String: String]
 
     public static let historyLimit = 64
-    public static let empty = Registry(format: 1, active: nil, history: [], candidates: [], generation: 0, updatedAt: nil)
+    public static let empty = Registry(format: 1, active: nil, history: [], candidates: [], generation: 0, updatedAt: nil, labels: [:])
+
+    public init(format: Int, active: String?, history: [String], candidates: [String], generation: Int, updatedAt: Date?,
+                labels: [String: String] = [:]) {
+        self.format = format
+        self.active = active
+        self.history = history
+        self.candidates = candidates
+        self.generation = generation
+        self.updatedAt = updatedAt
+        self.labels = labels
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        format = try container.decode(Int.self, forKey: .format)
+        active = try container.decodeIfPresent(String.self, forKey: .active)
+        history = try container.decode([String].self, forKey: .history)
+        candidates = try container.decode([String].self, forKey: .candidates)
+        generation = try container.decode(Int.self, forKey: .generation)
+        updatedAt = try container.decodeIfPresent(Date.self, forKey: .updatedAt)
+        labels = try container.decodeIfPresent([String: String].self, forKey: .labels) ?? [:]  // registries written before labels
+    }
 
     /// The snapshot `rollback()` would make active.
     public var previousActive: String? { history.last }
 
     enum CodingKeys: String, CodingKey {
-        case format, active, history, candidates, generation
+        case format, active, history, candidates, generation, labels
         case updatedAt = "updated_at"
     }
 }

@@ -49,6 +49,21 @@ extension Store {
         }
     }
 
+    /// Sets (or, with nil or an empty text, removes) the operator's label of snapshot `id`.
+    @discardableResult
+    public func label(_ id: String, _ text: String?) throws -> Registry {
+        _ = try requireWritable("label")
+        _ = try snapshot(id)
+        let text = text?.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (text?.count ?? 0) <= 200 else { throw StoreError.invalidArgument("a label has at most 200 characters") }
+        return try changeRegistry { registry in
+            let new = text?.isEmpty == false ? text : nil
+            guard registry.labels[id] != new else { return false }
+            registry.labels[id] = new
+            return true
+        }
+    }
+
     /// `change` returns whether it changed anything; only then is the file rewritten.
     private func changeRegistry(_ change: (inout Registry) throws -> Bool) throws -> Registry {
         try withWriterLock {

@@ -84,9 +84,10 @@ extension Store {
             guard registry.previousActive != id else {
                 throw StoreError.inUse("snapshot \(id) is the one a rollback returns to; promote another snapshot first")
             }
-            if registry.candidates.contains(id) || registry.history.contains(id) {
+            if registry.candidates.contains(id) || registry.history.contains(id) || registry.labels[id] != nil {
                 registry.candidates.removeAll { $0 == id }
                 registry.history.removeAll { $0 == id }
+                registry.labels[id] = nil
                 registry.generation += 1
                 registry.updatedAt = StoreJSON.now()
                 try Durable.replace(StoreJSON.encode(registry), at: layout.registry)
@@ -98,6 +99,18 @@ extension Store {
             try Durable.removeTree(doomed)
         }
         logger.info("deleted snapshot \(id)")
+    }
+
+    /// Deletes the oldest tuned snapshots beyond the newest `keep`, sparing the active one, the rollback target
+    /// and every labelled one; returns the ids deleted.
+    @discardableResult
+    public func pruneSnapshots(keep: Int) throws -> [String] {
+        let registry = try registry()
+        let spared = Set([registry.active, registry.previousActive].compactMap { $0 }).union(registry.labels.keys)
+        let tuned = try snapshots().filter { $0.kind != .base }
+        let doomed = tuned.dropLast(max(0, keep)).filter { !spared.contains($0.id) }
+        for snapshot in doomed { try deleteSnapshot(snapshot.id) }
+        return doomed.map(\.id)
     }
 
     /// Bytes on disk of snapshot `id`'s own files (the base's weights are counted once, in the base snapshot).

@@ -61,9 +61,10 @@ struct Snapshots: ParsableCommand {
                 .map { "\($0.key) \(Table.percent($0.value))" }.joined(separator: ", ")
             let state = snapshot["active"] as? Bool == true ? "active" : snapshot["candidate"] as? Bool == true ? "candidate" : ""
             return [snapshot["id"] as? String ?? "?", state, snapshot["kind"] as? String ?? "", snapshot["strategy"] as? String ?? "–",
+                    (snapshot["bytes"] as? Int).map { String(format: "%.1f MB", Double($0) / 1e6) } ?? "–", snapshot["label"] as? String ?? "",
                     accuracy.isEmpty ? "–" : accuracy]
         }
-        Swift.print(Table.render(["SNAPSHOT", "STATE", "KIND", "STRATEGY", "HELD-OUT ACCURACY"], rows))
+        Swift.print(Table.render(["SNAPSHOT", "STATE", "KIND", "STRATEGY", "SIZE", "LABEL", "HELD-OUT ACCURACY"], rows))
     }
 }
 
@@ -171,5 +172,24 @@ struct DeleteSnapshot: ParsableCommand {
         let result = try options.client().send("DELETE", "/v1/snapshots/\(snapshot)")
         if options.json { return try options.print(result) }
         Swift.print("deleted snapshot \(snapshot)")
+    }
+}
+
+struct Label: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Label a snapshot of a running server (an empty label removes it); labelled snapshots are never pruned.")
+
+    @Argument(help: "Snapshot id.")
+    var snapshot: String
+
+    @Argument(help: "The label, e.g. \"before the March relabel\".")
+    var label: String
+
+    @OptionGroup var options: ServerOptions
+
+    func run() throws {
+        let body = try JSONSerialization.data(withJSONObject: ["label": label])
+        let result = try options.client().send("POST", "/v1/snapshots/\(snapshot)/label", body: body, contentType: "application/json")
+        if options.json { return try options.print(result) }
+        Swift.print((result["label"] as? String).map { "\(snapshot): \($0)" } ?? "\(snapshot): no label")
     }
 }

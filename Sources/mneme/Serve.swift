@@ -37,6 +37,9 @@ struct Serve: ParsableCommand {
     @Option(help: "While queries are waiting, the tuner pauses between layers for at most this many milliseconds at a time (lower: tuning progresses faster under load, queries wait more).")
     var tuneYieldMs: Int = 1000
 
+    @Option(help: "Tuned snapshots to keep on disk (0: all): after each new one the oldest beyond this are deleted, sparing the active one, the rollback target and labelled ones.")
+    var keepSnapshots = 0
+
     @Option(help: "Connections open at once from one client address (0: no limit).")
     var perClientConnections = 256
 
@@ -82,6 +85,8 @@ struct Serve: ParsableCommand {
         guard mergedCacheMb >= 0, snapshotCache >= 0 else { throw ValidationError("--merged-cache-mb and --snapshot-cache must be 0 or more") }
         configuration.mergedCacheBytes = mergedCacheMb << 20
         configuration.allowedHosts = allowedHosts
+        guard keepSnapshots >= 0 else { throw ValidationError("--keep-snapshots must be 0 (all) or more") }
+        configuration.tuner.keepSnapshots = keepSnapshots
         guard perClientConnections >= 0, maxConnections >= 1, headDeadline >= 0, bodyDeadline >= 0, maxBufferedMb >= 64 else {
             throw ValidationError("--max-connections must be at least 1, --max-buffered-mb at least 64, the others 0 or more")
         }

@@ -56,6 +56,8 @@ final class RemoteCommandTests: XCTestCase {
 
         XCTAssertEqual(try mneme(["rollback", "--server", address]).output, "active snapshot: \(base)\n")
         XCTAssertEqual(try mneme(["promote", tuned, "--server", "http://" + address]).output, "active snapshot: \(tuned)\n")
+        XCTAssertEqual(try mneme(["label", base, "the shipped model", "--server", address]).output, "\(base): the shipped model\n")
+        XCTAssertTrue(try mneme(["snapshots", "--server", address]).output.contains("the shipped model"))
         let unknown = try mneme(["promote", "s-nope", "--server", address])
         XCTAssertNotEqual(unknown.status, 0)
         server.stop()

@@ -103,6 +103,25 @@ final class RegistryTests: XCTestCase {
         XCTAssertEqual(try Store.readRegistry(directory: scratch.root.appendingPathComponent("nothing-here")), .empty)
     }
 
+    /// Labels live in the registry (snapshots are immutable); retention deletes the oldest tuned snapshots beyond
+    /// the limit but never the base, the active one, the rollback target or a labelled one.
+    func testLabelsAndRetention() throws {
+        let scratch = try Scratch()
+        let store = try Store(directory: scratch.data)
+        let base = try store.commit(try store.beginSnapshot(parent: nil), SnapshotDetails(kind: .base)).id
+        let tuned = try (0 ..< 6).map { _ in try store.commit(try store.beginSnapshot(parent: base), SnapshotDetails(kind: .tuned)).id }
+        try store.label(tuned[1], "  before the March relabel ")
+        XCTAssertEqual(try store.registry().labels, [tuned[1]: "before the March relabel"])
+        XCTAssertStoreError(try store.label(tuned[2], String(repeating: "x", count: 201)), .invalidArgument("a label has at most 200 characters"))
+        try store.promote(tuned[0])
+        try store.promote(tuned[2])  // active tuned[2], rollback target tuned[0]
+        XCTAssertEqual(try store.pruneSnapshots(keep: 2), [tuned[3]], "the two newest kept; active, rollback target and label spared")
+        XCTAssertEqual(try store.snapshots().map(\.id), [base, tuned[0], tuned[1], tuned[2], tuned[4], tuned[5]])
+        try store.label(tuned[1], "")
+        XCTAssertEqual(try store.registry().labels, [:], "an empty label removes it")
+        XCTAssertStoreError(try store.deleteSnapshot(base), .inUse("snapshot \(base) is the base model every other snapshot is built on"))
+    }
+
     func testWatcherReportsEachChangeOnce() throws {
         let scratch = try Scratch()
         let store = try Store(directory: scratch.data)
