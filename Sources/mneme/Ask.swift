@@ -27,6 +27,12 @@ struct Ask: ParsableCommand {
     @Flag(help: "Print one JSON object instead of the answer text.")
     var json = false
 
+    @Option(help: "Ask a running server (its active snapshot, or --snapshot) instead of loading a model here; http:// is assumed without a scheme.")
+    var server: String?
+
+    @Option(help: "With --server: the snapshot to answer (default: the active one).")
+    var snapshot: String?
+
     func validate() throws {
         if let maxNewTokens, maxNewTokens < 1 { throw ValidationError("--max-new-tokens must be at least 1") }
         if topLogprobs < 0 { throw ValidationError("--top-logprobs must not be negative") }
@@ -34,6 +40,7 @@ struct Ask: ParsableCommand {
     }
 
     func run() throws {
+        if let server { return try askServer(server) }
         let clock = ContinuousClock()
         let start = clock.now
         let directory = try DefaultModel.resolve(model)
@@ -66,5 +73,27 @@ struct Ask: ParsableCommand {
             "task": routed.task,
             "task_confidence": Double(routed.confidence),
         ])
+    }
+
+    /// The same question to a running server, as multipart: the server's answer, task and snapshot.
+    private func askServer(_ address: String) throws {
+        let options = try ServerOptions.parse(["--server", address])
+        let bytes: Data
+        do { bytes = try Data(contentsOf: URL(fileURLWithPath: image)) } catch {
+            throw CommandError("cannot read image \(image): \(error.localizedDescription)")
+        }
+        var form = MultipartBody()
+        form.field("question", question)
+        if let task { form.field("task", task) }
+        if let snapshot { form.field("snapshot", snapshot) }
+        if let maxNewTokens { form.field("max_new_tokens", String(maxNewTokens)) }
+        if topLogprobs > 0 { form.field("top_logprobs", String(topLogprobs)) }
+        form.file("image", filename: URL(fileURLWithPath: image).lastPathComponent, data: bytes)
+        let result = try options.client().send("POST", "/v1/answer", body: form.finished(), contentType: form.contentType)
+        guard json else {
+            print(result["answer"] as? String ?? "")
+            return
+        }
+        try options.print(result)
     }
 }

@@ -58,6 +58,13 @@ final class RemoteCommandTests: XCTestCase {
         XCTAssertEqual(try mneme(["promote", tuned, "--server", "http://" + address]).output, "active snapshot: \(tuned)\n")
         XCTAssertEqual(try mneme(["label", base, "the shipped model", "--server", address]).output, "\(base): the shipped model\n")
         XCTAssertTrue(try mneme(["snapshots", "--server", address]).output.contains("the shipped model"))
+        let image = scratch.appendingPathComponent("task/images/0.png").path
+        let asked = try mneme(["ask", "--server", address, "--image", image, "--question", "What colour is it?", "--task", "redness", "--json"])
+        let answer = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(asked.output.utf8)) as? [String: Any], asked.output)
+        XCTAssertEqual(answer["snapshot"] as? String, tuned)
+        XCTAssertEqual(answer["task"] as? String, "redness")
+        XCTAssertEqual(try mneme(["ask", "--server", address, "--image", image, "--question", "What colour is it?", "--task", "redness"]).output,
+                       "\(answer["answer"] as? String ?? "?")\n")
         let unknown = try mneme(["promote", "s-nope", "--server", address])
         XCTAssertNotEqual(unknown.status, 0)
         server.stop()
