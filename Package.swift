@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "Continual", dependencies: ["LLaVA", "ModelIO", "Datasets", "Imaging", "Tensor", "Tokenizer"], swiftSettings: fastMath),
         .target(name: "HTTP", dependencies: ["CMicroHTTPD", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Server", dependencies: [
-            "HTTP", "LLaVA", "Continual", "Store", "Datasets", "Imaging",
+            "HTTP", "LLaVA", "Continual", "Store", "Datasets", "Imaging", "Tokenizer",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),

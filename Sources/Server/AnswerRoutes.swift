@@ -1,6 +1,7 @@
 import Foundation
 import HTTP
 import LLaVA
+import Tokenizer
 
 /// `POST /v1/answer` and `POST /v1/compare`.
 enum AnswerRoutes {
@@ -10,7 +11,7 @@ enum AnswerRoutes {
             let start = ContinuousClock.now
             let (id, snapshot) = try context.snapshot(named: input.snapshot)
             let routed = try await context.answer(input, snapshot: snapshot)
-            var body = result(routed, snapshot: id, topLogprobs: input.topLogprobs)
+            var body = result(routed, snapshot: id, topLogprobs: input.topLogprobs, tokenizer: snapshot.base.tokenizer)
             body["latency_ms"] = Greedy.milliseconds(start.duration(to: .now))
             return try .json(object: body)
         }
@@ -31,20 +32,21 @@ enum AnswerRoutes {
                 return results.map { $0! }
             }
             let results = zip(snapshots, answers).map { entry, routed in
-                result(routed, snapshot: entry.id, topLogprobs: input.topLogprobs)
+                result(routed, snapshot: entry.id, topLogprobs: input.topLogprobs, tokenizer: entry.snapshot.base.tokenizer)
             }
             return try .json(object: ["results": results, "latency_ms": Greedy.milliseconds(start.duration(to: .now))])
         }
     }
 
-    static func result(_ routed: Snapshot.Routed, snapshot: String, topLogprobs: Int) -> [String: Any] {
+    static func result(_ routed: Snapshot.Routed, snapshot: String, topLogprobs: Int, tokenizer: Tokenizer) -> [String: Any] {
         var body: [String: Any] = [
             "answer": routed.answer.text, "task": routed.task, "task_confidence": Double(routed.confidence),
             "snapshot": snapshot, "token_ids": routed.answer.generation.tokenIds,
         ]
         if topLogprobs > 0 {
             body["top_logprobs"] = routed.answer.generation.topLogprobs.map { step in
-                step.map { ["token_id": $0.tokenId, "logprob": Double($0.logprob)] as [String: Any] }
+                step.map { ["token_id": $0.tokenId, "token": tokenizer.decode([$0.tokenId], skipSpecialTokens: false),
+                            "logprob": Double($0.logprob)] as [String: Any] }
             }
         }
         return body

@@ -36,6 +36,7 @@ struct Ask: ParsableCommand {
     func validate() throws {
         if let maxNewTokens, maxNewTokens < 1 { throw ValidationError("--max-new-tokens must be at least 1") }
         if topLogprobs < 0 { throw ValidationError("--top-logprobs must not be negative") }
+        if topLogprobs > 0 && !json { throw ValidationError("--top-logprobs needs --json (the log-probabilities are in the JSON)") }
         if question.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw ValidationError("--question is empty") }
     }
 
@@ -67,7 +68,8 @@ struct Ask: ParsableCommand {
             "answer": answer.text,
             "token_ids": answer.generation.tokenIds,
             "top_logprobs": answer.generation.topLogprobs.map { step in
-                step.map { ["token_id": $0.tokenId, "logprob": Double($0.logprob)] as [String: Any] }
+                step.map { ["token_id": $0.tokenId, "token": snapshot.base.tokenizer.decode([$0.tokenId], skipSpecialTokens: false),
+                            "logprob": Double($0.logprob)] as [String: Any] }
             },
             "timings_ms": timings,
             "task": routed.task,

@@ -45,6 +45,8 @@ final class AnswerRouteTests: XCTestCase {
         XCTAssertEqual(body["task"] as? String, "base")
         XCTAssertEqual((body["token_ids"] as? [Int])?.count, 4)
         XCTAssertEqual((body["top_logprobs"] as? [[Any]])?.first?.count, 2)
+        let first = try XCTUnwrap((body["top_logprobs"] as? [[[String: Any]]])?.first?.first)
+        XCTAssertNotNil(first["token"] as? String, "each candidate carries its text with its id: \(first)")
         let boundary = "XyZ"
         var form = Data()
         form.append("--\(boundary)\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n".data(using: .utf8)!)
