@@ -31,6 +31,7 @@ struct Push: ParsableCommand {
 
     func run() throws {
         let client = try options.client()
+        try precheck(client)
         let data = try Dataset.load(from: URL(fileURLWithPath: dataset))
         guard !data.items.isEmpty else { throw CommandError("dataset \(dataset) has no items") }
 
@@ -72,6 +73,27 @@ struct Push: ParsableCommand {
         let promoted = job["promoted"] as? Bool ?? false
         if let summary = (job["outcome"] as? [String: Any])?["summary"] as? String { print(summary) }
         print(promoted ? "snapshot \(snapshot) is now active" : "snapshot \(snapshot) kept as a candidate, not promoted")
+    }
+
+    /// What the server would refuse is found before the dataset is read and uploaded: an unreachable server,
+    /// a strategy it would not take now, a name in use, a missing or wrong token.
+    private func precheck(_ client: APIClient) throws {
+        _ = try client.send("GET", "/readyz")
+        if let strategy, let usable = try client.send("GET", "/v1/snapshots")["strategies"] as? [String], !usable.contains(strategy) {
+            throw CommandError("the server would refuse strategy \(strategy) now: it takes \(usable.joined(separator: ", ")) on top of its active snapshot")
+        }
+        let name = task.trimmingCharacters(in: .whitespacesAndNewlines)
+        let failed = Set((try client.send("GET", "/v1/jobs")["jobs"] as? [[String: Any]] ?? [])
+            .filter { $0["state"] as? String == "failed" }.compactMap { $0["id"] as? String })
+        let taken = (try client.send("GET", "/v1/tasks")["tasks"] as? [[String: Any]] ?? [])
+            .contains { $0["name"] as? String == name && !failed.contains($0["job_id"] as? String ?? "") }
+        if taken { throw CommandError("the server has a task named \(name) already; choose another --task") }
+        // An empty push is refused after the token check and before anything is stored: a 400 means the token is fine.
+        do {
+            _ = try client.send("POST", "/v1/tasks", body: Data("{}".utf8), contentType: "application/json")
+        } catch let failure as APIClient.Failure where failure.status == 400 {
+            return
+        }
     }
 
     /// Polls the job until it is done or failed, drawing its progress.

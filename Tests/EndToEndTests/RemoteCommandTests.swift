@@ -6,6 +6,7 @@ import XCTest
 /// snapshots, promote and rollback, as tables and as JSON.
 final class RemoteCommandTests: XCTestCase {
     var scratch: URL!
+    var lastErrors = ""
 
     override func setUpWithError() throws {
         scratch = FileManager.default.temporaryDirectory.appendingPathComponent("mneme-cli-\(UUID().uuidString.prefix(8))")
@@ -23,7 +24,7 @@ final class RemoteCommandTests: XCTestCase {
         process.standardError = errors
         try process.run()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        _ = errors.fileHandleForReading.readDataToEndOfFile()
+        lastErrors = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         return (process.terminationStatus, output)
     }
@@ -43,6 +44,15 @@ final class RemoteCommandTests: XCTestCase {
         let pushed = try mneme(["push", "--server", address, "--task", "redness", scratch.appendingPathComponent("task").path])
         XCTAssertEqual(pushed.status, 0, pushed.output)
         XCTAssertTrue(pushed.output.contains("redness: ") && pushed.output.contains("is now active"), pushed.output)
+
+        // What the server would refuse is said before anything is read or uploaded.
+        let again = try mneme(["push", "--server", address, "--task", "redness", scratch.appendingPathComponent("task").path])
+        XCTAssertNotEqual(again.status, 0)
+        XCTAssertTrue(lastErrors.contains("has a task named redness already"), lastErrors)
+        let refusedStrategy = try mneme(["push", "--server", address, "--task", "other", "--strategy", "seq-lora", "/nonexistent"])
+        XCTAssertNotEqual(refusedStrategy.status, 0)
+        XCTAssertTrue(lastErrors.contains("would refuse strategy seq-lora"), lastErrors)
+        XCTAssertEqual((try server.request("GET", "/v1/tasks").object["tasks"] as? [Any])?.count, 1, "nothing more was stored")
 
         let jobs = try mneme(["jobs", "--server", address, "--json"])
         let job = try XCTUnwrap(((try JSONSerialization.jsonObject(with: Data(jobs.output.utf8)) as? [String: Any])?["jobs"] as? [[String: Any]])?.first)
@@ -67,6 +77,16 @@ final class RemoteCommandTests: XCTestCase {
                        "\(answer["answer"] as? String ?? "?")\n")
         let unknown = try mneme(["promote", "s-nope", "--server", address])
         XCTAssertNotEqual(unknown.status, 0)
+        server.stop()
+    }
+
+    /// A server that wants a token says so before the dataset is read, and how to give one.
+    func testAMissingTokenIsReportedBeforeTheUpload() throws {
+        try "{}\n".write(to: scratch.appendingPathComponent("task/data.jsonl"), atomically: true, encoding: .utf8)
+        let server = try MnemeProcess(data: scratch.appendingPathComponent("data"), environment: ["MNEME_TOKEN": "s3cret"])
+        let pushed = try mneme(["push", "--server", "127.0.0.1:\(server.port)", "--task", "t", "/nonexistent"])
+        XCTAssertNotEqual(pushed.status, 0)
+        XCTAssertTrue(lastErrors.contains("this server wants a token: give it with --token-file FILE or $MNEME_TOKEN"), lastErrors)
         server.stop()
     }
 }
