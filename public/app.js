@@ -245,7 +245,16 @@ function jobRow(job) {
     h('td', {}, h('code', {}, job.id)), h('td', {}, job.task || job.task_id), h('td', {}, job.strategy || '–'),
     h('td', {}, h('span', { class: `badge state-${job.state}` }, job.state), job.error ? h('div', { class: 'error small' }, job.error) : null),
     h('td', {}, bar), h('td', { class: 'num' }, progress && progress.loss !== undefined ? progress.loss.toFixed(3) : '–'),
-    h('td', { class: 'num' }, done || job.state === 'failed' ? '–' : duration(progress && progress.eta_s)), h('td', {}, snapshot, learned));
+    h('td', { class: 'num' }, done || job.state === 'failed' ? '–' : duration(progress && progress.eta_s)),
+    h('td', {}, snapshot, learned,
+      ['queued', 'running', 'evaluating'].includes(job.state)
+        ? h('button', { type: 'button', class: 'small', 'aria-label': `Cancel job ${job.id}`,
+            onclick: (event) => cancelJob(job.id, event.currentTarget) }, 'Cancel')
+        : null));
+}
+
+async function cancelJob(id, button) {
+  if (await run(button, 'jobs-error', () => api('DELETE', `/v1/jobs/${encodeURIComponent(id)}`, { write: true }))) pollJobs();
 }
 
 async function pollJobs() {
@@ -306,6 +315,11 @@ function matrixCell(snapshot, name) {
     score ? h('span', { class: 'n' }, ` n=${score.items}${small ? ' (too few)' : ''}`) : null);
 }
 
+async function deleteSnapshot(id, button) {
+  if (!window.confirm(`Delete snapshot ${id} for good?`)) return;
+  if (await run(button, 'snapshots-error', () => api('DELETE', `/v1/snapshots/${encodeURIComponent(id)}`, { write: true }))) refreshSnapshots();
+}
+
 async function promote(id, button) {
   if (await run(button, 'snapshots-error', () => api('POST', `/v1/snapshots/${encodeURIComponent(id)}/promote`, { write: true }))) refreshSnapshots();
 }
@@ -331,7 +345,11 @@ async function refreshSnapshots() {
       h('td', {}, s.parent ? h('code', {}, s.parent) : '–'), h('td', {}, s.strategy || '–'),
       h('td', {}, s.tasks.length ? s.tasks.join(', ') : '–'), h('td', {}, shortTime(s.created_at)),
       h('td', {}, h('button', { type: 'button', disabled: s.id === active, 'aria-label': `Promote ${s.id}`,
-        onclick: (event) => promote(s.id, event.currentTarget) }, 'Promote')))));
+        onclick: (event) => promote(s.id, event.currentTarget) }, 'Promote'),
+        s.kind !== 'base' && s.id !== active && s.id !== listing.previous
+          ? [' ', h('button', { type: 'button', class: 'secondary', 'aria-label': `Delete ${s.id}`,
+              onclick: (event) => deleteSnapshot(s.id, event.currentTarget) }, 'Delete')]
+          : null))));
     $('rollback').disabled = !listing.previous;
     $('rollback').title = listing.previous ? `Make ${listing.previous} active again` : 'No snapshot was active before this one';
     $('rollback-hint').textContent = listing.previous ? `Goes back to ${listing.previous}.` : 'Nothing to roll back to yet.';
