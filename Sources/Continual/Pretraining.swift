@@ -72,6 +72,7 @@ public struct Pretraining {
         let start = clock.now
         var failure: Error?
         let watching = watch.map { watch in
+            // Items are drawn fresh, so there is no epoch: the watch checks every `every` steps it is given.
             watch.attach(to: trainer, examples: training.batchSize) {
                 Snapshot(base: pipeline, adapters: nil, selector: nil, tasks: ["base"], mergedWeights: TrainingWatch.probeWeights)
             }

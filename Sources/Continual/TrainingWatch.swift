@@ -55,8 +55,6 @@ public final class TrainingWatch {
         self.settings = settings
     }
 
-    public var isEmpty: Bool { items.isEmpty }
-
     /// The fewest steps between checks when `every` is not given.
     static let minimumInterval = 25
 

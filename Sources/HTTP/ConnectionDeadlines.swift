@@ -22,8 +22,6 @@ final class ConnectionDeadlines: Sendable {
     let body: Duration
     private let entries = Mutex<[UInt: Entry]>([:])
     private let stopped = Atomic<Bool>(false)
-    /// Connections cut so far (for logs and tests).
-    let cuts = Atomic<Int>(0)
 
     init(head: Duration, body: Duration) {
         self.head = head
@@ -73,10 +71,7 @@ final class ConnectionDeadlines: Sendable {
     func start() {
         let thread = Thread { [self] in
             while !stopped.load(ordering: .relaxed) {
-                for socket in overdue(at: .now) {
-                    shutdown(socket, Int32(SHUT_RDWR))
-                    cuts.add(1, ordering: .relaxed)
-                }
+                for socket in overdue(at: .now) { shutdown(socket, Int32(SHUT_RDWR)) }
                 Thread.sleep(forTimeInterval: 0.25)
             }
         }
@@ -105,6 +100,4 @@ final class BodyBudget: Sendable {
     }
 
     func release(_ bytes: Int) { used.withLock { $0 -= bytes } }
-
-    var inUse: Int { used.withLock { $0 } }
 }

@@ -117,7 +117,8 @@ final class ServerCore: Sendable {
             return state.discardedBytes <= Self.overLimitDrainAllowance
         }
         if !keepReading {
-            logger.notice("closing connection: body of \(context.head.method) \(context.head.path) far over the limit")
+            let reason = context.state.withLock { $0.overBudget } ? "over the buffered-body budget" : "far over the limit"
+            logger.notice("closing connection: body of \(context.head.method) \(context.head.path) \(reason)")
         }
         return keepReading ? .YES : .NO
     }

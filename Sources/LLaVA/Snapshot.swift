@@ -42,6 +42,8 @@ public final class Snapshot: @unchecked Sendable {
     public let tasks: [String]
     /// Where this snapshot's merged task decoders are kept (made on first use, under the cache's budget).
     private let mergedWeights: MergedWeights
+    /// What one merged task decoder adds to the base (`AdapterSet.mergedBytes`), worked out once.
+    private let mergedBytes: Int
     private let owner = Snapshot.nextOwner.add(1, ordering: .relaxed).newValue
     private static let nextOwner = Atomic<UInt64>(0)
 
@@ -56,6 +58,7 @@ public final class Snapshot: @unchecked Sendable {
         self.manifest = manifest
         self.directory = directory
         self.mergedWeights = mergedWeights
+        mergedBytes = adapters?.mergedBytes(decoder: base.model.text) ?? 0
     }
 
     deinit { mergedWeights.remove(owner: owner) }
@@ -120,14 +123,14 @@ public final class Snapshot: @unchecked Sendable {
         var unmerged = base.model
         unmerged.adapters = adapters
         unmerged.task = served
-        guard adapters.settings.kind != .moeLora, adapters.mergedBytes(decoder: base.model.text) <= mergedWeights.budgetBytes else {
+        guard adapters.settings.kind != .moeLora, mergedBytes <= mergedWeights.budgetBytes else {
             return unmerged
         }
         return mergedWeights.model(owner: owner, task: served) {
             guard let merged = adapters.merged(into: base.model.text, task: served) else { return (unmerged, 0) }
             var model = base.model
             model.text = merged
-            return (model, adapters.mergedBytes(decoder: base.model.text))
+            return (model, mergedBytes)
         }
     }
 

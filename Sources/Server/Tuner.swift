@@ -222,8 +222,9 @@ final class Tuner: @unchecked Sendable {
 
         _ = try store.beginEvaluation(job.id)
         let tuned = outcome.snapshot
-        var accuracy: [String: Double] = [task.name: outcome.after.accuracy]
-        for entry in outcome.earlierAfter where entry.score.items > 0 { accuracy[entry.name] = entry.score.accuracy }
+        // The new task, and every earlier task with held-out items, as measured on the tuned snapshot.
+        var measured: [String: TaskLearning.Score] = [task.name: outcome.after]
+        for entry in outcome.earlierAfter where entry.score.items > 0 { measured[entry.name] = entry.score }
 
         let draft = try store.beginSnapshot(parent: parentId)
         do {
@@ -236,10 +237,9 @@ final class Tuner: @unchecked Sendable {
         }
         let metadata = try store.commit(draft, SnapshotDetails(kind: .tuned, tasks: Array(tuned.tasks.dropFirst()),
                                                                taskIds: parentMetadata.taskIds + [task.id], strategy: strategy.name,
-                                                               accuracy: accuracy, jobId: job.id,
-                                                               before: [task.name: HeldOutScore(correct: outcome.before.correct, items: outcome.before.items)],
-                                                               heldOut: Dictionary(uniqueKeysWithValues: ([(task.name, outcome.after)] + outcome.earlierAfter.map { ($0.name, $0.score) })
-                                                                   .map { ($0.0, HeldOutScore(correct: $0.1.correct, items: $0.1.items)) })))
+                                                               accuracy: measured.mapValues(\.accuracy), jobId: job.id,
+                                                               before: [task.name: HeldOutScore(outcome.before)],
+                                                               heldOut: measured.mapValues(HeldOutScore.init)))
         let promoted = outcome.promote
         if promoted {
             try engine.activate(metadata.id) { try store.promote(metadata.id) }
@@ -249,8 +249,7 @@ final class Tuner: @unchecked Sendable {
             _ = try store.addCandidate(metadata.id)
         }
         logger.info("job \(job.id): \(outcome.summary)")
-        let record = JobOutcome(before: HeldOutScore(correct: outcome.before.correct, items: outcome.before.items),
-                                after: HeldOutScore(correct: outcome.after.correct, items: outcome.after.items),
+        let record = JobOutcome(before: HeldOutScore(outcome.before), after: HeldOutScore(outcome.after),
                                 verdict: outcome.verdict.rawValue, summary: outcome.summary, steps: outcome.report.steps,
                                 stoppedOnPlateau: outcome.stoppedOnPlateau)
         _ = try store.finishJob(job.id, snapshot: metadata.id, promoted: promoted, outcome: record)
@@ -281,4 +280,9 @@ enum CrashPoint {
         guard armed == name else { return }
         kill(getpid(), SIGKILL)
     }
+}
+
+extension HeldOutScore {
+    /// The store's record of a score `TaskLearning` measured.
+    init(_ score: TaskLearning.Score) { self.init(correct: score.correct, items: score.items) }
 }

@@ -96,6 +96,7 @@ extension Store {
             try Durable.rename(layout.snapshot(id), to: doomed)
             try Durable.syncDirectory(layout.snapshots)
             snapshotCache.withLock { $0[id] = nil }
+            snapshotSizes.withLock { $0[id] = nil }
             try Durable.removeTree(doomed)
         }
         logger.info("deleted snapshot \(id)")
@@ -113,13 +114,16 @@ extension Store {
         return doomed.map(\.id)
     }
 
-    /// Bytes on disk of snapshot `id`'s own files (the base's weights are counted once, in the base snapshot).
+    /// Bytes on disk of snapshot `id`'s own files (the base's weights are counted once, in the base snapshot);
+    /// measured on first ask, since a committed snapshot does not change.
     public func snapshotBytes(_ id: String) throws -> Int {
+        if let known = snapshotSizes.withLock({ $0[id] }) { return known }
         let directory = try snapshotDirectory(id)
         var total = 0
         if let files = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: [.fileSizeKey]) {
             for case let file as URL in files { total += (try? file.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0 }
         }
+        snapshotSizes.withLock { $0[id] = total }
         return total
     }
 

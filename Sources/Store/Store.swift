@@ -67,6 +67,8 @@ public final class Store: Sendable {
     let logger: Logger
     let taskCache = Mutex<[String: TaskRecord]>([:])
     let snapshotCache = Mutex<[String: SnapshotMetadata]>([:])
+    /// Snapshot sizes on disk, measured once: a committed snapshot never changes.
+    let snapshotSizes = Mutex<[String: Int]>([:])
 
     /// Opens (and for `.readWrite` creates and recovers) the data directory at `directory`.
     /// A read-only open needs the directory to exist; missing subdirectories read as empty.

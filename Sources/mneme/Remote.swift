@@ -31,6 +31,11 @@ struct ServerOptions: ParsableArguments {
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         FileHandle.standardOutput.write(data + Data("\n".utf8))
     }
+
+    /// The server's reply as JSON with `--json`, else the line `text` makes of it.
+    func show(_ result: [String: Any], _ text: ([String: Any]) -> String) throws {
+        if json { try print(result) } else { Swift.print(text(result)) }
+    }
 }
 
 /// Columns padded to their widest cell.
@@ -78,8 +83,7 @@ struct Promote: ParsableCommand {
 
     func run() throws {
         let result = try options.client().send("POST", "/v1/snapshots/\(snapshot)/promote")
-        if options.json { return try options.print(result) }
-        Swift.print("active snapshot: \(result["active"] as? String ?? "?")")
+        try options.show(result) { result in "active snapshot: \(result["active"] as? String ?? "?")" }
     }
 }
 
@@ -90,8 +94,7 @@ struct Rollback: ParsableCommand {
 
     func run() throws {
         let result = try options.client().send("POST", "/v1/rollback")
-        if options.json { return try options.print(result) }
-        Swift.print("active snapshot: \(result["active"] as? String ?? "?")")
+        try options.show(result) { result in "active snapshot: \(result["active"] as? String ?? "?")" }
     }
 }
 
@@ -153,8 +156,7 @@ struct Cancel: ParsableCommand {
 
     func run() throws {
         let result = try options.client().send("DELETE", "/v1/jobs/\(job)")
-        if options.json { return try options.print(result) }
-        Swift.print("cancelling job \(job) (a running job stops at its next step)")
+        try options.show(result) { _ in "cancelling job \(job) (a running job stops at its next step)" }
     }
 }
 
@@ -170,8 +172,7 @@ struct DeleteSnapshot: ParsableCommand {
 
     func run() throws {
         let result = try options.client().send("DELETE", "/v1/snapshots/\(snapshot)")
-        if options.json { return try options.print(result) }
-        Swift.print("deleted snapshot \(snapshot)")
+        try options.show(result) { _ in "deleted snapshot \(snapshot)" }
     }
 }
 
@@ -189,7 +190,6 @@ struct Label: ParsableCommand {
     func run() throws {
         let body = try JSONSerialization.data(withJSONObject: ["label": label])
         let result = try options.client().send("POST", "/v1/snapshots/\(snapshot)/label", body: body, contentType: "application/json")
-        if options.json { return try options.print(result) }
-        Swift.print((result["label"] as? String).map { "\(snapshot): \($0)" } ?? "\(snapshot): no label")
+        try options.show(result) { result in (result["label"] as? String).map { "\(snapshot): \($0)" } ?? "\(snapshot): no label" }
     }
 }
