@@ -33,19 +33,24 @@ public enum Evaluation {
                                 progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> Report {
         let results = ParallelResults<Prediction>(count: items.count)
         let forced: String? = if case let .task(name) = routing { name } else { nil }
+        let answer: @Sendable (Int) -> Void = { index in
+            let item = items[index]
+            results.set(index, Swift.Result {
+                let routed = try snapshot.answer(image: item.image, question: item.question, task: forced, maxNewTokens: maxNewTokens)
+                return Prediction(question: item.question, expected: item.answer, answer: routed.answer.text,
+                                  correct: AnswerMatch.matches(routed.answer.text, item.answer), routedTask: routed.task)
+            })
+            if index % 16 == 0 { progress?(results.completed, items.count) }
+        }
         // One item per core on single-threaded BLAS: items on two-threaded BLAS at once oversubscribe the
-        // cores (1,000 items of `mneme eval`: 32 s against 12 s). Inside a server, whose queries share the
-        // process-wide setting, the threads stay as they are (as `ShardedStep` does).
-        BLAS.withThreads(TrainingYield.isInstalledOnCurrentThread ? BLAS.threads : 1) {
-            DispatchQueue.concurrentPerform(iterations: items.count) { index in
-                let item = items[index]
-                results.set(index, Swift.Result {
-                    let routed = try snapshot.answer(image: item.image, question: item.question, task: forced, maxNewTokens: maxNewTokens)
-                    return Prediction(question: item.question, expected: item.answer, answer: routed.answer.text,
-                                      correct: AnswerMatch.matches(routed.answer.text, item.answer), routedTask: routed.task)
-                })
-                if index % 16 == 0 { progress?(results.completed, items.count) }
-            }
+        // cores (1,000 items of `mneme eval`: 32 s against 12 s). Beside a server's queries (a pause handler is
+        // installed) a few items at a time, pausing between them, so a query waits for one round at most.
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let round = TrainingYield.isInstalledOnCurrentThread ? cores : items.count
+        for start in stride(from: 0, to: items.count, by: max(1, round)) {
+            TrainingYield.point()
+            let end = min(items.count, start + round)
+            BLAS.withThreads(1) { DispatchQueue.concurrentPerform(iterations: end - start) { answer(start + $0) } }
         }
         let predictions = try results.values()
         var selectorAccuracy: Double?

@@ -27,9 +27,12 @@ final class InferenceScheduler: @unchecked Sendable {
     private var worker: Thread?
     /// Called with the batch size after every batch (metrics).
     var onBatch: (@Sendable (Int, Double) -> Void)?
+    /// Turns on the cores with the tuner: no batch starts during the tuner's turn.
+    let turns: CPUTurns
 
-    init(maxBatch: Int = 16, logger: Logger) {
+    init(maxBatch: Int = 16, turns: CPUTurns = CPUTurns(share: 0.35), logger: Logger) {
         self.maxBatch = maxBatch
+        self.turns = turns
         self.logger = logger
     }
 
@@ -50,16 +53,6 @@ final class InferenceScheduler: @unchecked Sendable {
 
     var queueDepth: Int { condition.lock(); defer { condition.unlock() }; return pending.count }
 
-    /// Queries waiting or being answered, or answered within `grace` (a client's next query usually follows at
-    /// once): the tuner steps aside while this holds.
-    func isBusy(grace: Duration = .zero) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return !pending.isEmpty || processing || lastFinished.map { $0.duration(to: .now) < grace } ?? false
-    }
-    private var processing = false
-    private var lastFinished: ContinuousClock.Instant?
-
     func answer(snapshot: Snapshot, image: RGBImage, question: String, task: String?, maxNewTokens: Int,
                 topLogprobs: Int) async throws -> Snapshot.Routed {
         try await withCheckedThrowingContinuation { continuation in
@@ -74,6 +67,7 @@ final class InferenceScheduler: @unchecked Sendable {
             pending.append(query)
             condition.signal()
             condition.unlock()
+            turns.arrived()
         }
     }
 
@@ -85,17 +79,19 @@ final class InferenceScheduler: @unchecked Sendable {
                 condition.unlock()
                 return
             }
+            condition.unlock()
+            // During the tuner's turn the queries wait; more of them may join the batch meanwhile.
+            turns.beginBatch()
+            condition.lock()
             let batch = Array(pending.prefix(maxBatch))
             pending.removeFirst(batch.count)
-            processing = true
             condition.unlock()
+            turns.started(batch.count)
             let start = ContinuousClock.now
             process(batch)
-            condition.lock()
-            processing = false
-            lastFinished = .now
-            condition.unlock()
-            onBatch?(batch.count, Greedy.milliseconds(start.duration(to: .now)))
+            let took = start.duration(to: .now)
+            turns.endBatch(took)
+            onBatch?(batch.count, Greedy.milliseconds(took))
         }
     }
 

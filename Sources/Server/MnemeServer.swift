@@ -65,7 +65,8 @@ public final class MnemeServer: Sendable {
     public init(configuration: ServerConfiguration, logger: Logger) throws {
         self.configuration = configuration
         let metrics = ServerMetrics()
-        let scheduler = InferenceScheduler(maxBatch: configuration.maxBatch, logger: logger)
+        let scheduler = InferenceScheduler(maxBatch: configuration.maxBatch,
+                                           turns: CPUTurns(share: configuration.tuner.minimumShare, turn: configuration.tuner.turn), logger: logger)
         scheduler.onBatch = { size, _ in metrics.batch(size: size) }
         if configuration.role == .replica, !FileManager.default.fileExists(atPath: configuration.dataDirectory.path) {
             throw ServerError.configuration("a replica needs the tuner's data directory; \(configuration.dataDirectory.path) does not exist")

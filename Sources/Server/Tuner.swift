@@ -14,17 +14,17 @@ public struct TunerSettings: Sendable {
     public var learning = TaskLearning.Settings()
     /// A job started this many times without finishing (the process died each time) fails instead of looping.
     public var maxAttempts = 3
-    /// Between training steps the tuner lets waiting queries go first, but never waits longer than this:
-    /// under a steady load tuning slows down instead of stopping.
-    public var maxYieldPerStep: Duration = .seconds(1)
-    /// The same between layers inside a step.
-    public var maxYieldPerLayer: Duration = .seconds(1)
     /// Tuned snapshots kept on disk (0: all): after each new one the oldest beyond this are deleted, sparing the
     /// active one, the rollback target and labelled ones.
     public var keepSnapshots = 0
-    /// The share of time the tuner keeps under any load: it waits for queries at most (1 − share) / share as
-    /// long as it last worked, so a saturating load slows tuning to this share instead of starving it.
-    public var minimumShare = 0.25
+    /// The share of the cores the tuner keeps while queries wait too (`CPUTurns`): a saturating load slows
+    /// tuning to this share instead of starving it. A little over a quarter, because request parsing on the
+    /// HTTP threads runs beside the tuner's turns: at 0.25 a 400-item task under 16 clients took 4.5× its idle
+    /// time, at 0.3 3.5× (docs/OPERATIONS.md §12).
+    public var minimumShare = 0.35
+    /// How far ahead of its share the tuner works before it hands the cores to waiting queries: at 30 ms query
+    /// p99 doubled under tuning, at 5 ms it grew by a third.
+    public var turn: Duration = .milliseconds(5)
 
     public init() {}
 }
@@ -91,35 +91,20 @@ final class Tuner: @unchecked Sendable {
 
     /// The job being worked on, whose work mark a wait lowers.
     private let currentJob = Mutex<String?>(nil)
-    /// When the tuner last went back to work after a wait (tuner thread only).
-    private let resumed = Mutex(ContinuousClock.now)
 
-    /// Waits while queries are queued or running, up to `atMost` and up to what keeps the tuner's share of
-    /// time (`TunerSettings.minimumShare`): queries go first, tuning never stops. While it waits the job's work
-    /// mark is down: a crash then is not the job's (`Store.markWorking`).
-    func yieldToQueries(atMost: Duration) {
-        let now = ContinuousClock.now
-        guard engine.scheduler.isBusy(grace: .milliseconds(20)) else { return }
-        let worked = resumed.withLock { now - $0 }
-        let until = now + Self.allowedWait(worked: worked, atMost: atMost, share: settings.minimumShare)
+    /// The tuner's pause point (between layers, steps and evaluated items): returns when it is the tuner's turn
+    /// on the cores (`CPUTurns`). While it waits the job's work mark is down: a crash then is not the job's
+    /// (`Store.markWorking`).
+    func pause() {
         let job = currentJob.withLock { $0 }
-        if let job { store.markWorking(job, false) }
-        while engine.scheduler.isBusy(grace: .milliseconds(20)), ContinuousClock.now < until { usleep(500) }
-        if let job { store.markWorking(job, true) }
-        resumed.withLock { $0 = .now }
-    }
-
-    /// How long a wait may last after `worked` of work so that work keeps `share` of the time.
-    static func allowedWait(worked: Duration, atMost: Duration, share: Double) -> Duration {
-        guard share > 0 else { return atMost }
-        guard share < 1 else { return .zero }
-        return min(atMost, worked * ((1 - share) / share))
+        engine.scheduler.turns.pause { [store] waiting in
+            if let job { store.markWorking(job, !waiting) }
+        }
     }
 
     private func run() {
         // Between layers of every training step too, so a query waits for one layer at most.
-        let perLayer = settings.maxYieldPerLayer
-        TrainingYield.install { [weak self] in self?.yieldToQueries(atMost: perLayer) }
+        TrainingYield.install { [weak self] in self?.pause() }
         defer { TrainingYield.install(nil) }
         while !isStopped {
             do {
@@ -142,9 +127,10 @@ final class Tuner: @unchecked Sendable {
     private func process(_ job: JobRecord) {
         let start = ContinuousClock.now
         currentJob.withLock { $0 = job.id }
-        resumed.withLock { $0 = .now }
         store.markWorking(job.id, true)
+        engine.scheduler.turns.tunerBegins()
         defer {
+            engine.scheduler.turns.tunerEnds()
             store.markWorking(job.id, false)
             currentJob.withLock { $0 = nil }
         }
@@ -191,7 +177,6 @@ final class Tuner: @unchecked Sendable {
         }
         let examples = try AdapterTuning.prepare(train, base: base)
         let reporter = JobProgressReporter(store: store, jobId: job.id)
-        let maxYield = settings.maxYieldPerStep
         var checks: [HeldOutScore] = []
         var latest = JobProgress(step: 0, total: 0)
         let learning = TaskLearning(settings: settings.learning)
@@ -204,8 +189,7 @@ final class Tuner: @unchecked Sendable {
                                      checks: checks.isEmpty ? nil : checks)
                 _ = try? reporter.report(latest)
                 metrics.tuning(progress: Double(progress.step) / Double(progress.total), step: progress.step, loss: Double(progress.loss))
-                // Queries first: while some wait, let the inference thread have the cores (for a bounded time).
-                self.yieldToQueries(atMost: maxYield)
+                self.pause()
             case let .checked(check):
                 checks.append(HeldOutScore(correct: check.correct, items: check.items, step: check.step))
                 latest.checks = checks

@@ -34,8 +34,8 @@ struct Serve: ParsableCommand {
     @OptionGroup(title: "Learning pushed tasks")
     var learning: LearningOptions
 
-    @Option(help: "While queries are waiting, the tuner pauses between layers for at most this many milliseconds at a time (lower: tuning progresses faster under load, queries wait more).")
-    var tuneYieldMs: Int = 1000
+    @Option(help: "Milliseconds the tuner works ahead of its share before it hands the cores to waiting queries: the longest a query waits for tuning (lower: finer turns, more switching).")
+    var tuneTurnMs: Int = 5
 
     @Option(help: "Tuned snapshots to keep on disk (0: all): after each new one the oldest beyond this are deleted, sparing the active one, the rollback target and labelled ones.")
     var keepSnapshots = 0
@@ -55,8 +55,8 @@ struct Serve: ParsableCommand {
     @Option(help: "MiB all buffered request bodies may hold together; past it a request gets 503 with Retry-After before its body is read.")
     var maxBufferedMb = 512
 
-    @Option(help: "The share of time tuning keeps under any query load (0–1): while queries wait, the tuner pauses at most (1 − share) / share as long as it last worked.")
-    var tuneShare = 0.25
+    @Option(help: "The share of the cores tuning keeps under any query load (0–1): while queries wait too, tuning and batches of queries take turns in this proportion.")
+    var tuneShare = 0.35
 
     @Option(name: .customLong("allowed-host"), help: "A host name writes are taken for (repeatable), besides IP addresses, localhost and --host: the name clients and the page use behind a proxy or DNS. Writes for any other Host, or from another site's page, are refused.")
     var allowedHosts: [String] = []
@@ -79,9 +79,8 @@ struct Serve: ParsableCommand {
         configuration.role = role
         configuration.tuner.defaultStrategy = defaultStrategy
         configuration.tuner.learning = learning.settings
-        guard tuneYieldMs >= 0 else { throw ValidationError("--tune-yield-ms must be 0 or more") }
-        configuration.tuner.maxYieldPerStep = .milliseconds(tuneYieldMs)
-        configuration.tuner.maxYieldPerLayer = .milliseconds(tuneYieldMs)
+        guard tuneTurnMs >= 1 else { throw ValidationError("--tune-turn-ms must be 1 or more") }
+        configuration.tuner.turn = .milliseconds(tuneTurnMs)
         guard mergedCacheMb >= 0, snapshotCache >= 0 else { throw ValidationError("--merged-cache-mb and --snapshot-cache must be 0 or more") }
         configuration.mergedCacheBytes = mergedCacheMb << 20
         configuration.allowedHosts = allowedHosts

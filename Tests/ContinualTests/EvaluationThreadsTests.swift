@@ -4,7 +4,7 @@ import XCTest
 @testable import Continual
 
 /// Evaluation runs one item per core on single-threaded BLAS and gives the threads back; inside a server's
-/// tuner (a `TrainingYield` handler installed) it leaves them to the queries.
+/// tuner (a `TrainingYield` handler installed) it pauses after every round of one item per core.
 final class EvaluationThreadsTests: XCTestCase {
     private func threadsSeenWhileEvaluating() throws -> (during: Set<Int>, after: Int) {
         let snapshot = try Snapshot.load(from: TuningTests.modelDirectory)
@@ -23,14 +23,17 @@ final class EvaluationThreadsTests: XCTestCase {
         XCTAssertEqual(after, 2)
     }
 
-    func testThreadsUntouchedUnderATrainingYieldHandler() throws {
+    func testPausesBetweenRoundsUnderATrainingYieldHandler() throws {
         let threads = BLAS.threads
         BLAS.setThreads(2)
-        TrainingYield.install {}
+        let pauses = LockedSet()
+        TrainingYield.install { pauses.insert(pauses.values.count) }
         defer { TrainingYield.install(nil); BLAS.setThreads(threads) }
         let (during, after) = try threadsSeenWhileEvaluating()
-        XCTAssertEqual(during, [2])
+        XCTAssertEqual(during, [1])
         XCTAssertEqual(after, 2)
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        XCTAssertEqual(pauses.values.count, (17 + cores - 1) / cores, "one pause before each round of \(cores) items")
     }
 }
 

@@ -36,8 +36,7 @@ final class ServerLifecycleTests: XCTestCase {
                                        "max_new_tokens": 4] }
 
     func testPushTunesANewSnapshotThenCompareAndRollback() throws {
-        // Queries are constant here, so let the tuner pause only briefly for them.
-        let server = try MnemeProcess(data: scratch.appendingPathComponent("data"), arguments: ["--max-epochs", "25", "--tune-yield-ms", "20"])
+        let server = try MnemeProcess(data: scratch.appendingPathComponent("data"), arguments: ["--max-epochs", "25"])
         let before = try server.request("POST", "/v1/answer", json: Self.query)
         XCTAssertEqual(before.status, 200, "\(before.object)")
         let baseSnapshot = try XCTUnwrap(before.object["snapshot"] as? String)

@@ -1,7 +1,8 @@
 import Foundation
 import Synchronization
 
-/// A cooperative pause point inside training: the forward and backward passes call `point()` between layers, and
+/// A cooperative pause point inside training: the forward and backward passes call `point()` between layers (and
+/// evaluation between items), and
 /// a server that trains in the background installs a handler on its training thread that waits while queries are
 /// queued, so a query waits for at most one layer of a training step instead of a whole step. Only the thread that
 /// installed the handler pauses (batched inference runs the same layer loops on other threads).
@@ -30,5 +31,5 @@ public enum TrainingYield {
     public static var isInstalledOnCurrentThread: Bool { handlerOfCurrentThread != nil }
 
     @inline(__always)
-    static func point() { handlerOfCurrentThread?() }
+    public static func point() { handlerOfCurrentThread?() }
 }
