@@ -100,14 +100,49 @@ def slow_connections(port, count, seconds):
     return len(sockets)
 
 
+def held_uploads(port, count, declared, sent, seconds):
+    """`count` uploads that declare `declared` bytes, send `sent` of them and hold the connection for `seconds`."""
+    sockets = []
+    chunk = b"a" * (1 << 20)
+    for _ in range(count):
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(f"POST /v1/tasks HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                      f"Content-Length: {declared}\r\n\r\n".encode())
+            for _ in range(sent >> 20):
+                s.sendall(chunk)
+            sockets.append(s)
+        except OSError:
+            break  # refused (503 and closed) or cut: the budget held
+    time.sleep(seconds)
+    for s in sockets:
+        s.close()
+    return len(sockets)
+
+
+def answer_during(server, seconds):
+    answered, failed, worst = 0, 0, 0.0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        status, _, elapsed = server.request("POST", "/v1/answer", valid_query(), timeout=10)
+        answered += status == 200
+        failed += status != 200
+        worst = max(worst, elapsed)
+    return answered, failed, worst
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--pid", type=int, help="the server's process id, to read its memory from /proc")
     parser.add_argument("--slow", type=int, default=200, help="slow connections in the trickle case")
     parser.add_argument("--slow-seconds", type=int, default=20)
+    parser.add_argument("--uploads", type=int, default=32, help="held-open uploads in the large-upload case")
     args = parser.parse_args()
     server = Server(args.port, args.pid)
+    # Idle memory of a server that has answered (the answer path's buffers exist), as it would be in service.
+    server.request("POST", "/v1/answer", valid_query())
+    time.sleep(1)
     idle_rss, _ = server.memory_mb()
     cases = [
         ("push: question of 1,000 letters", lambda: server.request("POST", "/v1/tasks", push_body("long", "a" * 1000))),
@@ -145,18 +180,21 @@ def main():
     holder = threading.Thread(target=slow_connections, args=(args.port, args.slow, args.slow_seconds))
     holder.start()
     time.sleep(2)
-    answered, failed, worst = 0, 0, 0.0
-    end = time.monotonic() + args.slow_seconds - 4
-    while time.monotonic() < end:
-        status, _, seconds = server.request("POST", "/v1/answer", valid_query(), timeout=10)
-        answered += status == 200
-        failed += status != 200
-        worst = max(worst, seconds)
+    answered, failed, worst = answer_during(server, args.slow_seconds - 4)
     holder.join()
     rss, peak = server.memory_mb()
     rows.append((f"{args.slow} trickling connections held open", None, f"{answered} answered, {failed} failed", worst, None, rss, peak))
 
-    print(f"idle resident memory: {idle_rss} MB" if idle_rss else "idle memory unknown (no --pid)")
+    # Large uploads: each declares 63 MB, sends 40 MB and stalls; valid requests must keep answering.
+    holder = threading.Thread(target=held_uploads, args=(args.port, args.uploads, 63 << 20, 40 << 20, 20))
+    holder.start()
+    time.sleep(2)
+    answered, failed, worst = answer_during(server, 12)
+    holder.join()
+    rss, peak = server.memory_mb()
+    rows.append((f"{args.uploads} held-open uploads of 40 of 63 MB", None, f"{answered} answered, {failed} failed", worst, None, rss, peak))
+
+    print(f"idle resident memory (after one query): {idle_rss} MB" if idle_rss else "idle memory unknown (no --pid)")
     print("| case | status | code | seconds | valid query after | RSS MB | peak MB |")
     print("|---|---:|---|---:|---:|---:|---:|")
     for label, status, code, seconds, after, rss, peak in rows:

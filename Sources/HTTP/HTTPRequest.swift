@@ -18,6 +18,9 @@ public struct HTTPRequest: Sendable {
     public var body: Data
     /// The client's IP address as text (`127.0.0.1`, `::1`), when known.
     public var remoteAddress: String?
+    /// Whether the client has closed its connection while the handler runs (long work can stop then). Always
+    /// false for a request not read from a socket.
+    public var clientHasGone: @Sendable () -> Bool = { false }
 
     /// Creates a request from already-decoded parts.
     public init(

@@ -42,7 +42,9 @@ public final class HTTPServer: Sendable {
         core = ServerCore(router: router, logger: logger, maxBodySize: configuration.maxBodySize,
                           deadlines: ConnectionDeadlines(head: .seconds(configuration.headDeadlineSeconds > 0 ? configuration.headDeadlineSeconds : Int(Int32.max)),
                                                          body: .seconds(configuration.bodyDeadlineSeconds > 0 ? configuration.bodyDeadlineSeconds : Int(Int32.max))),
-                          budget: BodyBudget(limit: configuration.maxBufferedBodyBytes))
+                          budget: BodyBudget(limit: configuration.maxBufferedBodyBytes),
+                          spoolDirectory: configuration.spoolDirectory, spoolThreshold: configuration.spoolThresholdBytes,
+                          spoolBudget: BodyBudget(limit: configuration.maxSpooledBodyBytes))
     }
 
     deinit {

@@ -42,6 +42,14 @@ public struct HTTPServerConfiguration: Sendable {
     /// Bytes all buffered request bodies may hold together; a body that would pass it gets 503 with
     /// `Retry-After` before it is read.
     public var maxBufferedBodyBytes: Int = 512 << 20
+    /// Where bodies larger than `spoolThresholdBytes` are written while they arrive, instead of memory
+    /// (files without a name, gone when the request is). nil: every body is held in memory.
+    public var spoolDirectory: String?
+    /// Bodies up to this size are held in memory while they arrive.
+    public var spoolThresholdBytes: Int = 1 << 20
+    /// Bytes all spooled bodies may hold together on disk; a body that would pass it gets 503 with
+    /// `Retry-After` before it is read.
+    public var maxSpooledBodyBytes: Int = 4 << 30
     /// Seconds a connection may be idle (between requests, or mid-request) before it is closed.
     /// A request whose handler is running is never timed out.
     public var connectionTimeoutSeconds: Int = 30
@@ -92,7 +100,10 @@ public struct HTTPServerConfiguration: Sendable {
         if connectionMemoryLimit < 4096 { return "connectionMemoryLimit must be at least 4096 bytes" }
         if maxBodySize < 0 { return "maxBodySize must not be negative" }
         if headDeadlineSeconds < 0 || bodyDeadlineSeconds < 0 { return "deadlines must not be negative" }
-        if maxBufferedBodyBytes < maxBodySize { return "maxBufferedBodyBytes must hold at least one largest body" }
+        if spoolDirectory == nil, maxBufferedBodyBytes < maxBodySize { return "maxBufferedBodyBytes must hold at least one largest body" }
+        if spoolDirectory != nil, maxBufferedBodyBytes < min(spoolThresholdBytes, maxBodySize) || maxSpooledBodyBytes < maxBodySize {
+            return "maxBufferedBodyBytes must hold one body of spoolThresholdBytes, and maxSpooledBodyBytes one largest body"
+        }
         return nil
     }
 }

@@ -65,6 +65,19 @@ enum LibMicroHTTPD {
     }
 }
 
+/// A connected socket seen from our side.
+enum PeerSocket {
+    /// Whether the peer closed or reset the connection: a peek reads end-of-stream or fails with a reset.
+    /// Bytes the client sent after its request (a pipelined one) are left where they are.
+    static func hasClosed(_ socket: Int32) -> Bool {
+        var byte: UInt8 = 0
+        let read = recv(socket, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        if read == 0 { return true }
+        if read < 0 { return errno == ECONNRESET || errno == ENOTCONN || errno == EPIPE }
+        return false
+    }
+}
+
 /// An IPv4 or IPv6 socket address for binding.
 enum SocketAddress {
     case v4(sockaddr_in)

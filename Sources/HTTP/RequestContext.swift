@@ -27,8 +27,14 @@ final class RequestContext: Sendable {
         /// Bytes that arrived after the body passed the limit; they are dropped, not stored.
         var discardedBytes = 0
         var overLimit = false
-        /// Bytes of `BodyBudget` this request holds (released when it completes).
+        /// Bytes of the in-memory `BodyBudget` this request holds (released when it completes).
         var reserved = 0
+        /// The body, once it is too large to keep in memory while it arrives (`BodySpool`).
+        var spool: BodySpool?
+        /// Bytes of the spool budget this request holds (released when it completes).
+        var spooledReserved = 0
+        /// The spool file could not be written (disk full): the connection is closed.
+        var spoolFailed = false
         /// The body would have passed the buffered-body budget: the connection is closed.
         var overBudget = false
         /// Counted in `ServerCore`'s running requests (decremented at completion).

@@ -34,14 +34,24 @@ final class ServerCore: Sendable {
     static let overLimitDrainAllowance = 1 << 20
 
     let deadlines: ConnectionDeadlines
+    /// Bodies held in memory while they arrive.
     let budget: BodyBudget
+    /// Where bodies beyond `spoolThreshold` are written as they arrive (nil: every body stays in memory),
+    /// and the bytes they may hold there together.
+    let spoolDirectory: String?
+    let spoolThreshold: Int
+    let spoolBudget: BodyBudget
 
-    init(router: Router, logger: Logger, maxBodySize: Int, deadlines: ConnectionDeadlines, budget: BodyBudget) {
+    init(router: Router, logger: Logger, maxBodySize: Int, deadlines: ConnectionDeadlines, budget: BodyBudget,
+         spoolDirectory: String? = nil, spoolThreshold: Int = 1 << 20, spoolBudget: BodyBudget = BodyBudget(limit: 0)) {
         self.router = router
         self.logger = logger
         self.maxBodySize = maxBodySize
         self.deadlines = deadlines
         self.budget = budget
+        self.spoolDirectory = spoolDirectory
+        self.spoolThreshold = spoolThreshold
+        self.spoolBudget = spoolBudget
     }
 
     /// 503 for a body the buffered-body budget cannot take now.
@@ -85,17 +95,59 @@ final class ServerCore: Sendable {
             return answer(context, HTTPError.contentTooLarge(limit: maxBodySize).response, on: connection, close: true)
         }
         if let declared = context.head.headers["Content-Length"].flatMap(Int.init), declared > 0 {
-            guard budget.reserve(declared) else { return answer(context, Self.overBudget, on: connection, close: true) }
-            context.state.withLock { $0.reserved = declared }
+            if let spoolDirectory, declared > spoolThreshold {
+                // Too large to hold in memory while it arrives: to disk, within the spool budget.
+                guard spoolBudget.reserve(declared) else { return answer(context, Self.overBudget, on: connection, close: true) }
+                guard let spool = BodySpool(directory: spoolDirectory) else {
+                    spoolBudget.release(declared)
+                    logger.error("cannot make a spool file in \(spoolDirectory): \(String(cString: strerror(errno)))")
+                    return answer(context, Self.overBudget, on: connection, close: true)
+                }
+                context.state.withLock {
+                    $0.spool = spool
+                    $0.spooledReserved = declared
+                }
+            } else {
+                guard budget.reserve(declared) else { return answer(context, Self.overBudget, on: connection, close: true) }
+                context.state.withLock { $0.reserved = declared }
+            }
         }
         deadlines.enter(.receivingBody, on: connection)
         return .YES
     }
 
-    /// A body chunk: stored while within the limit, dropped after it.
+    /// A body chunk: stored while within the limit (in memory up to `spoolThreshold`, then on disk), dropped after it.
     private func receive(_ chunk: UnsafeRawBufferPointer, into context: RequestContext) -> MHD_Result {
         let keepReading = context.state.withLock { state -> Bool in
-            if !state.overLimit && state.body.count + chunk.count <= maxBodySize {
+            let stored = state.spool?.count ?? state.body.count
+            if !state.overLimit && stored + chunk.count <= maxBodySize {
+                if state.spool == nil, let spoolDirectory, stored + chunk.count > spoolThreshold {
+                    // A body without Content-Length that has outgrown memory moves to disk.
+                    guard let spool = BodySpool(directory: spoolDirectory), spool.append(state.body) else {
+                        state.spoolFailed = true
+                        state.body = Data()
+                        return false
+                    }
+                    state.spool = spool
+                    state.body = Data()
+                }
+                if let spool = state.spool {
+                    let needed = spool.count + chunk.count - state.spooledReserved
+                    if needed > 0 {
+                        guard spoolBudget.reserve(needed) else {
+                            state.overBudget = true
+                            state.spool = nil
+                            return false
+                        }
+                        state.spooledReserved += needed
+                    }
+                    guard spool.append(chunk) else {
+                        state.spoolFailed = true
+                        state.spool = nil
+                        return false
+                    }
+                    return true
+                }
                 // A body without Content-Length reserves its budget as it arrives.
                 let needed = state.body.count + chunk.count - state.reserved
                 if needed > 0 {
@@ -113,11 +165,14 @@ final class ServerCore: Sendable {
             // allowed mid-body, so drop what arrives and answer 413 once it ends, unless it goes on.
             state.overLimit = true
             state.body = Data()
+            state.spool = nil
             state.discardedBytes += chunk.count
             return state.discardedBytes <= Self.overLimitDrainAllowance
         }
         if !keepReading {
-            let reason = context.state.withLock { $0.overBudget } ? "over the buffered-body budget" : "far over the limit"
+            let reason = context.state.withLock { state in
+                state.spoolFailed ? "the spool file could not be written" : state.overBudget ? "over the buffered-body budget" : "far over the limit"
+            }
             logger.notice("closing connection: body of \(context.head.method) \(context.head.path) \(reason)")
         }
         return keepReading ? .YES : .NO
@@ -130,6 +185,13 @@ final class ServerCore: Sendable {
             switch state.phase {
             case .receiving:
                 if state.overLimit { return .tooLarge }
+                if let spool = state.spool {
+                    state.spool = nil
+                    guard let body = spool.body() else {
+                        return .queue(HTTPError(.internalServerError, code: "internal_error", message: "the request body could not be read back").response)
+                    }
+                    return .dispatch(body)
+                }
                 let body = state.body
                 state.body = Data()
                 return .dispatch(body)
@@ -155,6 +217,8 @@ final class ServerCore: Sendable {
         deadlines.enter(.handling, on: connection)
         var request = context.head
         request.body = body
+        // The socket stays open while the connection is suspended, so the handler may look at it.
+        if let socket = LibMicroHTTPD.socket(of: connection) { request.clientHasGone = { PeerSocket.hasClosed(socket) } }
         let handle = LibMicroHTTPD.Connection(pointer: connection)
         MHD_suspend_connection(connection)
         // Registered after suspending, so that whoever resumes (the task or stop()) finds the
@@ -230,14 +294,17 @@ final class ServerCore: Sendable {
         guard let requestSlot, let raw = requestSlot.pointee else { return }
         requestSlot.pointee = nil
         let context = Unmanaged<RequestContext>.fromOpaque(raw).takeRetainedValue()
-        let (dispatched, task, reserved) = context.state.withLock { state in
+        let (dispatched, task, reserved, spooled) = context.state.withLock { state in
             defer {
                 state.dispatched = false
                 state.reserved = 0
+                state.spooledReserved = 0
+                state.spool = nil
             }
-            return (state.dispatched, state.task, state.reserved)
+            return (state.dispatched, state.task, state.reserved, state.spooledReserved)
         }
         if reserved > 0 { budget.release(reserved) }
+        if spooled > 0 { spoolBudget.release(spooled) }
         if let connection { deadlines.enter(.awaitingHead, on: connection) }
         if dispatched {
             state.withLock { core in

@@ -38,6 +38,8 @@ public struct ServerConfiguration: Sendable {
     public var headDeadlineSeconds = 10
     public var bodyDeadlineSeconds = 120
     public var maxBufferedBodyBytes = 512 << 20
+    /// Bodies over 1 MiB are written to `<data>/.spool` as they arrive (`BodySpool`), up to this many bytes together.
+    public var maxSpooledBodyBytes = 4 << 30
     /// Memory for merged task decoders (`MergedWeights`), shared by every snapshot.
     public var mergedCacheBytes = 256 << 20
     /// Snapshots kept loaded besides the active one.
@@ -95,9 +97,29 @@ public final class MnemeServer: Sendable {
         http.perIPConnectionLimit = configuration.perIPConnectionLimit
         http.headDeadlineSeconds = configuration.headDeadlineSeconds
         http.bodyDeadlineSeconds = configuration.bodyDeadlineSeconds
-        http.maxBufferedBodyBytes = max(configuration.maxBufferedBodyBytes, configuration.limits.maxBodyBytes)
+        http.spoolDirectory = Self.spoolDirectory(in: configuration.dataDirectory, logger: logger)
+        // Without a spool every body is held in memory: the budget must take the largest.
+        http.maxBufferedBodyBytes = http.spoolDirectory == nil ? max(configuration.maxBufferedBodyBytes, configuration.limits.maxBodyBytes)
+            : configuration.maxBufferedBodyBytes
+        http.maxSpooledBodyBytes = configuration.maxSpooledBodyBytes
         self.http = HTTPServer(configuration: http, router: Routes.makeRouter(context: context, publicDirectory: configuration.publicDirectory),
                                logger: logger)
+    }
+
+    /// `<data>/.spool`, emptied of anything a crash left between making a spool file and unlinking it; nil
+    /// (bodies stay in memory) where it cannot be made, as on a replica's read-only volume.
+    private static func spoolDirectory(in data: URL, logger: Logger) -> String? {
+        let directory = data.appendingPathComponent(".spool")
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) where name.hasPrefix("body-") {
+                try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
+            }
+            return directory.path
+        } catch {
+            logger.notice("request bodies stay in memory: no spool directory (\(error.localizedDescription))")
+            return nil
+        }
     }
 
     /// Loads the active snapshot (importing the base model on first start), starts the tuner, then listens.

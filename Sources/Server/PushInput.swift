@@ -59,14 +59,15 @@ struct PushInput: Sendable {
             }
             input = PushInput(name: body.name, items: items, strategy: body.strategy, evalFraction: body.eval_fraction ?? 0.1)
         }
-        try input.validate(rules: rules, strategies: strategies)
+        try input.validate(rules: rules, strategies: strategies, clientHasGone: request.clientHasGone)
         return input
     }
 
     /// Everything is checked before anything is stored: a push is all or nothing. Cheap checks come first, and
     /// images are decoded only once their headers together are within the push's pixel budget. The name,
-    /// questions and answers are kept trimmed, as they were checked.
-    mutating func validate(rules: ItemRules, strategies: [String]) throws {
+    /// questions and answers are kept trimmed, as they were checked. A client that has gone stops the work
+    /// before the next image.
+    mutating func validate(rules: ItemRules, strategies: [String], clientHasGone: () -> Bool = { false }) throws {
         let limits = rules.limits
         name = name.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !name.isEmpty, name.unicodeScalars.count <= limits.maxTaskNameCharacters,
@@ -97,6 +98,9 @@ struct PushInput: Sendable {
                                 message: "the push's images hold more than \(limits.maxPushPixels) pixels together (by item \(index)); split it into smaller pushes")
             }
         }
-        for (index, item) in items.enumerated() { _ = try rules.image(item.image, field: "items[\(index)].image") }
+        for (index, item) in items.enumerated() {
+            if clientHasGone() { throw HTTPError.badRequest("the client closed the connection before the push was checked", code: "client_gone") }
+            _ = try rules.image(item.image, field: "items[\(index)].image")
+        }
     }
 }

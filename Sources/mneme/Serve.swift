@@ -52,8 +52,11 @@ struct Serve: ParsableCommand {
     @Option(help: "Seconds a request has to send its whole body once its headers are in (0: none).")
     var bodyDeadline = 120
 
-    @Option(help: "MiB all buffered request bodies may hold together; past it a request gets 503 with Retry-After before its body is read.")
+    @Option(help: "MiB request bodies may hold together in memory while they arrive (each at most 1 MiB there: larger ones go to disk, see --max-spooled-mb); past it a request gets 503 with Retry-After before its body is read.")
     var maxBufferedMb = 512
+
+    @Option(help: "MiB request bodies over 1 MiB may hold together on disk (<data>/.spool) while they arrive; past it a request gets 503 with Retry-After before its body is read.")
+    var maxSpooledMb = 4096
 
     @Option(help: "The share of the cores tuning keeps under any query load (0–1): while queries wait too, tuning and batches of queries take turns in this proportion.")
     var tuneShare = 0.35
@@ -94,6 +97,8 @@ struct Serve: ParsableCommand {
         configuration.headDeadlineSeconds = headDeadline
         configuration.bodyDeadlineSeconds = bodyDeadline
         configuration.maxBufferedBodyBytes = maxBufferedMb << 20
+        guard maxSpooledMb >= 0 else { throw ValidationError("--max-spooled-mb must be 0 or more") }
+        configuration.maxSpooledBodyBytes = maxSpooledMb << 20
         guard (0 ... 1).contains(tuneShare) else { throw ValidationError("--tune-share must be between 0 and 1") }
         configuration.tuner.minimumShare = tuneShare
         configuration.snapshotCache = snapshotCache

@@ -119,6 +119,31 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(try server.request("GET", "/healthz").status, 200)
     }
 
+    /// 32 held-open 63 MB uploads pinned 2.8 GB. Bodies over 1 MiB now go to disk as they arrive: eight
+    /// uploads that each send 24 of a declared 60 MB and stall leave the server's memory where it was, and
+    /// valid queries are answered meanwhile.
+    func testHeldOpenUploadsTakeDiskNotMemory() throws {
+        XCTAssertEqual(try server.request("POST", "/v1/answer", json: ServerLifecycleTests.query).status, 200)
+        let idle = try residentMegabytes()
+        let chunk = String(repeating: "a", count: 1 << 20)
+        let uploads = try (0 ..< 8).map { _ in try SocketClient(port: server.port) }
+        for upload in uploads {
+            upload.send("POST /v1/tasks HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: \(60 << 20)\r\n\r\n")
+            for _ in 0 ..< 24 { upload.send(chunk) }
+        }
+        Thread.sleep(forTimeInterval: 0.5)
+        XCTAssertEqual(try server.request("POST", "/v1/answer", json: ServerLifecycleTests.query).status, 200)
+        let held = try residentMegabytes()
+        XCTAssertLessThan(held - idle, 64, "192 MB of held-open uploads took \(held - idle) MB of memory")
+        withExtendedLifetime(uploads) {}
+    }
+
+    private func residentMegabytes() throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(server.process.processIdentifier)/status", encoding: .utf8)
+        let line = try XCTUnwrap(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") })
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])! / 1024
+    }
+
     private func peakResidentMegabytes() throws -> Int {
         let status = try String(contentsOfFile: "/proc/\(server.process.processIdentifier)/status", encoding: .utf8)
         let line = try XCTUnwrap(status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") })

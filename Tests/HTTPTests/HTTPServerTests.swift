@@ -11,6 +11,7 @@ final class HTTPServerTests: XCTestCase {
         var current: Int { value.load(ordering: .relaxed) }
     }
     private let handlersStarted = Counter()
+    private let clientLeft = Counter()
 
     private func makeRouter() -> Router {
         var router = Router(logger: quietLogger())
@@ -31,6 +32,18 @@ final class HTTPServerTests: XCTestCase {
             let milliseconds = Int(request.query["ms"] ?? "300")!
             try await Task.sleep(for: .milliseconds(milliseconds))
             return .text("slept \(milliseconds)")
+        }
+        router.get("/until-gone") { [clientLeft] request, _ in
+            // Long work that looks at its client: says after how many milliseconds it saw it go, or that it stayed.
+            let start = ContinuousClock.now
+            while start.duration(to: .now) < .seconds(3) {
+                if request.clientHasGone() {
+                    clientLeft.value.store(Int(start.duration(to: .now) / .milliseconds(1)) + 1, ordering: .relaxed)
+                    return .text("gone")
+                }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            return .text("stayed")
         }
         router.serveStaticFiles(StaticFiles(root: URL(fileURLWithPath: #filePath).deletingLastPathComponent()))
         return router
@@ -169,6 +182,25 @@ final class HTTPServerTests: XCTestCase {
         let elapsed = ContinuousClock.now - start
         // On 2 blocked MHD threads this would take 40 / 2 × 400 ms = 8 s.
         XCTAssertLessThan(elapsed, .milliseconds(1500), "handlers did not overlap: \(elapsed)")
+    }
+
+    func testAHandlerSeesItsClientGo() throws {
+        let server = try startServer()
+        do {
+            let client = try SocketClient(port: server.port!)
+            client.sendRequest("GET", "/until-gone")
+            usleep(200_000)
+        }  // closed here, with its handler still working
+        let deadline = ContinuousClock.now + .seconds(2)
+        while clientLeft.current == 0, ContinuousClock.now < deadline { usleep(10_000) }
+        XCTAssertGreaterThan(clientLeft.current, 150, "the handler saw the client go only once it had gone")
+        XCTAssertLessThan(clientLeft.current, 1000, "the handler saw the client go soon after")
+
+        clientLeft.value.store(0, ordering: .relaxed)
+        let staying = try SocketClient(port: server.port!)
+        staying.sendRequest("GET", "/until-gone")
+        XCTAssertEqual(try staying.readResponse().text, "stayed", "a client that waits is not taken for gone")
+        XCTAssertEqual(clientLeft.current, 0)
     }
 
     func testClientsThatGoAwayLeakNothing() throws {
@@ -363,5 +395,56 @@ final class HTTPServerTests: XCTestCase {
         let third = try SocketClient(port: server.port!)
         third.sendRequest("POST", "/echo", body: Data(repeating: 98, count: 30_000))
         XCTAssertEqual(try third.readResponse().status, 200, "the first body's budget came back")
+    }
+
+    private func residentBytes() -> Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
+    }
+
+    /// Bodies over the spool threshold are written to disk while they arrive: held-open uploads hold no
+    /// memory, the handler still gets every byte, and the files are gone as they are made.
+    func testLargeBodiesArriveOnDiskNotInMemory() throws {
+        let spool = FileManager.default.temporaryDirectory.appendingPathComponent("spool-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: spool, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: spool) }
+        let server = try startServer {
+            $0.maxBodySize = 64 << 20
+            $0.maxBufferedBodyBytes = 8 << 20
+            $0.spoolDirectory = spool.path
+            $0.spoolThresholdBytes = 1 << 20
+            $0.maxSpooledBodyBytes = 200 << 20
+            $0.bodyDeadlineSeconds = 60
+        }
+        // Twelve uploads declaring 16 MiB each send 12 MiB and stall: 144 MiB, far past the memory budget.
+        let chunk = String(repeating: "z", count: 1 << 20)
+        let before = residentBytes()
+        let stalled = try (0 ..< 12).map { _ in try SocketClient(port: server.port!) }
+        for client in stalled {
+            client.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: \(16 << 20)\r\n\r\n")
+            for _ in 0 ..< 12 { client.send(chunk) }
+        }
+        Thread.sleep(forTimeInterval: 0.5)
+        let held = residentBytes() - before
+        XCTAssertLessThan(held, 48 << 20, "held-open uploads hold \(held >> 20) MiB of memory")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: spool.path), [], "spool files have no name")
+
+        // Meanwhile a small request is answered, and a large one arrives whole.
+        let small = try SocketClient(port: server.port!)
+        small.sendRequest("GET", "/hello")
+        XCTAssertEqual(try small.readResponse().status, 200)
+        var large = Data((0 ..< (3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        large.append(contentsOf: [1, 2, 3])
+        let whole = try SocketClient(port: server.port!)
+        whole.sendRequest("POST", "/echo", body: large)
+        let echoed = try whole.readResponse()
+        XCTAssertEqual(echoed.status, 200)
+        XCTAssertEqual(echoed.body, large, "the spooled body reaches the handler byte for byte")
+
+        // The spool budget: 12 × 16 MiB reserved of 200; a 16 MiB more fits nowhere.
+        let refused = try SocketClient(port: server.port!)
+        refused.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: \(16 << 20)\r\n\r\n")
+        XCTAssertEqual(try refused.readResponse().status, 503)
     }
 }

@@ -56,6 +56,15 @@ final class ItemInputTests: XCTestCase {
         XCTAssertNil(code { try self.push(["name": "ok", "items": Array(repeating: self.item(), count: 10)]) })
     }
 
+    func testValidationStopsWhenTheClientHasGone() throws {
+        var input = try push(["name": "ok", "items": Array(repeating: item(), count: 5)])
+        var looks = 0
+        XCTAssertThrowsError(try input.validate(rules: Self.rules, strategies: ["branchlora"]) { looks += 1; return looks > 2 }) {
+            XCTAssertEqual(($0 as? HTTPError)?.code, "client_gone")
+        }
+        XCTAssertEqual(looks, 3, "it looked before each image and stopped at the first look that found the client gone")
+    }
+
     func testAQueryFollowsTheSameQuestionRules() {
         func query(_ question: String) -> String? {
             code {
