@@ -41,6 +41,26 @@ async function api(method, path, { body, write = false } = {}) {
   return data;
 }
 
+/** A write with a body, sent with XMLHttpRequest so that `onProgress(sent, total)` can follow the upload. */
+function upload(path, body, onProgress) {
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open('POST', path);
+    const token = tokenInput.value.trim();
+    if (token) request.setRequestHeader('Authorization', 'Bearer ' + token);
+    request.upload.onprogress = (event) => { if (event.lengthComputable) onProgress(event.loaded, event.total); };
+    request.onerror = () => reject(new ApiError(0, 'network_error', "cannot reach the server; a body over the server's size limit also ends like this"));
+    request.onload = () => {
+      let data = null;
+      try { data = request.responseText ? JSON.parse(request.responseText) : null; } catch { /* not JSON */ }
+      if (request.status >= 200 && request.status < 300) { resolve(data); return; }
+      const error = (data && data.error) || {};
+      reject(new ApiError(request.status, error.code || 'http_' + request.status, error.message || request.responseText || request.statusText));
+    };
+    request.send(body);
+  });
+}
+
 const describeError = (error) => error instanceof ApiError
   ? `${error.message} (${error.status ? 'HTTP ' + error.status + ', ' : ''}${error.code})`
   : String((error && error.message) || error);
@@ -82,7 +102,8 @@ function duration(seconds) {
 
 function resultList(result, latency) {
   const rows = [['Answer', h('strong', { class: 'answer' }, result.answer || '(empty)')], ['Task', result.task],
-    ['Task confidence', result.task_confidence.toFixed(3)], ['Snapshot', h('code', {}, result.snapshot)]];
+    [h('abbr', { title: "How much the task selector preferred this task over the next one (0–1); not a confidence in the answer" }, 'Routing margin'),
+      result.task_confidence.toFixed(3)], ['Snapshot', h('code', {}, result.snapshot)]];
   if (latency !== undefined) rows.push(['Latency', `${Math.round(latency)} ms`]);
   return rows.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]);
 }
@@ -91,12 +112,61 @@ function resultList(result, latency) {
 
 const askImage = $('ask-image');
 const preview = $('ask-preview');
-askImage.addEventListener('change', () => {
+function showPreview() {
   if (preview.src) URL.revokeObjectURL(preview.src);
   const file = askImage.files[0];
   preview.hidden = !file;
   if (file) preview.src = URL.createObjectURL(file); else preview.removeAttribute('src');
+}
+askImage.addEventListener('change', showPreview);
+
+/** Makes `file` the Ask image, as if chosen in the file picker (drop, paste, examples). */
+function useImage(file) {
+  const transfer = new DataTransfer();
+  transfer.items.add(file);
+  askImage.files = transfer.files;
+  showPreview();
+  showError('ask-error', null);
+}
+
+const imageIn = (items) => [...(items || [])].map((item) => (item.kind === 'file' ? item.getAsFile() : item))
+  .find((file) => file && file.type && file.type.startsWith('image/'));
+
+const dropZone = $('ask-drop');
+for (const type of ['dragenter', 'dragover']) {
+  dropZone.addEventListener(type, (event) => { event.preventDefault(); dropZone.classList.add('dragging'); });
+}
+dropZone.addEventListener('dragleave', () => dropZone.classList.remove('dragging'));
+dropZone.addEventListener('drop', (event) => {
+  event.preventDefault();
+  dropZone.classList.remove('dragging');
+  const file = imageIn(event.dataTransfer && (event.dataTransfer.items.length ? event.dataTransfer.items : event.dataTransfer.files));
+  if (file) useImage(file); else showError('ask-error', new Error('Drop an image file (PNG or JPEG).'));
 });
+// Pasting an image anywhere on the page (outside a text field) makes it the Ask image.
+document.addEventListener('paste', (event) => {
+  const file = imageIn(event.clipboardData && event.clipboardData.items);
+  if (!file) return;
+  event.preventDefault();
+  useImage(file);
+});
+
+// Examples: scenes of the kind the default model knows, each with a question it can answer.
+async function loadExamples() {
+  try {
+    const { examples } = await (await fetch('examples/examples.json')).json();
+    $('ask-examples').replaceChildren(...examples.map((example) => h('button', {
+      type: 'button', class: 'example', title: `${example.question} (expected: ${example.answer})`,
+      'aria-label': `Example: ${example.question}`,
+      onclick: async () => {
+        const blob = await (await fetch('examples/' + example.image)).blob();
+        useImage(new File([blob], example.image, { type: blob.type || 'image/png' }));
+        $('ask-question').value = example.question;
+      },
+    }, h('img', { src: 'examples/' + example.image, alt: '' }))));
+  } catch { $('ask-examples').hidden = true; }
+}
+loadExamples();
 
 /** The image and question of the Ask section as multipart form data (what /v1/answer and /v1/compare take). */
 function queryForm() {
@@ -213,7 +283,15 @@ $('push-form').addEventListener('submit', (event) => {
     if ($('push-eval').value !== '') form.append('eval_fraction', $('push-eval').value);
     form.append('manifest', new Blob([push.text], { type: 'application/x-ndjson' }), 'data.jsonl');
     for (const [name, file] of push.images) form.append(name, file, file.name);
-    const { task_id: task, job_id: job } = await api('POST', '/v1/tasks', { body: form, write: true });
+    const bar = $('push-upload');
+    bar.hidden = false;
+    bar.value = 0;
+    const { task_id: task, job_id: job } = await upload('/v1/tasks', form, (sent, total) => {
+      bar.max = total;
+      bar.value = sent;
+      bar.title = `${(sent / 1048576).toFixed(1)} of ${(total / 1048576).toFixed(1)} MiB sent`;
+      $('push-result').textContent = sent < total ? `Uploading: ${Math.floor((100 * sent) / total)}%` : 'Uploaded; the server is checking the items…';
+    });
     $('push-result').textContent = `Accepted: task ${task}, tuning as job ${job}.`;
     pollJobs();
   });
@@ -320,6 +398,31 @@ async function deleteSnapshot(id, button) {
   if (await run(button, 'snapshots-error', () => api('DELETE', `/v1/snapshots/${encodeURIComponent(id)}`, { write: true }))) refreshSnapshots();
 }
 
+async function labelSnapshot(id, current, button) {
+  const label = window.prompt(`Label for ${id} (empty removes it):`, current || '');
+  if (label === null) return;
+  if (await run(button, 'snapshots-error', () => api('POST', `/v1/snapshots/${encodeURIComponent(id)}/label`, { body: { label }, write: true }))) refreshSnapshots();
+}
+
+async function deleteTask(task, button) {
+  if (!window.confirm(`Delete task ${task.name} (${task.items} items) and its job for good?`)) return;
+  if (await run(button, 'tasks-error', () => api('DELETE', `/v1/tasks/${encodeURIComponent(task.id)}`, { write: true }))) refreshSnapshots();
+}
+
+function renderTasks(tasks, snapshots) {
+  const learnedBy = (name) => snapshots.filter((s) => s.tasks.includes(name)).map((s) => s.id);
+  $('tasks-body').replaceChildren(...(tasks.length ? tasks.map((task) => {
+    const users = learnedBy(task.name);
+    return h('tr', {},
+      h('td', {}, task.name, h('div', { class: 'small hint' }, h('code', {}, task.id))),
+      h('td', { class: 'num' }, String(task.items)), h('td', { class: 'num' }, String(task.eval_items)),
+      h('td', {}, users.length ? `${users.length} snapshot${users.length > 1 ? 's' : ''}` : h('span', { class: 'hint' }, 'none')),
+      h('td', {}, shortTime(task.created_at)),
+      h('td', {}, users.length ? null : h('button', { type: 'button', class: 'secondary', 'aria-label': `Delete task ${task.name}`,
+        onclick: (event) => deleteTask(task, event.currentTarget) }, 'Delete')));
+  }) : [h('tr', {}, h('td', { colspan: 6, class: 'hint' }, 'No tasks pushed yet.'))]));
+}
+
 async function promote(id, button) {
   if (await run(button, 'snapshots-error', () => api('POST', `/v1/snapshots/${encodeURIComponent(id)}/promote`, { write: true }))) refreshSnapshots();
 }
@@ -345,7 +448,9 @@ async function refreshSnapshots() {
       h('td', {}, s.parent ? h('code', {}, s.parent) : '–'), h('td', {}, s.strategy || '–'),
       h('td', {}, s.tasks.length ? s.tasks.join(', ') : '–'), h('td', {}, shortTime(s.created_at)),
       h('td', {}, h('button', { type: 'button', disabled: s.id === active, 'aria-label': `Promote ${s.id}`,
-        onclick: (event) => promote(s.id, event.currentTarget) }, 'Promote'),
+        onclick: (event) => promote(s.id, event.currentTarget) }, 'Promote'), ' ',
+        h('button', { type: 'button', class: 'small', 'aria-label': `Label ${s.id}`,
+          onclick: (event) => labelSnapshot(s.id, s.label, event.currentTarget) }, 'Label'),
         s.kind !== 'base' && s.id !== active && s.id !== listing.previous
           ? [' ', h('button', { type: 'button', class: 'secondary', 'aria-label': `Delete ${s.id}`,
               onclick: (event) => deleteSnapshot(s.id, event.currentTarget) }, 'Delete')]
@@ -371,6 +476,7 @@ async function refreshSnapshots() {
       if ($('push-strategy').selectedOptions[0] && $('push-strategy').selectedOptions[0].disabled) $('push-strategy').value = '';
     }
     renderMatrix(snapshots, taskListing.tasks);
+    renderTasks(taskListing.tasks, snapshots);
   } catch (error) {
     showError('snapshots-error', error);
     snapshotsLoadFailed = true;

@@ -71,6 +71,13 @@ enum StoreRoutes {
             let snapshot = try mapStoreErrors { try store.snapshot(try parameters.require("id")) }
             return try .json(object: snapshotJSON(snapshot, registry: try store.registry(), context: context))
         }
+        router.delete("/v1/tasks/{id}") { request, parameters in
+            try context.authorizeWrite(request)
+            let store = try context.requireStore()
+            let id = try parameters.require("id")
+            try context.pushLock.withLock { _ in try mapStoreErrors { try store.deleteTask(id) } }
+            return try .json(object: ["deleted": id])
+        }
         router.delete("/v1/snapshots/{id}") { request, parameters in
             try context.authorizeWrite(request)
             let store = try context.requireStore()

@@ -84,6 +84,34 @@ extension Store {
         return record
     }
 
+    /// Removes task `id` and its job for good: only a task no snapshot has learned (delete those snapshots first;
+    /// the active one and the rollback target cannot be) and whose job is finished or failed. Its name is free
+    /// again. The directory is first renamed to a temporary name, which recovery removes should the process die
+    /// before it is gone; the job goes after it, so a crash between never brings the task's job back.
+    public func deleteTask(_ id: String) throws {
+        let lease = try requireWritable("deleteTask")
+        let record = try task(id)
+        try withWriterLock {
+            if let job = try? job(record.jobId), job.state != .done, job.state != .failed {
+                throw StoreError.inUse("task \(record.name)'s job \(job.id) is \(job.state.rawValue); cancel it first")
+            }
+            let learnedBy = try snapshots().filter { $0.taskIds.contains(id) }.map(\.id)
+            guard learnedBy.isEmpty else {
+                throw StoreError.inUse("task \(record.name) is learned by snapshot \(learnedBy.joined(separator: ", ")); delete "
+                                       + (learnedBy.count == 1 ? "it" : "them") + " first")
+            }
+            let doomed = layout.temporaryTask(id, token: lease.token)
+            try Durable.rename(layout.task(id), to: doomed)
+            try Durable.syncDirectory(layout.tasks)
+            taskCache.withLock { $0[id] = nil }
+            unlink(layout.job(record.jobId).path)
+            unlink(layout.workMark(record.jobId).path)
+            try Durable.syncDirectory(layout.jobs)
+            try Durable.removeTree(doomed)
+        }
+        logger.info("deleted task \(id) '\(record.name)' and its job \(record.jobId)")
+    }
+
     /// The directory of task `id` (a docs/DESIGN.md §5 dataset: `data.jsonl` + `images/`).
     public func taskDirectory(_ id: String) throws -> URL {
         _ = try task(id)

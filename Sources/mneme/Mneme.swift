@@ -5,7 +5,7 @@ struct Mneme: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mneme",
         abstract: "A visual-question-answering server that keeps learning.",
-        subcommands: [Ask.self, Tune.self, Eval.self, Serve.self, Push.self, Snapshots.self, Promote.self, Rollback.self, DeleteSnapshot.self, Label.self, Jobs.self, Cancel.self, Tasks.self, Pretrain.self, BaseKeys.self, Export.self, Bench.self, Shapes.self])
+        subcommands: [Ask.self, Tune.self, Eval.self, Serve.self, Push.self, Snapshots.self, Promote.self, Rollback.self, DeleteSnapshot.self, DeleteTask.self, Label.self, Jobs.self, Cancel.self, Tasks.self, Pretrain.self, BaseKeys.self, Export.self, Bench.self, Shapes.self])
 }
 
 /// A readable failure for the command line (ArgumentParser prints "Error: " + description).

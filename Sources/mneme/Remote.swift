@@ -176,6 +176,22 @@ struct DeleteSnapshot: ParsableCommand {
     }
 }
 
+struct DeleteTask: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "delete-task",
+        abstract: "Delete a task's data and job from a running server for good (only a task no snapshot has learned, with its job finished).")
+
+    @Argument(help: "Task id (mneme tasks).")
+    var task: String
+
+    @OptionGroup var options: ServerOptions
+
+    func run() throws {
+        let result = try options.client().send("DELETE", "/v1/tasks/\(task)")
+        try options.show(result) { _ in "deleted task \(task)" }
+    }
+}
+
 struct Label: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Label a snapshot of a running server (an empty label removes it); labelled snapshots are never pruned.")
 

@@ -168,7 +168,10 @@ final class ServerLifecycleTests: XCTestCase {
         let server = try MnemeProcess(data: scratch.appendingPathComponent("data"), arguments: ["--max-epochs", "2000", "--check-every", "1000000"])
         let base = try XCTUnwrap(server.request("GET", "/v1/snapshots").object["active"] as? String)
         let running = try XCTUnwrap(server.request("POST", "/v1/tasks", json: Self.push("long", answer: "red")).object["job_id"] as? String)
-        let queued = try XCTUnwrap(server.request("POST", "/v1/tasks", json: Self.push("later", answer: "red")).object["job_id"] as? String)
+        let pushedLater = try server.request("POST", "/v1/tasks", json: Self.push("later", answer: "red")).object
+        let queued = try XCTUnwrap(pushedLater["job_id"] as? String)
+        let laterTask = try XCTUnwrap(pushedLater["task_id"] as? String)
+        XCTAssertEqual(try server.request("DELETE", "/v1/tasks/\(laterTask)").status, 409, "a task whose job is queued is kept")
         try eventually(60, "the first job never ran") { try server.request("GET", "/v1/jobs/\(running)").object["state"] as? String == "running" }
         XCTAssertEqual(try server.request("DELETE", "/v1/jobs/\(queued)").status, 202)
         XCTAssertEqual(try server.request("DELETE", "/v1/jobs/\(running)").status, 202)
@@ -178,6 +181,11 @@ final class ServerLifecycleTests: XCTestCase {
             XCTAssertEqual(job["error"] as? String, "cancelled by the operator")
         }
         XCTAssertEqual(try server.request("DELETE", "/v1/jobs/\(running)").status, 409, "a finished job cannot be cancelled")
+        // A task no snapshot learned, its job over: its data and job go, and its name is free again.
+        XCTAssertEqual(try server.request("DELETE", "/v1/tasks/\(laterTask)").status, 200)
+        XCTAssertEqual(try server.request("GET", "/v1/tasks/\(laterTask)").status, 404)
+        XCTAssertEqual(try server.request("GET", "/v1/jobs/\(queued)").status, 404)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("data/tasks/\(laterTask)").path))
 
         server.stop()
         let quick = try MnemeProcess(data: scratch.appendingPathComponent("data"), arguments: ["--max-epochs", "20"])
@@ -189,6 +197,9 @@ final class ServerLifecycleTests: XCTestCase {
             let refused = try quick.request("DELETE", "/v1/snapshots/\(id)")
             XCTAssertEqual(refused.status, 409, "\(why): \(refused.object)")
         }
+        let firstTask = try XCTUnwrap(quick.request("GET", "/v1/tasks").object["tasks"] as? [[String: Any]]).first { $0["name"] as? String == "first" }
+        let learned = try quick.request("DELETE", "/v1/tasks/\(try XCTUnwrap(firstTask?["id"] as? String))")
+        XCTAssertEqual(learned.status, 409, "a task a snapshot has learned is kept: \(learned.object)")
         XCTAssertEqual(try quick.request("POST", "/v1/snapshots/\(base)/promote").status, 200)
         let listed = try quick.request("GET", "/v1/snapshots").object["snapshots"] as? [[String: Any]] ?? []
         XCTAssertGreaterThan(listed.first { $0["id"] as? String == a }?["bytes"] as? Int ?? 0, 0, "each snapshot shows its size")
