@@ -12,7 +12,11 @@ enum HealthRoutes {
         }
         router.get("/metrics") { _, _ in
             context.metrics.queueDepth(context.engine.scheduler.queueDepth)
-            return .text(context.metrics.render(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+            // Snapshot sizes are measured once each (they never change), so this stays cheap.
+            let storage = (try? context.store?.snapshots()).map { snapshots in
+                (count: snapshots.count, bytes: snapshots.reduce(0) { $0 + ((try? context.store?.snapshotBytes($1.id)) ?? 0) })
+            }
+            return .text(context.metrics.render(storage: storage), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
     }
 }

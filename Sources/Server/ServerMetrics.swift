@@ -66,8 +66,16 @@ final class ServerMetrics: Sendable {
         Gauge(label: "mneme_merged_weights_evictions", factory: factory).record(usage.evictions)
     }
 
-    func render() -> String {
+    /// Snapshots on disk and the bytes they take (each one's own files), read when the metrics are rendered.
+    private func snapshotStorage(_ storage: (count: Int, bytes: Int)?) {
+        guard let storage else { return }
+        Gauge(label: "mneme_snapshots", factory: factory).record(storage.count)
+        Gauge(label: "mneme_snapshots_bytes", factory: factory).record(storage.bytes)
+    }
+
+    func render(storage: (count: Int, bytes: Int)? = nil) -> String {
         mergedWeights()
+        snapshotStorage(storage)
         return registry.emitToString()
     }
 }

@@ -120,6 +120,7 @@ enum StoreRoutes {
             let previous = context.engine.activeId
             try context.engine.activate(id) { try mapStoreErrors { try store.promote(id) } }
             context.metrics.activeSnapshot(id, previous: previous)
+            context.tuner?.pruneSnapshots()
             return try .json(object: ["active": id])
         }
         router.post("/v1/rollback") { request, _ in
@@ -137,6 +138,7 @@ enum StoreRoutes {
                 return try mapStoreErrors { try store.rollback() }
             }
             context.metrics.activeSnapshot(registry.active ?? target, previous: previous)
+            context.tuner?.pruneSnapshots()
             return try .json(object: ["active": registry.active ?? target])
         }
     }

@@ -237,17 +237,21 @@ final class Tuner: @unchecked Sendable {
                                 verdict: outcome.verdict.rawValue, summary: outcome.summary, steps: outcome.report.steps,
                                 stoppedOnPlateau: outcome.stoppedOnPlateau)
         _ = try store.finishJob(job.id, snapshot: metadata.id, promoted: promoted, outcome: record)
-        if settings.keepSnapshots > 0 {
-            do {
-                for id in try store.pruneSnapshots(keep: settings.keepSnapshots) {
-                    engine.forget(id)
-                    logger.info("deleted snapshot \(id): more than --keep-snapshots \(settings.keepSnapshots) tuned snapshots")
-                }
-            } catch {
-                logger.warning("could not prune old snapshots: \(error)")
-            }
-        }
+        pruneSnapshots()
         return Outcome(snapshot: metadata.id, promoted: promoted)
+    }
+
+    /// The retention policy (`--keep-snapshots`), after each new snapshot and each promotion or rollback.
+    func pruneSnapshots() {
+        guard settings.keepSnapshots > 0 else { return }
+        do {
+            for id in try store.pruneSnapshots(keep: settings.keepSnapshots) {
+                engine.forget(id)
+                logger.info("deleted snapshot \(id): more than --keep-snapshots \(settings.keepSnapshots) tuned snapshots")
+            }
+        } catch {
+            logger.warning("could not prune old snapshots: \(error)")
+        }
     }
 
     private func labeled(_ item: TaskItem) throws -> LabeledItem {

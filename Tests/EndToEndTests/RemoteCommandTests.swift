@@ -61,6 +61,10 @@ final class RemoteCommandTests: XCTestCase {
         let table = try mneme(["jobs", "--server", address])
         XCTAssertTrue(table.output.hasPrefix("JOB") && table.output.contains("redness") && table.output.contains(tuned), table.output)
         XCTAssertTrue(try mneme(["tasks", "--server", address]).output.contains("redness"))
+        let taskId = try XCTUnwrap(job["task_id"] as? String)
+        let kept = try mneme(["delete-task", taskId, "--server", address])
+        XCTAssertNotEqual(kept.status, 0, "a learned task is kept")
+        XCTAssertTrue(lastErrors.contains("learned by snapshot \(tuned)"), lastErrors)
         let snapshots = try mneme(["snapshots", "--server", address])
         XCTAssertTrue(snapshots.output.contains("\(tuned)  active"), snapshots.output)
 

@@ -209,6 +209,28 @@ final class ServerLifecycleTests: XCTestCase {
         quick.stop()
     }
 
+    /// Retention (`--keep-snapshots`) runs after each new snapshot and after each promotion, sparing the active
+    /// snapshot and the rollback target; the metrics show the snapshots on disk and their bytes.
+    func testRetentionRunsAfterEachSnapshotAndPromotion() throws {
+        let server = try MnemeProcess(data: scratch.appendingPathComponent("data"), arguments: ["--max-epochs", "20", "--keep-snapshots", "1"])
+        let base = try XCTUnwrap(server.request("GET", "/v1/snapshots").object["active"] as? String)
+        var tuned: [String] = []
+        for (name, answer) in [("one", "red"), ("two", "red"), ("three", "red")] {
+            let job = try server.waitForJob(try XCTUnwrap(server.request("POST", "/v1/tasks", json: Self.push(name, answer: answer)).object["job_id"] as? String))
+            tuned.append(try XCTUnwrap(job["snapshot"] as? String, "\(job)"))
+        }
+        func ids() throws -> Set<String> {
+            Set((try server.request("GET", "/v1/snapshots").object["snapshots"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String })
+        }
+        XCTAssertEqual(try ids(), [base, tuned[1], tuned[2]], "the oldest tuned one went; the rollback target stayed")
+        XCTAssertEqual(try server.request("POST", "/v1/snapshots/\(base)/promote").status, 200)
+        XCTAssertEqual(try ids(), [base, tuned[2]], "after the promotion only the newest tuned one (now the rollback target) is kept")
+        let metrics = try server.request("GET", "/metrics").response.text
+        XCTAssertTrue(metrics.contains("mneme_snapshots 2"), metrics)
+        XCTAssertTrue(metrics.contains("mneme_snapshots_bytes "), metrics)
+        server.stop()
+    }
+
     func testAFailedPushCanBeRetriedUnderItsName() throws {
         let server = try MnemeProcess(data: scratch.appendingPathComponent("data"), arguments: ["--max-epochs", "2"])
         // Accepted while the base is active, it fails once the first task's branchlora snapshot is promoted.
