@@ -105,7 +105,46 @@ function resultList(result, latency) {
     [h('abbr', { title: "How much the task selector preferred this task over the next one (0–1); not a confidence in the answer" }, 'Routing margin'),
       result.task_confidence.toFixed(3)], ['Snapshot', h('code', {}, result.snapshot)]];
   if (latency !== undefined) rows.push(['Latency', `${Math.round(latency)} ms`]);
+  if (result.query_id) rows.push(['Was it right?', feedbackButtons(result)]);
   return rows.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]);
+}
+
+/** Right / Wrong for one answer: stored with the query's image, so a correction becomes a labelled item. */
+function feedbackButtons(result) {
+  const status = h('span', { class: 'small hint', 'aria-live': 'polite' });
+  const send = async (button, correct) => {
+    let answer;
+    if (!correct) {
+      answer = window.prompt(`What is the right answer to "${result.answer}"? (leave empty if you do not know)`, '');
+      if (answer === null) return;
+    }
+    const body = { query_id: result.query_id, correct };
+    if (answer && answer.trim()) body.answer = answer.trim();
+    status.textContent = '';
+    try {
+      const stored = await api('POST', '/v1/feedback', { body, write: true });
+      status.textContent = stored.correct ? ' Thanks: marked right.' : ` Thanks: marked wrong${stored.correction ? `, should be “${stored.correction}”` : ''}.`;
+      for (const other of box.querySelectorAll('button')) other.disabled = true;
+      refreshSnapshots();
+    } catch (error) { status.textContent = ' ' + describeError(error); status.className = 'small error'; }
+  };
+  const box = h('span', { class: 'feedback' },
+    h('button', { type: 'button', class: 'small', 'aria-label': `Answer ${result.query_id} was right`, onclick: (event) => send(event.currentTarget, true) }, 'Right'), ' ',
+    h('button', { type: 'button', class: 'small secondary', 'aria-label': `Answer ${result.query_id} was wrong`, onclick: (event) => send(event.currentTarget, false) }, 'Wrong…'),
+    status);
+  return box;
+}
+
+/** A snapshot's online accuracy over all its tasks: right of judged, with the 95% interval of the pooled share. */
+function onlineSummary(online) {
+  const cells = Object.values(online || {});
+  const judged = cells.reduce((sum, cell) => sum + cell.feedback, 0);
+  const right = cells.reduce((sum, cell) => sum + cell.correct, 0);
+  const answers = cells.reduce((sum, cell) => sum + cell.answers, 0);
+  if (!judged) return h('span', { class: 'hint' }, answers ? `${answers} answers, none judged` : '–');
+  const detail = Object.entries(online).filter(([, cell]) => cell.feedback)
+    .map(([task, cell]) => `${task}: ${cell.correct}/${cell.feedback} right (95%: ${percent(cell.low)}–${percent(cell.high)})`).join('\n');
+  return h('span', { title: detail }, `${right}/${judged} right`, h('div', { class: 'small hint' }, `${answers} answers`));
 }
 
 // ---- Ask and compare -------------------------------------------------------------------------
@@ -446,7 +485,7 @@ async function refreshSnapshots() {
       h('td', {}, h('code', {}, s.id), s.label ? h('div', { class: 'small hint' }, s.label) : null),
       h('td', {}, s.kind, s.candidate ? [' ', h('span', { class: 'badge warn' }, 'candidate')] : null),
       h('td', {}, s.parent ? h('code', {}, s.parent) : '–'), h('td', {}, s.strategy || '–'),
-      h('td', {}, s.tasks.length ? s.tasks.join(', ') : '–'), h('td', {}, shortTime(s.created_at)),
+      h('td', {}, s.tasks.length ? s.tasks.join(', ') : '–'), h('td', {}, onlineSummary(s.online)), h('td', {}, shortTime(s.created_at)),
       h('td', {}, h('button', { type: 'button', disabled: s.id === active, 'aria-label': `Promote ${s.id}`,
         onclick: (event) => promote(s.id, event.currentTarget) }, 'Promote'), ' ',
         h('button', { type: 'button', class: 'small', 'aria-label': `Label ${s.id}`,

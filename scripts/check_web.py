@@ -6,7 +6,7 @@
 
 Each check drives the real page (clicks, a paste, a drop, the file pickers) and reads what it shows; one line
 per check, PASS or FAIL, and the exit status says whether all passed. It changes the server's state (pushes a
-small task, cancels its job, deletes it, labels a snapshot): use a scratch data directory.
+small task, cancels its job, deletes it, labels a snapshot, gives feedback): use a scratch data directory.
 """
 
 import argparse
@@ -71,6 +71,16 @@ def main():
         check("the example is answered as expected", answer == expected["answer"], f"{answer!r}, expected {expected['answer']!r}")
         terms = js("[...document.querySelectorAll('#ask-result dt')].map(d => d.textContent)")
         check("the router's margin is named for what it is", "Routing margin" in terms and "Task confidence" not in terms, str(terms))
+
+        # Feedback on the answer: "Wrong…" with the right answer is stored, and the snapshot's online accuracy shows it.
+        js("window.prompt = () => 'purple'")
+        js("document.querySelector('#ask-result button[aria-label$=\"was wrong\"]').click()")
+        try:
+            browser.wait_for("document.getElementById('ask-result').textContent.includes('should be')", timeout=10, what="the feedback")
+            browser.wait_for("document.getElementById('snapshots-body').textContent.includes('0/1 right')", timeout=10, what="online accuracy")
+            check("feedback on an answer is stored and counted online", True)
+        except TimeoutError:
+            check("feedback on an answer is stored and counted online", False, js("document.getElementById('ask-result').textContent"))
 
         # A pasted image and a dropped one become the Ask image.
         make_file = ("(name) => { const c = document.createElement('canvas'); c.width = c.height = 32;"

@@ -29,8 +29,9 @@ public enum Evaluation {
         public var predictions: [Prediction]
     }
 
+    /// `shouldStop`, asked between rounds of items, cancels the evaluation (it throws `CancellationError`).
     public static func evaluate(snapshot: Snapshot, items: [LabeledItem], routing: Routing, maxNewTokens: Int = 8,
-                                progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> Report {
+                                progress: (@Sendable (Int, Int) -> Void)? = nil, shouldStop: (() -> Bool)? = nil) throws -> Report {
         let results = ParallelResults<Prediction>(count: items.count)
         let forced: String? = if case let .task(name) = routing { name } else { nil }
         let answer: @Sendable (Int) -> Void = { index in
@@ -49,6 +50,7 @@ public enum Evaluation {
         let round = TrainingYield.isInstalledOnCurrentThread ? cores : items.count
         for start in stride(from: 0, to: items.count, by: max(1, round)) {
             TrainingYield.point()
+            if shouldStop?() == true { throw CancellationError() }
             let end = min(items.count, start + round)
             BLAS.withThreads(1) { DispatchQueue.concurrentPerform(iterations: end - start) { answer(start + $0) } }
         }

@@ -91,8 +91,8 @@ public struct TaskLearning {
         enum CodingKeys: String, CodingKey { case correct, items, routedRight = "routed_right" }
 
         /// `items` answered by `snapshot`, routed automatically (`expected`: the task they belong to, if it knows it).
-        static func measure(_ snapshot: Snapshot, _ items: [LabeledItem], expected: String?) throws -> Score {
-            let report = try Evaluation.evaluate(snapshot: snapshot, items: items, routing: .automatic(expected: expected))
+        static func measure(_ snapshot: Snapshot, _ items: [LabeledItem], expected: String?, shouldStop: (() -> Bool)? = nil) throws -> Score {
+            let report = try Evaluation.evaluate(snapshot: snapshot, items: items, routing: .automatic(expected: expected), shouldStop: shouldStop)
             return Score(correct: report.correct, items: report.items,
                          routedRight: expected.map { name in report.predictions.filter { $0.routedTask == name }.count })
         }
@@ -141,13 +141,13 @@ public struct TaskLearning {
     public init(settings: Settings) { self.settings = settings }
 
     /// Learns `task` with `strategy` on top of `parent`, `index` being how many tasks came before it (for seeds).
-    /// `shouldStop`, asked after every step, cancels the run (it throws `CancellationError`).
+    /// `shouldStop`, asked after every step and between evaluated items, cancels the run (it throws `CancellationError`).
     public func learn(_ strategy: any ContinualStrategy, parent: Snapshot, task: Task, earlier: [Earlier], index: Int,
                       baseExamples: [PreparedExample] = [], shouldStop: (() -> Bool)? = nil,
                       progress: ((Event) -> Void)? = nil) throws -> Outcome {
         progress?(.evaluating("\(task.name) before tuning"))
         // Before: the parent answering as it would have, routed automatically (it does not know the task).
-        let before = try Score.measure(parent, task.heldOut, expected: nil)
+        let before = try Score.measure(parent, task.heldOut, expected: nil, shouldStop: shouldStop)
         let watch = TrainingWatch(task: task.name, items: task.watched, settings: settings.watch)
         watch.onCheck = { progress?(.checked($0)) }
         watch.shouldStop = shouldStop
@@ -157,12 +157,12 @@ public struct TaskLearning {
                                                  baseExamples: baseExamples, watch: watch,
                                                  progress: { progress?(.training($0)) })
         progress?(.evaluating(task.name))
-        let after = try Score.measure(tuned, task.heldOut, expected: task.name)
+        let after = try Score.measure(tuned, task.heldOut, expected: task.name, shouldStop: shouldStop)
         var earlierAfter: [(name: String, score: Score)] = []
         var regressions: [String] = []
         for entry in earlier {
             progress?(.evaluating(entry.task.name))
-            let score = entry.heldOut.isEmpty ? Score(correct: 0, items: 0) : try Score.measure(tuned, entry.heldOut, expected: entry.task.name)
+            let score = entry.heldOut.isEmpty ? Score(correct: 0, items: 0) : try Score.measure(tuned, entry.heldOut, expected: entry.task.name, shouldStop: shouldStop)
             earlierAfter.append((entry.task.name, score))
             if let was = entry.parentAccuracy, score.items > 0, (was - score.accuracy) * 100 > settings.regressionGatePoints {
                 regressions.append(String(format: "%@ %.1f → %.1f", entry.task.name, was * 100, score.accuracy * 100))

@@ -66,7 +66,7 @@ public final class TrainingWatch {
     /// `snapshot` builds the model as trained so far, answering as `task`.
     func afterStep(_ step: Int, of total: Int, stepsPerEpoch: Int, tensors: [Tensor], snapshot: () -> Snapshot) throws -> Bool {
         guard !items.isEmpty, step % interval(stepsPerEpoch: stepsPerEpoch) == 0 || step == total else { return true }
-        let report = try Evaluation.evaluate(snapshot: snapshot(), items: items, routing: .task(task))
+        let report = try Evaluation.evaluate(snapshot: snapshot(), items: items, routing: .task(task), shouldStop: shouldStop)
         return record(Check(step: step, correct: report.correct, items: report.items), tensors: tensors)
     }
 

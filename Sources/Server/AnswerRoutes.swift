@@ -12,6 +12,8 @@ enum AnswerRoutes {
             let (id, snapshot) = try context.snapshot(named: input.snapshot)
             let routed = try await context.answer(input, snapshot: snapshot)
             var body = result(routed, snapshot: id, topLogprobs: input.topLogprobs, tokenizer: snapshot.base.tokenizer)
+            body["query_id"] = context.queryLog.record(snapshot: id, task: routed.task, question: input.question, answer: routed.answer.text,
+                                                       image: input.imageData)
             body["latency_ms"] = Greedy.milliseconds(start.duration(to: .now))
             return try .json(object: body)
         }
@@ -32,7 +34,11 @@ enum AnswerRoutes {
                 return results.map { $0! }
             }
             let results = zip(snapshots, answers).map { entry, routed in
-                result(routed, snapshot: entry.id, topLogprobs: input.topLogprobs, tokenizer: entry.snapshot.base.tokenizer)
+                var body = result(routed, snapshot: entry.id, topLogprobs: input.topLogprobs, tokenizer: entry.snapshot.base.tokenizer)
+                // Each snapshot's answer can be judged on its own.
+                body["query_id"] = context.queryLog.record(snapshot: entry.id, task: routed.task, question: input.question,
+                                                           answer: routed.answer.text, image: input.imageData)
+                return body
             }
             return try .json(object: ["results": results, "latency_ms": Greedy.milliseconds(start.duration(to: .now))])
         }

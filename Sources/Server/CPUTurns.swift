@@ -37,6 +37,9 @@ final class CPUTurns: @unchecked Sendable {
         self.maxHold = maxHold
     }
 
+    /// Queries counted as waiting (tests).
+    var waiting: Int { condition.lock(); defer { condition.unlock() }; return queued }
+
     /// Who has the cores now (tests and metrics).
     var current: Holder { condition.lock(); defer { condition.unlock() }; return active ? holder : .queries }
 

@@ -12,6 +12,8 @@ enum HealthRoutes {
         }
         router.get("/metrics") { _, _ in
             context.metrics.queueDepth(context.engine.scheduler.queueDepth)
+            let held = context.queryLog.usage
+            context.metrics.queryLog(held: held.held, bytes: held.bytes, dropped: held.dropped)
             // Snapshot sizes are measured once each (they never change), so this stays cheap.
             let storage = (try? context.store?.snapshots()).map { snapshots in
                 (count: snapshots.count, bytes: snapshots.reduce(0) { $0 + ((try? context.store?.snapshotBytes($1.id)) ?? 0) })

@@ -64,10 +64,12 @@ final class InferenceScheduler: @unchecked Sendable {
                 continuation.resume(throwing: CancellationError())
                 return
             }
+            // Counted before the worker can take it: counted after, a query answered at once would leave the
+            // count one too high and the tuner waiting for a query that is gone.
+            turns.arrived()
             pending.append(query)
             condition.signal()
             condition.unlock()
-            turns.arrived()
         }
     }
 

@@ -40,6 +40,10 @@ public struct ServerConfiguration: Sendable {
     public var maxBufferedBodyBytes = 512 << 20
     /// Bodies over 1 MiB are written to `<data>/.spool` as they arrive (`BodySpool`), up to this many bytes together.
     public var maxSpooledBodyBytes = 4 << 30
+    /// Answered queries kept in memory so that feedback on them can become labelled items (`QueryLog`).
+    public var feedbackKeepQueries = 10_000
+    public var feedbackKeepBytes = 256 << 20
+    public var feedbackKeepTime: Duration = .seconds(24 * 3600)
     /// Memory for merged task decoders (`MergedWeights`), shared by every snapshot.
     public var mergedCacheBytes = 256 << 20
     /// Snapshots kept loaded besides the active one.
@@ -87,7 +91,9 @@ public final class MnemeServer: Sendable {
         }
         context = ServerContext(engine: engine, store: store, role: configuration.role, limits: configuration.limits,
                                 authorization: Authorization(token: configuration.token, host: configuration.host, allowedHosts: configuration.allowedHosts),
-                                metrics: metrics, logger: logger, defaultStrategy: configuration.tuner.defaultStrategy)
+                                metrics: metrics, logger: logger, defaultStrategy: configuration.tuner.defaultStrategy,
+                                queryLog: QueryLog(limits: .init(entries: configuration.feedbackKeepQueries, bytes: configuration.feedbackKeepBytes,
+                                                                 age: configuration.feedbackKeepTime)))
         var http = HTTPServerConfiguration()
         http.host = configuration.host
         http.port = configuration.port

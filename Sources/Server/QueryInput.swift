@@ -5,6 +5,8 @@ import Imaging
 /// A query as `/v1/answer` and `/v1/compare` accept it: JSON with a base64 image, or multipart with an image file.
 struct QueryInput: Sendable {
     var image: RGBImage
+    /// The image as it was sent (kept for feedback, `QueryLog`).
+    var imageData: Data
     var question: String
     var snapshot: String?
     var snapshots: [String]?
@@ -60,7 +62,7 @@ struct QueryInput: Sendable {
         guard (0 ... limits.maxTopLogprobs).contains(top) else {
             throw HTTPError.badRequest("top_logprobs must be between 0 and \(limits.maxTopLogprobs)", code: "invalid_field")
         }
-        return QueryInput(image: try rules.image(imageData), question: question, snapshot: body.snapshot,
+        return QueryInput(image: try rules.image(imageData), imageData: imageData, question: question, snapshot: body.snapshot,
                           snapshots: body.snapshots, task: body.task, maxNewTokens: body.max_new_tokens, topLogprobs: top)
     }
 }

@@ -9,6 +9,7 @@ enum Routes {
         HealthRoutes.register(&table, context: context)
         AnswerRoutes.register(&table, context: context)
         StoreRoutes.register(&table, context: context)
+        FeedbackRoutes.register(&table, context: context)
         router = table.router
         if let publicDirectory {
             let files = StaticFiles(root: publicDirectory)

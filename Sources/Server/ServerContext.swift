@@ -21,10 +21,13 @@ final class ServerContext: Sendable {
     private let tunerBox = Mutex<Tuner?>(nil)
     /// Held while a push checks its name and creates its task.
     let pushLock = Mutex(())
+    /// Answered queries kept for feedback.
+    let queryLog: QueryLog
 
     init(engine: Engine, store: Store?, role: ServerRole, limits: ServerLimits, authorization: Authorization, metrics: ServerMetrics,
-         logger: Logger, defaultStrategy: String) {
+         logger: Logger, defaultStrategy: String, queryLog: QueryLog = QueryLog(limits: .init())) {
         self.defaultStrategy = defaultStrategy
+        self.queryLog = queryLog
         self.engine = engine
         self.store = store
         self.role = role

@@ -49,6 +49,18 @@ final class ServerMetrics: Sendable {
         Counter(label: "mneme_tuning_jobs_finished_total", dimensions: [("state", state)], factory: factory).increment()
     }
 
+    func feedback(snapshot: String, task: String, correct: Bool) {
+        Counter(label: "mneme_feedback_total", dimensions: [("snapshot", snapshot), ("task", task), ("correct", String(correct))],
+                factory: factory).increment()
+    }
+
+    /// Answered queries held for feedback, and how many were dropped (oldest first) to stay within bounds.
+    func queryLog(held: Int, bytes: Int, dropped: Int) {
+        Gauge(label: "mneme_feedback_queries_held", factory: factory).record(held)
+        Gauge(label: "mneme_feedback_queries_bytes", factory: factory).record(bytes)
+        Gauge(label: "mneme_feedback_queries_dropped", factory: factory).record(dropped)
+    }
+
     /// 1 for the active snapshot, 0 for the one it replaced.
     func activeSnapshot(_ id: String, previous: String?) {
         if let previous, previous != id {

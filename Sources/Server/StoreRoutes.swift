@@ -57,7 +57,12 @@ enum StoreRoutes {
         router.get("/v1/snapshots") { _, _ in
             let store = try context.requireStore()
             let registry = try store.registry()
-            var body: [String: Any] = ["snapshots": try store.snapshots().map { snapshotJSON($0, registry: registry, context: context) }]
+            let online = OnlineAccuracy.cells(feedback: (try? store.feedbackRecords()) ?? [], answered: context.queryLog.answered)
+            var body: [String: Any] = ["snapshots": try store.snapshots().map { snapshot in
+                var entry = snapshotJSON(snapshot, registry: registry, context: context)
+                entry["online"] = OnlineAccuracy.json(online[snapshot.id] ?? [:])
+                return entry
+            }]
             body["active"] = context.engine.activeId ?? registry.active
             // The strategies a push may name now: the others conflict with the active snapshot's adapters.
             if let (_, active) = try? context.engine.active() {

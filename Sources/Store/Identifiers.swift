@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 
-/// Identifiers of tasks, jobs and snapshots: `t-20261123-031500123-k3f9q`.
+/// Identifiers of tasks, jobs, snapshots and answered queries: `t-20261123-031500123-k3f9q`.
 ///
 /// A one-letter kind, the UTC date, the UTC time to the millisecond, and five random base-32 characters.
 /// Fixed widths make lexical order creation order; within one process identifiers are strictly increasing
@@ -12,6 +12,8 @@ public enum StoreID {
         case task = "t"
         case job = "j"
         case snapshot = "s"
+        /// An answered query, for feedback (`POST /v1/feedback`).
+        case query = "q"
     }
 
     private static let lastMillisecond = Mutex<Int64>(0)

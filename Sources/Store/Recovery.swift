@@ -31,9 +31,10 @@ struct Recovery {
             return answer
         }
 
-        // Temporaries: task directories and snapshot drafts of dead writers; AtomicFile leftovers (those are
+        // Temporaries: task and feedback directories and snapshot drafts of dead writers; AtomicFile leftovers (those are
         // only ever written under the writer lock we hold, so any we see are abandoned).
-        for (directory, prefix) in [(layout.tasks, StoreLayout.temporaryTaskPrefix), (layout.snapshots, StoreLayout.draftPrefix)] {
+        for (directory, prefix) in [(layout.tasks, StoreLayout.temporaryTaskPrefix), (layout.snapshots, StoreLayout.draftPrefix),
+                                  (layout.feedbackRoot, StoreLayout.temporaryTaskPrefix)] {
             for name in try Durable.names(in: directory) where name.hasPrefix(".") {
                 guard let owner = StoreLayout.owner(ofTemporary: name, prefix: prefix) else {
                     if isAtomicFileLeftover(name) { try remove(directory.appendingPathComponent(name), &report) }

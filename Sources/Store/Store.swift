@@ -149,6 +149,7 @@ struct StoreLayout: Sendable {
     var tasks: URL { root.appendingPathComponent("tasks") }
     var jobs: URL { root.appendingPathComponent("jobs") }
     var snapshots: URL { root.appendingPathComponent("snapshots") }
+    var feedbackRoot: URL { root.appendingPathComponent("feedback") }
 
     func task(_ id: String) -> URL { tasks.appendingPathComponent(id) }
     func job(_ id: String) -> URL { jobs.appendingPathComponent(id + ".json") }
@@ -156,6 +157,10 @@ struct StoreLayout: Sendable {
     func workMark(_ id: String) -> URL { jobs.appendingPathComponent("." + id + ".working") }
     func snapshot(_ id: String) -> URL { snapshots.appendingPathComponent(id) }
     func temporaryTask(_ id: String, token: String) -> URL { tasks.appendingPathComponent("\(Self.temporaryTaskPrefix).\(token).\(id)") }
+    func feedback(_ queryId: String) -> URL { feedbackRoot.appendingPathComponent(queryId) }
+    func temporaryFeedback(_ queryId: String, token: String) -> URL {
+        feedbackRoot.appendingPathComponent("\(Self.temporaryTaskPrefix).\(token).\(queryId)")
+    }
     func draft(_ id: String, token: String) -> URL { snapshots.appendingPathComponent("\(Self.draftPrefix).\(token).\(id)") }
 
     /// The writer token in a temporary's name `.<prefix>.<token>.<id>`, nil if the name is not one.
@@ -175,7 +180,7 @@ struct StoreLayout: Sendable {
             try Durable.syncDirectory(parent)
         }
         var created = false
-        for directory in [tasks, jobs, snapshots, leases] where !Durable.exists(directory) {
+        for directory in [tasks, jobs, snapshots, feedbackRoot, leases] where !Durable.exists(directory) {
             try Durable.makeDirectory(directory)
             created = true
         }

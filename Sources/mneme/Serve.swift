@@ -58,6 +58,15 @@ struct Serve: ParsableCommand {
     @Option(help: "MiB request bodies over 1 MiB may hold together on disk (<data>/.spool) while they arrive; past it a request gets 503 with Retry-After before its body is read.")
     var maxSpooledMb = 4096
 
+    @Option(help: "Answered queries (image, question, answer) kept in memory so that feedback on them (POST /v1/feedback) becomes a labelled item; the oldest go first.")
+    var feedbackKeepQueries = 10_000
+
+    @Option(help: "MiB those kept queries may hold together.")
+    var feedbackKeepMb = 256
+
+    @Option(help: "Hours a query is kept for feedback.")
+    var feedbackKeepHours = 24.0
+
     @Option(help: "The share of the cores tuning keeps under any query load (0–1): while queries wait too, tuning and batches of queries take turns in this proportion.")
     var tuneShare = 0.35
 
@@ -102,6 +111,12 @@ struct Serve: ParsableCommand {
         guard (0 ... 1).contains(tuneShare) else { throw ValidationError("--tune-share must be between 0 and 1") }
         configuration.tuner.minimumShare = tuneShare
         configuration.snapshotCache = snapshotCache
+        guard feedbackKeepQueries >= 0, feedbackKeepMb >= 0, feedbackKeepHours >= 0 else {
+            throw ValidationError("--feedback-keep-queries, --feedback-keep-mb and --feedback-keep-hours must be 0 or more")
+        }
+        configuration.feedbackKeepQueries = feedbackKeepQueries
+        configuration.feedbackKeepBytes = feedbackKeepMb << 20
+        configuration.feedbackKeepTime = .seconds(feedbackKeepHours * 3600)
         configuration.host = host
         configuration.port = port
         configuration.token = try ServerConfiguration.loadToken(file: tokenFile)

@@ -37,6 +37,22 @@ final class EvaluationThreadsTests: XCTestCase {
     }
 }
 
+extension EvaluationThreadsTests {
+    /// A cancelled job stops between rounds of items (inside a server's tuner), not after the whole evaluation.
+    func testAnEvaluationStopsWhenAsked() throws {
+        let snapshot = try Snapshot.load(from: TuningTests.modelDirectory)
+        let items = TuningTests.colourTask(TuningTests.warm, question: "What colour is the background?", count: 17, seed: 3)
+        TrainingYield.install {}
+        defer { TrainingYield.install(nil) }
+        let asked = LockedSet()
+        XCTAssertThrowsError(try Evaluation.evaluate(snapshot: snapshot, items: items, routing: .task("base"), shouldStop: {
+            asked.insert(asked.values.count)
+            return asked.values.count > 2
+        })) { XCTAssertTrue($0 is CancellationError, "\($0)") }
+        XCTAssertEqual(asked.values.count, 3, "it asked before each round and stopped at the first yes")
+    }
+}
+
 private final class LockedSet: @unchecked Sendable {
     private let lock = NSLock()
     private var set: Set<Int> = []

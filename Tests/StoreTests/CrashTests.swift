@@ -87,6 +87,15 @@ final class CrashTests: XCTestCase {
             for (number, task) in tasks.enumerated() { try verifyTask(task, number: number, in: store) }
             XCTAssertEqual(try store.jobs().count, tasks.count)
             XCTAssertTrue(try store.jobs().allSatisfy { $0.state == .queued }, "no job left running by the dead child")
+            let feedback = ((try? String(contentsOf: scratch.root.appendingPathComponent("feedback.log"), encoding: .utf8)) ?? "")
+                .split(separator: "\n").map { $0.split(separator: " ") }
+            XCTAssertFalse(feedback.isEmpty, "round \(round): no feedback was acknowledged before the kill")
+            for line in feedback {
+                let number = Int(line[1])!
+                let record = try XCTUnwrap(try store.feedback(String(line[0])), "round \(round): acknowledged feedback \(line[0]) lost")
+                XCTAssertEqual(record.question, "question \(number)")
+                XCTAssertEqual(try store.feedbackImage(record), Self.items(number)[0].image)
+            }
         }
         #else
         throw XCTSkip("the crash child is started through /proc/self/exe")
@@ -128,7 +137,7 @@ final class CrashTests: XCTestCase {
             XCTAssertEqual(try store.job(ack.job).taskId, ack.task, scenario)
             try verifyTask(task, number: number, in: store)
         }
-        for folder in ["tasks", "snapshots", "jobs"] {
+        for folder in ["tasks", "snapshots", "jobs", "feedback"] {
             let names = try FileManager.default.contentsOfDirectory(atPath: store.directory.appendingPathComponent(folder).path)
             XCTAssertEqual(names.filter { $0.hasPrefix(".") }, [], "\(scenario): leftovers in \(folder)")
         }
@@ -196,8 +205,16 @@ final class CrashTests: XCTestCase {
                 usleep(delay)
                 Foundation.kill(getpid(), SIGKILL)
             }
+            let feedbackFile = open(root.appendingPathComponent("feedback.log").path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
             var number = 0
             while true {
+                // Feedback on an answer, acknowledged like a push: after recordFeedback returns.
+                let record = FeedbackRecord(queryId: StoreID.make(.query), snapshot: "s-x", task: "base", question: "question \(number)",
+                                            answer: "red", correct: number % 2 == 0, correction: number % 2 == 0 ? nil : "blue", askedAt: Date())
+                _ = try store.recordFeedback(record, image: items(number)[0].image)
+                let line = Array("\(record.queryId) \(number)\n".utf8)
+                _ = line.withUnsafeBytes { write(feedbackFile, $0.baseAddress, $0.count) }
+                fsync(feedbackFile)
                 let job = try push(number)
                 if number == 0 { _ = try store.claimNextJob() }
                 if number % 3 == 0, let running = try store.unfinishedJobs().first(where: { $0.state == .running }) {

@@ -1,0 +1,69 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// Feedback on answers through the real binary: every answer has a query id; a judgement is stored durably once
+/// per answer, and the snapshots' online accuracy counts it.
+final class FeedbackTests: XCTestCase {
+    var scratch: URL!
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("mneme-feedback-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(at: scratch) }
+
+    private func code(_ object: [String: Any]) -> String? { (object["error"] as? [String: Any])?["code"] as? String }
+
+    func testFeedbackIsKeptOncePerAnswerSurvivesAKillAndCountsOnline() throws {
+        let data = scratch.appendingPathComponent("data")
+        var server = try MnemeProcess(data: data)
+        let asked = try server.request("POST", "/v1/answer", json: ServerLifecycleTests.query)
+        XCTAssertEqual(asked.status, 200)
+        let query = try XCTUnwrap(asked.object["query_id"] as? String, "\(asked.object)")
+        let snapshot = try XCTUnwrap(asked.object["snapshot"] as? String)
+        let other = try XCTUnwrap(server.request("POST", "/v1/answer", json: ServerLifecycleTests.query).object["query_id"] as? String)
+        XCTAssertNotEqual(query, other, "each answer has its own id")
+
+        let judged = try server.request("POST", "/v1/feedback", json: ["query_id": query, "correct": false, "answer": " crimson "])
+        XCTAssertEqual(judged.status, 201, "\(judged.object)")
+        XCTAssertEqual(judged.object["correction"] as? String, "crimson", "the right answer, checked and trimmed like a pushed one")
+        XCTAssertEqual(judged.object["question"] as? String, "What colour is it?")
+        let again = try server.request("POST", "/v1/feedback", json: ["query_id": query, "correct": false, "answer": "crimson"])
+        XCTAssertEqual(again.status, 200, "the same judgement again is a repeat, not an error")
+        XCTAssertEqual(again.object["repeated"] as? Bool, true)
+        let contradicting = try server.request("POST", "/v1/feedback", json: ["query_id": query, "correct": true])
+        XCTAssertEqual(contradicting.status, 409)
+        XCTAssertEqual(code(contradicting.object), "feedback_exists")
+        XCTAssertEqual(code(try server.request("POST", "/v1/feedback", json: ["query_id": "q-nope", "correct": true]).object), "unknown_query")
+        XCTAssertEqual(code(try server.request("POST", "/v1/feedback", json: ["query_id": other, "correct": true, "answer": "red"]).object),
+                       "invalid_field", "a correction belongs to a wrong answer")
+        XCTAssertEqual(try server.request("POST", "/v1/feedback", json: ["query_id": other, "correct": true]).status, 201)
+
+        let online = try XCTUnwrap((try server.request("GET", "/v1/snapshots").object["snapshots"] as? [[String: Any]])?
+            .first { $0["id"] as? String == snapshot }?["online"] as? [String: Any])
+        let base = try XCTUnwrap(online["base"] as? [String: Any], "\(online)")
+        XCTAssertEqual(base["answers"] as? Int, 2)
+        XCTAssertEqual(base["feedback"] as? Int, 2)
+        XCTAssertEqual(base["correct"] as? Int, 1)
+        XCTAssertEqual(base["accuracy"] as? Double, 0.5)
+        XCTAssertLessThan(base["low"] as? Double ?? 1, 0.5)
+        XCTAssertGreaterThan(base["high"] as? Double ?? 0, 0.5)
+
+        // Acknowledged feedback survives a kill; the query it was on is no longer held (it lived in memory).
+        let third = try XCTUnwrap(server.request("POST", "/v1/answer", json: ServerLifecycleTests.query).object["query_id"] as? String)
+        server.crash()
+        server = try MnemeProcess(data: data)
+        let kept = try server.request("GET", "/v1/feedback?snapshot=\(snapshot)").object["feedback"] as? [[String: Any]] ?? []
+        XCTAssertEqual(Set(kept.compactMap { $0["query_id"] as? String }), [query, other])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: data.appendingPathComponent("feedback/\(query)/image.png").path),
+                      "the query's image is kept with its judgement, a labelled item")
+        let expired = try server.request("POST", "/v1/feedback", json: ["query_id": third, "correct": true])
+        XCTAssertEqual(expired.status, 410, "\(expired.object)")
+        XCTAssertEqual(code(expired.object), "query_expired")
+        XCTAssertEqual(try server.request("POST", "/v1/feedback", json: ["query_id": query, "correct": false, "answer": "crimson"]).status, 200,
+                       "a repeat is answered from the store after a restart too")
+        server.stop()
+    }
+}
