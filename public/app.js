@@ -462,6 +462,38 @@ function renderTasks(tasks, snapshots) {
   }) : [h('tr', {}, h('td', { colspan: 6, class: 'hint' }, 'No tasks pushed yet.'))]));
 }
 
+async function startCanary(id, button) {
+  const share = window.prompt(`Share of queries (%) for ${id} as a canary; the rule completes or rolls it back:`, '20');
+  if (share === null) return;
+  const traffic = Number(share) / 100;
+  if (await run(button, 'snapshots-error', () => api('POST', '/v1/promote', { body: { snapshot: id, traffic }, write: true }))) refreshSnapshots();
+}
+
+function armText(stats) {
+  const judged = stats.feedback ? `${stats.correct}/${stats.feedback} right` : 'none judged';
+  return `${stats.answers} answers, ${judged}${stats.p99_ms !== undefined ? `, p99 ${Math.round(stats.p99_ms)} ms` : ''}`;
+}
+
+async function refreshCanary() {
+  const { canary, decisions } = await api('GET', '/v1/canary');
+  const last = decisions[decisions.length - 1];
+  const parts = [];
+  if (canary) {
+    parts.push(h('p', {}, h('strong', {}, 'Canary: '), h('code', {}, canary.candidate), ` gets ${Math.round(canary.traffic * 100)}% of the queries against `,
+      h('code', {}, canary.active), '.'),
+    h('p', { class: 'small' }, `Candidate: ${armText(canary.candidate_stats)}. Active: ${armText(canary.active_stats)}.`),
+    h('p', {}, h('button', { type: 'button', class: 'small', onclick: (event) => run(event.currentTarget, 'snapshots-error',
+      () => api('POST', '/v1/canary/complete', { write: true })).then(refreshSnapshots) }, 'Complete now'), ' ',
+    h('button', { type: 'button', class: 'small secondary', onclick: (event) => run(event.currentTarget, 'snapshots-error',
+      () => api('DELETE', '/v1/canary', { write: true })).then(refreshSnapshots) }, 'Roll back')));
+  }
+  if (last) {
+    parts.push(h('p', { class: 'small hint' }, `Last canary decision (${shortTime(last.at)}): `, h('code', {}, last.candidate), ` ${last.action.replace('_', ' ')} — ${last.reason}.`));
+  }
+  $('canary').replaceChildren(...parts);
+  $('canary').hidden = !parts.length;
+}
+
 async function promote(id, button) {
   if (await run(button, 'snapshots-error', () => api('POST', `/v1/snapshots/${encodeURIComponent(id)}/promote`, { write: true }))) refreshSnapshots();
 }
@@ -490,6 +522,8 @@ async function refreshSnapshots() {
         onclick: (event) => promote(s.id, event.currentTarget) }, 'Promote'), ' ',
         h('button', { type: 'button', class: 'small', 'aria-label': `Label ${s.id}`,
           onclick: (event) => labelSnapshot(s.id, s.label, event.currentTarget) }, 'Label'),
+        s.id !== active ? [' ', h('button', { type: 'button', class: 'small', 'aria-label': `Canary ${s.id}`,
+          onclick: (event) => startCanary(s.id, event.currentTarget) }, 'Canary…')] : null,
         s.kind !== 'base' && s.id !== active && s.id !== listing.previous
           ? [' ', h('button', { type: 'button', class: 'secondary', 'aria-label': `Delete ${s.id}`,
               onclick: (event) => deleteSnapshot(s.id, event.currentTarget) }, 'Delete')]
@@ -516,6 +550,7 @@ async function refreshSnapshots() {
     }
     renderMatrix(snapshots, taskListing.tasks);
     renderTasks(taskListing.tasks, snapshots);
+    await refreshCanary();
   } catch (error) {
     showError('snapshots-error', error);
     snapshotsLoadFailed = true;

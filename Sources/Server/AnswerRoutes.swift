@@ -9,8 +9,18 @@ enum AnswerRoutes {
         router.post("/v1/answer") { request, _ in
             let input = try QueryInput.parse(request, rules: try context.itemRules())
             let start = ContinuousClock.now
-            let (id, snapshot) = try context.snapshot(named: input.snapshot)
-            let routed = try await context.answer(input, snapshot: snapshot)
+            let (id, snapshot) = try context.snapshot(named: input.snapshot, clientKey: request.headers["X-Client-Key"])
+            // Unpinned answers count towards a running canary (both of its snapshots).
+            let canary = input.snapshot == nil ? context.canary : nil
+            let routed: Snapshot.Routed
+            do { routed = try await context.answer(input, snapshot: snapshot) } catch {
+                canary?.recordAnswer(snapshot: id, milliseconds: nil, failed: true)
+                throw error
+            }
+            if let canary {
+                canary.recordAnswer(snapshot: id, milliseconds: Greedy.milliseconds(start.duration(to: .now)), failed: false)
+                context.judgeCanary()
+            }
             var body = result(routed, snapshot: id, topLogprobs: input.topLogprobs, tokenizer: snapshot.base.tokenizer)
             body["query_id"] = context.queryLog.record(snapshot: id, task: routed.task, question: input.question, answer: routed.answer.text,
                                                        image: input.imageData)

@@ -42,7 +42,11 @@ enum FeedbackRoutes {
             let record = FeedbackRecord(queryId: entry.id, snapshot: entry.snapshot, task: entry.task, question: entry.question,
                                         answer: entry.answer, correct: body.correct, correction: correction, askedAt: entry.askedAt)
             let (stored, repeated) = try StoreRoutes.mapStoreErrors { try store.recordFeedback(record, image: entry.image) }
-            if !repeated { context.metrics.feedback(snapshot: stored.snapshot, task: stored.task, correct: stored.correct) }
+            if !repeated {
+                context.metrics.feedback(snapshot: stored.snapshot, task: stored.task, correct: stored.correct)
+                context.canary?.recordFeedback(snapshot: stored.snapshot, correct: stored.correct, askedAt: stored.askedAt)
+                context.judgeCanary()
+            }
             return try .json(object: json(stored, repeated: repeated), status: repeated ? .ok : .created)
         }
         router.get("/v1/feedback") { request, _ in

@@ -10,6 +10,7 @@ enum Routes {
         AnswerRoutes.register(&table, context: context)
         StoreRoutes.register(&table, context: context)
         FeedbackRoutes.register(&table, context: context)
+        CanaryRoutes.register(&table, context: context)
         router = table.router
         if let publicDirectory {
             let files = StaticFiles(root: publicDirectory)

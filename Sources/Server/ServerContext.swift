@@ -53,6 +53,70 @@ final class ServerContext: Sendable {
         set { tunerBox.withLock { $0 = newValue } }
     }
 
+    // MARK: Canary
+
+    private let canaryState = Mutex<(canary: Canary?, decisions: [Canary.Decision])>((nil, []))
+
+    /// The canary in progress.
+    var canary: Canary? { canaryState.withLock { $0.canary } }
+    /// Decisions taken on canaries since start, oldest first.
+    var canaryDecisions: [Canary.Decision] { canaryState.withLock { $0.decisions } }
+
+    /// Starts sending `share` of the unpinned queries to `candidate`.
+    func startCanary(candidate: String, share: Double) throws -> Canary {
+        _ = try snapshot(named: candidate)
+        guard let active = engine.activeId else { throw HTTPError.serviceUnavailable("no active snapshot yet", code: "not_ready") }
+        guard candidate != active else { throw HTTPError.conflict("\(candidate) is the active snapshot already", code: "already_active") }
+        return try canaryState.withLock { state in
+            if let running = state.canary {
+                throw HTTPError.conflict("a canary of \(running.candidate) is running; complete or roll it back first", code: "canary_running")
+            }
+            let canary = Canary(candidate: candidate, active: active, share: share)
+            state.canary = canary
+            logger.notice("canary: \(candidate) gets \(Int(share * 100))% of unpinned queries against \(active)")
+            return canary
+        }
+    }
+
+    /// Ends the canary with `decision`: completed promotes the candidate; rolled back leaves the active snapshot
+    /// all the traffic. Logged with its numbers and kept for `GET /v1/canary`.
+    func finishCanary(_ decision: Canary.Decision) throws {
+        let ended = canaryState.withLock { state -> Bool in
+            guard state.canary?.candidate == decision.candidate else { return false }
+            state.canary = nil
+            state.decisions.append(decision)
+            if state.decisions.count > 100 { state.decisions.removeFirst() }
+            return true
+        }
+        guard ended else { return }
+        logger.notice("canary \(decision.candidate) \(decision.action.rawValue): \(decision.reason)")
+        if decision.action == .completed { try promote(decision.candidate) }
+    }
+
+    /// Applies the canary's rule after an answer or a feedback.
+    func judgeCanary() {
+        guard let canary else { return }
+        if let active = engine.activeId, active != canary.active {
+            // Promoted or rolled back by hand, or by the tuner: the comparison no longer holds.
+            let decision = Canary.Decision(action: .rolledBack, reason: "ended: the active snapshot became \(active)", candidate: canary.candidate,
+                                           active: canary.active, at: Date(), arms: canary.state, z: nil)
+            do { try finishCanary(decision) } catch { logger.error("canary \(canary.candidate): \(error)") }
+            return
+        }
+        guard let decision = canary.judge() else { return }
+        do { try finishCanary(decision) } catch { logger.error("canary \(canary.candidate): \(error)") }
+    }
+
+    /// Makes `id` the active snapshot (recorded in the registry first), then applies the retention policy.
+    func promote(_ id: String) throws {
+        let store = try requireStore()
+        _ = try StoreRoutes.mapStoreErrors { try store.snapshot(id) }
+        let previous = engine.activeId
+        try engine.activate(id) { try StoreRoutes.mapStoreErrors { try store.promote(id) } }
+        metrics.activeSnapshot(id, previous: previous)
+        tuner?.pruneSnapshots()
+    }
+
     func requireStore() throws -> Store {
         guard let store else { throw HTTPError.serviceUnavailable("this server has no data directory", code: "no_store") }
         return store
@@ -68,7 +132,12 @@ final class ServerContext: Sendable {
     }
 
     /// The named snapshot, or the active one; an unknown id is the client's 404.
-    func snapshot(named id: String?) throws -> (id: String, snapshot: Snapshot) {
+    /// The snapshot a query names, else the canary's candidate for its share of clients, else the active one.
+    func snapshot(named id: String?, clientKey: String? = nil) throws -> (id: String, snapshot: Snapshot) {
+        if id == nil, let canary, canary.active == engine.activeId, canary.routesToCandidate(clientKey: clientKey),
+           let candidate = try? engine.snapshot(canary.candidate) {
+            return (canary.candidate, candidate)
+        }
         guard let id else {
             do { return try engine.active() } catch let error as ServerError {
                 throw HTTPError.serviceUnavailable(error.description, code: "not_ready")

@@ -119,13 +119,8 @@ enum StoreRoutes {
         }
         router.post("/v1/snapshots/{id}/promote") { request, parameters in
             try context.authorizeWrite(request)
-            let store = try context.requireStore()
             let id = try parameters.require("id")
-            _ = try mapStoreErrors { try store.snapshot(id) }
-            let previous = context.engine.activeId
-            try context.engine.activate(id) { try mapStoreErrors { try store.promote(id) } }
-            context.metrics.activeSnapshot(id, previous: previous)
-            context.tuner?.pruneSnapshots()
+            try context.promote(id)
             return try .json(object: ["active": id])
         }
         router.post("/v1/rollback") { request, _ in

@@ -66,4 +66,58 @@ final class FeedbackTests: XCTestCase {
                        "a repeat is answered from the store after a restart too")
         server.stop()
     }
+
+    /// A canary takes its share of unpinned queries (the same clients every time), and the rule decides on online
+    /// accuracy: a candidate judged better is completed (promoted); one judged worse is rolled back. No request fails.
+    func testCanariesAreCompletedWhenBetterAndRolledBackWhenWorse() throws {
+        let server = try MnemeProcess(data: scratch.appendingPathComponent("data"), arguments: ["--max-epochs", "20"])
+        let base = try XCTUnwrap(server.request("GET", "/v1/snapshots").object["active"] as? String)
+        let pushed = try server.request("POST", "/v1/tasks", json: ServerLifecycleTests.push("redness", answer: "red"))
+        let tuned = try XCTUnwrap(server.waitForJob(try XCTUnwrap(pushed.object["job_id"] as? String))["snapshot"] as? String)
+        XCTAssertEqual(try server.request("GET", "/v1/snapshots").object["active"] as? String, tuned)
+
+        /// Asks as `client` and judges the answer right when it came from `good`.
+        func askAndJudge(_ client: String, good: String) throws -> String {
+            let asked = try server.request("POST", "/v1/answer", json: ServerLifecycleTests.query, headers: ["X-Client-Key": client])
+            XCTAssertEqual(asked.status, 200, "\(asked.object)")
+            let snapshot = try XCTUnwrap(asked.object["snapshot"] as? String)
+            let judged = try server.request("POST", "/v1/feedback", json: ["query_id": asked.object["query_id"] as? String ?? "", "correct": snapshot == good])
+            XCTAssertEqual(judged.status, 201, "\(judged.object)")
+            return snapshot
+        }
+
+        // The base model as a 50% canary, judged better: completed.
+        let started = try server.request("POST", "/v1/promote", json: ["snapshot": base, "traffic": 0.5])
+        XCTAssertEqual(started.status, 202, "\(started.object)")
+        XCTAssertEqual(try server.request("POST", "/v1/promote", json: ["snapshot": base, "traffic": 0.2]).status, 409, "one canary at a time")
+        var seen: [String: String] = [:]
+        for round in 0 ..< 200 where try server.request("GET", "/v1/canary").object["canary"] is [String: Any] {
+            let client = "client-\(round % 30)"
+            let snapshot = try askAndJudge(client, good: base)
+            if let earlier = seen[client] { XCTAssertEqual(snapshot, earlier, "a client keeps its snapshot during a canary") }
+            seen[client] = snapshot
+        }
+        XCTAssertEqual(Set(seen.values), [base, tuned], "both snapshots served their share")
+        var canary = try server.request("GET", "/v1/canary").object
+        XCTAssertTrue(canary["canary"] is NSNull, "\(canary)")
+        var decision = try XCTUnwrap((canary["decisions"] as? [[String: Any]])?.last)
+        XCTAssertEqual(decision["action"] as? String, "completed", "\(decision)")
+        XCTAssertTrue((decision["reason"] as? String ?? "").contains("better"), "\(decision)")
+        XCTAssertGreaterThanOrEqual((decision["candidate_stats"] as? [String: Any])?["feedback"] as? Int ?? 0, 20)
+        XCTAssertEqual(try server.request("GET", "/v1/snapshots").object["active"] as? String, base)
+
+        // The tuned snapshot as a canary against the base, judged worse: rolled back, the base keeps the traffic.
+        XCTAssertEqual(try server.request("POST", "/v1/promote", json: ["snapshot": tuned, "traffic": 0.5]).status, 202)
+        for round in 0 ..< 200 where try server.request("GET", "/v1/canary").object["canary"] is [String: Any] {
+            _ = try askAndJudge("other-\(round % 40)", good: base)
+        }
+        canary = try server.request("GET", "/v1/canary").object
+        decision = try XCTUnwrap((canary["decisions"] as? [[String: Any]])?.last)
+        XCTAssertEqual(decision["action"] as? String, "rolled_back", "\(decision)")
+        XCTAssertTrue((decision["reason"] as? String ?? "").contains("worse"), "\(decision)")
+        XCTAssertEqual(try server.request("GET", "/v1/snapshots").object["active"] as? String, base)
+        let after = try server.request("POST", "/v1/answer", json: ServerLifecycleTests.query, headers: ["X-Client-Key": "other-1"])
+        XCTAssertEqual(after.object["snapshot"] as? String, base, "after a rollback every query gets the active snapshot")
+        server.stop()
+    }
 }

@@ -1,0 +1,48 @@
+import Foundation
+import HTTP
+
+/// `POST /v1/promote` (at once, or as a canary with a share of traffic), `GET`/`DELETE /v1/canary` and
+/// `POST /v1/canary/complete`.
+enum CanaryRoutes {
+    static func register(_ router: inout InstrumentedRoutes, context: ServerContext) {
+        router.post("/v1/promote") { request, _ in
+            try context.authorizeWrite(request)
+            struct Body: Decodable {
+                var snapshot: String
+                var traffic: Double?
+            }
+            let body = try request.decodeJSON(Body.self, maxDepth: context.limits.maxJSONDepth)
+            let traffic = body.traffic ?? 1
+            guard traffic > 0, traffic <= 1 else {
+                throw HTTPError.badRequest("traffic is the share of unpinned queries for the snapshot: above 0, at most 1", code: "invalid_field")
+            }
+            if traffic == 1 {
+                try context.promote(body.snapshot)
+                return try .json(object: ["active": body.snapshot])
+            }
+            let canary = try context.startCanary(candidate: body.snapshot, share: traffic)
+            return try .json(object: ["canary": canary.json], status: .accepted)
+        }
+        router.get("/v1/canary") { _, _ in
+            try .json(object: ["canary": context.canary.map { $0.json as Any } ?? NSNull(), "decisions": context.canaryDecisions.map(\.json)])
+        }
+        router.delete("/v1/canary") { request, _ in
+            try context.authorizeWrite(request)
+            let decision = try decide(.rolledBack, "rolled back by the operator", context: context)
+            return try .json(object: ["decision": decision.json])
+        }
+        router.post("/v1/canary/complete") { request, _ in
+            try context.authorizeWrite(request)
+            let decision = try decide(.completed, "completed by the operator", context: context)
+            return try .json(object: ["decision": decision.json, "active": decision.candidate])
+        }
+    }
+
+    private static func decide(_ action: Canary.Decision.Action, _ reason: String, context: ServerContext) throws -> Canary.Decision {
+        guard let canary = context.canary else { throw HTTPError.conflict("no canary is running", code: "no_canary") }
+        let decision = Canary.Decision(action: action, reason: reason, candidate: canary.candidate, active: canary.active, at: Date(),
+                                       arms: canary.state, z: nil)
+        try context.finishCanary(decision)
+        return decision
+    }
+}
