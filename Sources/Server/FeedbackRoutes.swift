@@ -46,8 +46,15 @@ enum FeedbackRoutes {
                 context.metrics.feedback(snapshot: stored.snapshot, task: stored.task, correct: stored.correct)
                 context.canary?.recordFeedback(snapshot: stored.snapshot, correct: stored.correct, askedAt: stored.askedAt)
                 context.judgeCanary()
+                context.maybeTuneFromFeedback(task: stored.task)
             }
             return try .json(object: json(stored, repeated: repeated), status: repeated ? .ok : .created)
+        }
+        router.post("/v1/tasks/{name}/corrections/tune") { request, parameters in
+            try context.authorizeWrite(request)
+            let (task, job, corrections) = try context.tuneFromFeedback(task: try parameters.require("name"))
+            return try .json(object: ["task_id": task.id, "job_id": job.id, "name": task.name, "items": task.itemCount, "corrections": corrections],
+                             status: .accepted)
         }
         router.get("/v1/feedback") { request, _ in
             let store = try context.requireStore()

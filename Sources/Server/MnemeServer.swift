@@ -44,6 +44,8 @@ public struct ServerConfiguration: Sendable {
     public var feedbackKeepQueries = 10_000
     public var feedbackKeepBytes = 256 << 20
     public var feedbackKeepTime: Duration = .seconds(24 * 3600)
+    /// Corrections to the base model's answers that start a task of their own (0: only on demand).
+    public var correctionsThreshold = 20
     /// Memory for merged task decoders (`MergedWeights`), shared by every snapshot.
     public var mergedCacheBytes = 256 << 20
     /// Snapshots kept loaded besides the active one.
@@ -93,7 +95,8 @@ public final class MnemeServer: Sendable {
                                 authorization: Authorization(token: configuration.token, host: configuration.host, allowedHosts: configuration.allowedHosts),
                                 metrics: metrics, logger: logger, defaultStrategy: configuration.tuner.defaultStrategy,
                                 queryLog: QueryLog(limits: .init(entries: configuration.feedbackKeepQueries, bytes: configuration.feedbackKeepBytes,
-                                                                 age: configuration.feedbackKeepTime)))
+                                                                 age: configuration.feedbackKeepTime)),
+                                correctionsThreshold: configuration.correctionsThreshold)
         var http = HTTPServerConfiguration()
         http.host = configuration.host
         http.port = configuration.port
@@ -146,6 +149,7 @@ public final class MnemeServer: Sendable {
             try context.engine.activate(registry.active!)
             let tuner = Tuner(store: store, engine: context.engine, baseSnapshotId: baseId, settings: configuration.tuner,
                               metrics: context.metrics, logger: context.logger)
+            tuner.startCanary = { [context] id, share in _ = try context.startCanary(candidate: id, share: share) }
             context.tuner = tuner
             tuner.start()
         }

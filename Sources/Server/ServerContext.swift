@@ -25,7 +25,8 @@ final class ServerContext: Sendable {
     let queryLog: QueryLog
 
     init(engine: Engine, store: Store?, role: ServerRole, limits: ServerLimits, authorization: Authorization, metrics: ServerMetrics,
-         logger: Logger, defaultStrategy: String, queryLog: QueryLog = QueryLog(limits: .init())) {
+         logger: Logger, defaultStrategy: String, queryLog: QueryLog = QueryLog(limits: .init()), correctionsThreshold: Int = 0) {
+        self.correctionsThreshold = correctionsThreshold
         self.defaultStrategy = defaultStrategy
         self.queryLog = queryLog
         self.engine = engine
@@ -51,6 +52,57 @@ final class ServerContext: Sendable {
     var tuner: Tuner? {
         get { tunerBox.withLock { $0 } }
         set { tunerBox.withLock { $0 = newValue } }
+    }
+
+    // MARK: Learning from feedback
+
+    /// Corrections on the base model's answers that start a task by themselves (0: only on demand).
+    let correctionsThreshold: Int
+
+    /// Feedback on answers routed to `task` that no task was made from yet, and which of it are corrections.
+    func unusedFeedback(task: String) throws -> (items: [FeedbackRecord], corrections: Int) {
+        let records = try requireStore().unusedFeedback().filter { $0.task == task && ($0.correct || $0.correction != nil) }
+        return (records, records.filter { !$0.correct }.count)
+    }
+
+    /// Makes a task of the feedback on answers routed to the base model — a right answer as it was given, a wrong
+    /// one with its correction — and queues its tuning job. Corrections to a task a snapshot learned would need
+    /// that task's adapter tuned further, which the strategies do not offer yet.
+    func tuneFromFeedback(task: String) throws -> (task: TaskRecord, job: JobRecord, corrections: Int) {
+        let store = try requireStore()
+        guard task == "base" else {
+            throw HTTPError.conflict("corrections to a learned task (\(task)) cannot be tuned yet: only corrections to the base model's "
+                                     + "answers start a task of their own", code: "not_supported")
+        }
+        return try pushLock.withLock { _ in
+            let (records, corrections) = try unusedFeedback(task: task)
+            guard corrections > 0 else {
+                throw HTTPError.conflict("no corrections to the base model's answers that a task was not made from already", code: "no_corrections")
+            }
+            let items = try records.map { record in
+                PushedItem(image: try store.feedbackImage(record), question: record.question, answer: record.correct ? record.answer : record.correction!)
+            }
+            let names = Set(try store.tasks().map(\.name))
+            var number = try store.tasks().filter { $0.feedback != nil }.count + 1
+            while names.contains("from-feedback-\(number)") { number += 1 }
+            let (created, job) = try StoreRoutes.mapStoreErrors {
+                try store.createTask(name: "from-feedback-\(number)", items: items, evalFraction: 0.2, feedback: records.map(\.queryId))
+            }
+            logger.notice("task \(created.name) made of \(items.count) judged answers (\(corrections) corrections); job \(job.id) queued")
+            tuner?.wake()
+            return (created, job, corrections)
+        }
+    }
+
+    /// After a feedback: enough corrections to the base model's answers start a task by themselves.
+    func maybeTuneFromFeedback(task: String) {
+        guard correctionsThreshold > 0, task == "base", role != .replica else { return }
+        do {
+            guard try unusedFeedback(task: task).corrections >= correctionsThreshold else { return }
+            _ = try tuneFromFeedback(task: task)
+        } catch {
+            logger.error("could not start a task from feedback: \(error)")
+        }
     }
 
     // MARK: Canary

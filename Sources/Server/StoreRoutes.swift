@@ -169,6 +169,7 @@ enum StoreRoutes {
         var body: [String: Any] = ["id": task.id, "name": task.name, "items": task.itemCount, "eval_items": task.evalCount,
                                    "created_at": timestamp(task.createdAt), "job_id": task.jobId]
         if let strategy = task.strategy { body["strategy"] = strategy }
+        if let feedback = task.feedback { body["feedback"] = feedback }
         return body
     }
 

@@ -22,6 +22,9 @@ public struct TunerSettings: Sendable {
     /// HTTP threads runs beside the tuner's turns: at 0.25 a 400-item task under 16 clients took 4.5× its idle
     /// time, at 0.3 3.5× (docs/OPERATIONS.md §12).
     public var minimumShare = 0.35
+    /// A snapshot tuned on a task made from feedback enters as a canary with this share of the traffic instead of
+    /// being promoted at once (0: promoted at once).
+    public var feedbackCanaryShare = 0.2
     /// How far ahead of its share the tuner works before it hands the cores to waiting queries: at 30 ms query
     /// p99 doubled under tuning, at 5 ms it grew by a third.
     public var turn: Duration = .milliseconds(5)
@@ -40,6 +43,12 @@ final class Tuner: @unchecked Sendable {
     private let logger: Logger
     /// The store id of the base snapshot that tuned snapshots build on.
     private let baseSnapshotId: String
+    /// Starts a canary of a snapshot (set by the server; `ServerContext.startCanary`).
+    var startCanary: (@Sendable (String, Double) throws -> Void)? {
+        get { canaryStarter.withLock { $0 } }
+        set { canaryStarter.withLock { $0 = newValue } }
+    }
+    private let canaryStarter = Mutex<(@Sendable (String, Double) throws -> Void)?>(nil)
     private let condition = NSCondition()
     private var stopped = false
     private var wakeups = 0
@@ -224,8 +233,18 @@ final class Tuner: @unchecked Sendable {
                                                                accuracy: measured.mapValues(\.accuracy), jobId: job.id,
                                                                before: [task.name: HeldOutScore(outcome.before)],
                                                                heldOut: measured.mapValues(HeldOutScore.init)))
-        let promoted = outcome.promote
-        if promoted {
+        var promoted = outcome.promote
+        if promoted, task.feedback != nil, settings.feedbackCanaryShare > 0, let startCanary {
+            // Learned from users' corrections: it earns its traffic from their feedback.
+            promoted = false
+            do {
+                try startCanary(metadata.id, settings.feedbackCanaryShare)
+                logger.notice("snapshot \(metadata.id) (from feedback) entered as a \(Int(settings.feedbackCanaryShare * 100))% canary")
+            } catch {
+                logger.warning("snapshot \(metadata.id) kept as a candidate: no canary could start (\(error))")
+                _ = try store.addCandidate(metadata.id)
+            }
+        } else if promoted {
             try engine.activate(metadata.id) { try store.promote(metadata.id) }
             metrics.activeSnapshot(metadata.id, previous: parentId)
         } else {

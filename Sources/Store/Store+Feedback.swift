@@ -107,6 +107,12 @@ extension Store {
         }
     }
 
+    /// Feedback no task has been made from yet (`TaskRecord.feedback`), oldest query first.
+    public func unusedFeedback() throws -> [FeedbackRecord] {
+        let used = Set(try tasks().flatMap { $0.feedback ?? [] })
+        return try feedbackRecords().filter { !used.contains($0.queryId) }
+    }
+
     /// The image of a feedback record.
     public func feedbackImage(_ record: FeedbackRecord) throws -> Data {
         let url = layout.feedback(record.queryId).appendingPathComponent(record.image)

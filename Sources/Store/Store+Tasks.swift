@@ -5,8 +5,9 @@ extension Store {
     ///
     /// The items are split into training and held-out parts by `TaskSplit` (seeded by their content hash, so the
     /// same items always split the same way). `evalFraction` must be in `0..<1`; `strategy` is recorded as given.
+    /// `feedback`: the queries whose feedback the items are (a task made from corrections), in item order.
     public func createTask(name: String, items: [PushedItem], evalFraction: Double = 0.1,
-                           strategy: String? = nil) throws -> (TaskRecord, JobRecord) {
+                           strategy: String? = nil, feedback: [String]? = nil) throws -> (TaskRecord, JobRecord) {
         let lease = try requireWritable("createTask")
         let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw StoreError.invalidArgument("a task needs a non-empty name") }
@@ -22,7 +23,7 @@ extension Store {
         let split = TaskSplit.split(items: items.count, fraction: evalFraction, seed: TaskSplit.seed(fromHash: hash))
         let record = TaskRecord(format: 1, id: taskId, name: trimmed, createdAt: now, itemCount: items.count,
                                 trainIndices: split.train, evalIndices: split.eval, evalFraction: evalFraction,
-                                contentHash: hash, strategy: strategy, jobId: jobId)
+                                contentHash: hash, strategy: strategy, jobId: jobId, feedback: feedback)
         let job = JobRecord(id: jobId, taskId: taskId, strategy: strategy, createdAt: now)
 
         let temporary = layout.temporaryTask(taskId, token: lease.token)

@@ -35,6 +35,8 @@ public struct TaskRecord: Codable, Sendable, Equatable {
     public var strategy: String?
     /// The tuning job created with the task; recovery recreates it from here if a crash lost its file.
     public var jobId: String
+    /// The answered queries whose feedback the items came from (a task made from corrections), in item order.
+    public var feedback: [String]?
 
     public var evalCount: Int { evalIndices.count }
 
@@ -47,6 +49,7 @@ public struct TaskRecord: Codable, Sendable, Equatable {
         case evalFraction = "eval_fraction"
         case contentHash = "content_hash"
         case jobId = "job_id"
+        case feedback
     }
 }
 

@@ -67,6 +67,12 @@ struct Serve: ParsableCommand {
     @Option(help: "Hours a query is kept for feedback.")
     var feedbackKeepHours = 24.0
 
+    @Option(help: "Corrections to the base model's answers (POST /v1/feedback) that start a task of their own (0: only on demand, POST /v1/tasks/base/corrections/tune).")
+    var correctionsThreshold = 20
+
+    @Option(help: "Share of the traffic a snapshot tuned on corrections gets as a canary (0: promoted at once).")
+    var feedbackCanary = 0.2
+
     @Option(help: "The share of the cores tuning keeps under any query load (0–1): while queries wait too, tuning and batches of queries take turns in this proportion.")
     var tuneShare = 0.35
 
@@ -114,6 +120,11 @@ struct Serve: ParsableCommand {
         guard feedbackKeepQueries >= 0, feedbackKeepMb >= 0, feedbackKeepHours >= 0 else {
             throw ValidationError("--feedback-keep-queries, --feedback-keep-mb and --feedback-keep-hours must be 0 or more")
         }
+        guard correctionsThreshold >= 0, (0 ..< 1).contains(feedbackCanary) else {
+            throw ValidationError("--corrections-threshold must be 0 or more and --feedback-canary at least 0 and below 1")
+        }
+        configuration.correctionsThreshold = correctionsThreshold
+        configuration.tuner.feedbackCanaryShare = feedbackCanary
         configuration.feedbackKeepQueries = feedbackKeepQueries
         configuration.feedbackKeepBytes = feedbackKeepMb << 20
         configuration.feedbackKeepTime = .seconds(feedbackKeepHours * 3600)

@@ -120,4 +120,52 @@ final class FeedbackTests: XCTestCase {
         XCTAssertEqual(after.object["snapshot"] as? String, base, "after a rollback every query gets the active snapshot")
         server.stop()
     }
+
+    /// Learning from use, end to end: a user corrects the base model's answers to a question it does not know;
+    /// at the threshold the corrections become a task by themselves, its snapshot enters as a 20% canary, wins
+    /// on the user's feedback and is completed. No request fails.
+    func testCorrectionsBecomeATaskWhoseSnapshotEarnsItsTraffic() throws {
+        let server = try MnemeProcess(data: scratch.appendingPathComponent("data"),
+                                      arguments: ["--max-epochs", "40", "--corrections-threshold", "16", "--feedback-canary", "0.2"])
+        let base = try XCTUnwrap(server.request("GET", "/v1/snapshots").object["active"] as? String)
+        let question = "Which team paints with this?"
+        func query(_ index: Int) -> [String: Any] {
+            ["image": ServerLifecycleTests.png(red: UInt8(150 + index * 3 % 100), green: UInt8(index % 40), blue: 30).base64EncodedString(),
+             "question": question]
+        }
+        var failures = 0
+        /// Asks, and judges as the user would: right only when the answer is "blue team".
+        func askAndJudge(_ index: Int, client: String? = nil, correct: Bool = true) throws -> (snapshot: String, answer: String) {
+            let asked = try server.request("POST", "/v1/answer", json: query(index), headers: client.map { ["X-Client-Key": $0] } ?? [:])
+            if asked.status != 200 { failures += 1 }
+            let answer = asked.object["answer"] as? String ?? ""
+            var judgement: [String: Any] = ["query_id": asked.object["query_id"] as? String ?? "", "correct": answer == "blue team"]
+            if answer != "blue team", correct { judgement["answer"] = "blue team" }
+            let judged = try server.request("POST", "/v1/feedback", json: judgement)
+            if judged.status != 201 { failures += 1 }
+            return (asked.object["snapshot"] as? String ?? "", answer)
+        }
+        for index in 0 ..< 16 { XCTAssertNotEqual(try askAndJudge(index).answer, "blue team", "the base model does not know it") }
+        let job = try XCTUnwrap((try server.request("GET", "/v1/jobs").object["jobs"] as? [[String: Any]])?.first, "16 corrections started a job")
+        XCTAssertEqual(job["task"] as? String, "from-feedback-1")
+        let finished = try server.waitForJob(try XCTUnwrap(job["id"] as? String))
+        let candidate = try XCTUnwrap(finished["snapshot"] as? String, "\(finished)")
+        let canary = try XCTUnwrap(server.request("GET", "/v1/canary").object["canary"] as? [String: Any], "the new snapshot entered as a canary")
+        XCTAssertEqual(canary["candidate"] as? String, candidate)
+        XCTAssertEqual(canary["traffic"] as? Double, 0.2)
+        XCTAssertEqual(try server.request("GET", "/v1/snapshots").object["active"] as? String, base, "not promoted at once")
+
+        // The user goes on asking (and judging); the canary's share answers right, the rule completes it.
+        var served: Set<String> = []
+        for index in 0 ..< 400 where try server.request("GET", "/v1/canary").object["canary"] is [String: Any] {
+            served.insert(try askAndJudge(index, client: "user-\(index % 100)", correct: false).snapshot)
+        }
+        XCTAssertEqual(served, [base, candidate])
+        let decision = try XCTUnwrap((try server.request("GET", "/v1/canary").object["decisions"] as? [[String: Any]])?.last)
+        XCTAssertEqual(decision["action"] as? String, "completed", "\(decision)")
+        XCTAssertEqual(try server.request("GET", "/v1/snapshots").object["active"] as? String, candidate)
+        XCTAssertEqual(try askAndJudge(7).answer, "blue team", "the promoted snapshot learned from the corrections")
+        XCTAssertEqual(failures, 0)
+        server.stop()
+    }
 }
