@@ -160,7 +160,7 @@ struct BenchPlasticity: ParsableCommand {
         adapter.rank = rank
         adapter.alpha = Float(2 * rank)
         switch parts[1] {
-        case "attn-mlp": adapter.targets = AdapterSet.Settings.continualDefault.targets
+        case "attn-mlp": adapter.targets = ["q_proj", "v_proj", "gate_proj", "up_proj", "down_proj"]
         case "all": adapter.targets = Llama.DecoderLayer.projectionNames
         default: adapter.targets = parts[1].split(separator: ",").map(String.init)
         }
