@@ -20,6 +20,14 @@ enum AnswerRoutes {
             if let canary {
                 canary.recordAnswer(snapshot: id, milliseconds: Greedy.milliseconds(start.duration(to: .now)), failed: false)
                 context.judgeCanary()
+                if id == canary.active, canary.shadows(), let candidate = try? context.engine.snapshot(canary.candidate) {
+                    // Shadow: the candidate answers too, after the client has its answer; only agreement is kept.
+                    let activeAnswer = routed.answer.text, task = routed.task
+                    Task.detached {
+                        guard let shadowed = try? await context.answer(input, snapshot: candidate) else { return }
+                        canary.recordShadow(task: task, agreed: shadowed.answer.text == activeAnswer)
+                    }
+                }
             }
             var body = result(routed, snapshot: id, topLogprobs: input.topLogprobs, tokenizer: snapshot.base.tokenizer)
             body["query_id"] = context.queryLog.record(snapshot: id, task: routed.task, question: input.question, answer: routed.answer.text,

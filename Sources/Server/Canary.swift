@@ -86,16 +86,40 @@ final class Canary: Sendable {
     let candidate: String
     let active: String
     let share: Double
+    /// Shadow mode: the share of the active snapshot's unpinned answers the candidate also gives in the
+    /// background, unseen by the client, to measure how often the two agree (useful without feedback).
+    let shadow: Double
     let started: Date
     let rule: Rule
     private let arms = Mutex<[String: Arm]>([:])
+    /// Shadow comparisons by the task the active snapshot routed to: compared, agreed.
+    private let agreement = Mutex<[String: (compared: Int, agreed: Int)]>([:])
 
-    init(candidate: String, active: String, share: Double, rule: Rule = Rule()) {
+    init(candidate: String, active: String, share: Double, shadow: Double = 0, rule: Rule = Rule()) {
         self.candidate = candidate
         self.active = active
         self.share = share
+        self.shadow = shadow
         self.rule = rule
         started = Date()
+    }
+
+    /// Whether this answer of the active snapshot is also given by the candidate, in the background.
+    func shadows() -> Bool { shadow > 0 && Double.random(in: 0 ..< 1) < shadow }
+
+    func recordShadow(task: String, agreed: Bool) {
+        agreement.withLock { table in
+            var entry = table[task] ?? (0, 0)
+            entry.compared += 1
+            if agreed { entry.agreed += 1 }
+            table[task] = entry
+        }
+    }
+
+    var shadowJSON: [String: Any] {
+        agreement.withLock { table in
+            table.mapValues { ["compared": $0.compared, "agreed": $0.agreed, "rate": Double($0.agreed) / Double(max(1, $0.compared))] as [String: Any] }
+        }
     }
 
     /// Whether an unpinned query goes to the candidate: by the client's key when it sends one (the same client
@@ -168,8 +192,8 @@ final class Canary: Sendable {
 
     var json: [String: Any] {
         let (c, a) = state
-        return ["candidate": candidate, "active": active, "traffic": share, "started_at": StoreRoutes.timestamp(started),
-                "candidate_stats": c.json, "active_stats": a.json,
+        return ["candidate": candidate, "active": active, "traffic": share, "shadow": shadow, "started_at": StoreRoutes.timestamp(started),
+                "candidate_stats": c.json, "active_stats": a.json, "agreement": shadowJSON,
                 "rule": ["level": rule.level, "minimum_labelled": rule.minimumLabelled, "enough_labelled": rule.enoughLabelled,
                          "minimum_answers": rule.minimumAnswers, "max_error_rate_gap": rule.maxErrorRateGap,
                          "max_latency_ratio": rule.maxLatencyRatio]]

@@ -10,17 +10,20 @@ enum CanaryRoutes {
             struct Body: Decodable {
                 var snapshot: String
                 var traffic: Double?
+                var shadow: Double?
             }
             let body = try request.decodeJSON(Body.self, maxDepth: context.limits.maxJSONDepth)
-            let traffic = body.traffic ?? 1
-            guard traffic > 0, traffic <= 1 else {
-                throw HTTPError.badRequest("traffic is the share of unpinned queries for the snapshot: above 0, at most 1", code: "invalid_field")
+            let shadow = body.shadow ?? 0
+            let traffic = body.traffic ?? (shadow > 0 ? 0 : 1)
+            guard (0 ... 1).contains(shadow), (0 ... 1).contains(traffic), traffic > 0 || shadow > 0 else {
+                throw HTTPError.badRequest("traffic (the share of unpinned queries the snapshot answers) and shadow (the share it also answers "
+                                           + "unseen, for agreement) are between 0 and 1, and not both 0", code: "invalid_field")
             }
             if traffic == 1 {
                 try context.promote(body.snapshot)
                 return try .json(object: ["active": body.snapshot])
             }
-            let canary = try context.startCanary(candidate: body.snapshot, share: traffic)
+            let canary = try context.startCanary(candidate: body.snapshot, share: traffic, shadow: shadow)
             return try .json(object: ["canary": canary.json], status: .accepted)
         }
         router.get("/v1/canary") { _, _ in

@@ -115,7 +115,7 @@ final class ServerContext: Sendable {
     var canaryDecisions: [Canary.Decision] { canaryState.withLock { $0.decisions } }
 
     /// Starts sending `share` of the unpinned queries to `candidate`.
-    func startCanary(candidate: String, share: Double) throws -> Canary {
+    func startCanary(candidate: String, share: Double, shadow: Double = 0) throws -> Canary {
         _ = try snapshot(named: candidate)
         guard let active = engine.activeId else { throw HTTPError.serviceUnavailable("no active snapshot yet", code: "not_ready") }
         guard candidate != active else { throw HTTPError.conflict("\(candidate) is the active snapshot already", code: "already_active") }
@@ -123,9 +123,10 @@ final class ServerContext: Sendable {
             if let running = state.canary {
                 throw HTTPError.conflict("a canary of \(running.candidate) is running; complete or roll it back first", code: "canary_running")
             }
-            let canary = Canary(candidate: candidate, active: active, share: share)
+            let canary = Canary(candidate: candidate, active: active, share: share, shadow: shadow)
             state.canary = canary
-            logger.notice("canary: \(candidate) gets \(Int(share * 100))% of unpinned queries against \(active)")
+            let shadowing = shadow > 0 ? ", and shadows \(Int(shadow * 100))% of the active one's" : ""
+            logger.notice("canary: \(candidate) gets \(Int(share * 100))% of unpinned queries against \(active)\(shadowing)")
             return canary
         }
     }

@@ -118,6 +118,20 @@ final class FeedbackTests: XCTestCase {
         XCTAssertEqual(try server.request("GET", "/v1/snapshots").object["active"] as? String, base)
         let after = try server.request("POST", "/v1/answer", json: ServerLifecycleTests.query, headers: ["X-Client-Key": "other-1"])
         XCTAssertEqual(after.object["snapshot"] as? String, base, "after a rollback every query gets the active snapshot")
+
+        // Shadow mode, without feedback: the tuned snapshot answers every query too, unseen, and how often it agrees is kept.
+        XCTAssertEqual(try server.request("POST", "/v1/promote", json: ["snapshot": tuned, "traffic": 0, "shadow": 1]).status, 202)
+        for index in 0 ..< 10 {
+            let asked = try server.request("POST", "/v1/answer", json: ServerLifecycleTests.query, headers: ["X-Client-Key": "s-\(index)"])
+            XCTAssertEqual(asked.object["snapshot"] as? String, base, "a shadow serves no client")
+        }
+        var compared = 0
+        try eventually(10, "the shadow answers were not compared") {
+            let shadow = (try server.request("GET", "/v1/canary").object["canary"] as? [String: Any])?["agreement"] as? [String: [String: Any]]
+            compared = shadow?.values.reduce(0) { $0 + ($1["compared"] as? Int ?? 0) } ?? 0
+            return compared == 10
+        }
+        XCTAssertEqual(try server.request("DELETE", "/v1/canary").status, 200)
         server.stop()
     }
 
