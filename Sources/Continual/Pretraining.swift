@@ -89,7 +89,7 @@ public struct Pretraining {
             progress?(state)
             if evaluationInterval > 0, state.step % evaluationInterval == 0, state.step < state.total {
                 let checkpoint = Checkpoint(step: state.step, accuracy: evaluate(pipeline: pipeline, heldOut: heldOut),
-                                            seconds: Greedy.milliseconds(start.duration(to: clock.now)) / 1000)
+                                            seconds: start.duration(to: clock.now).milliseconds / 1000)
                 checkpoints.append(checkpoint)
                 evaluated?(checkpoint)
             }
@@ -97,7 +97,7 @@ public struct Pretraining {
         if let failure { throw failure }
         if let watch, let watching { try watch.finish(watching) }
         let final = Checkpoint(step: report.steps, accuracy: evaluate(pipeline: pipeline, heldOut: heldOut),
-                               seconds: Greedy.milliseconds(start.duration(to: clock.now)) / 1000)
+                               seconds: start.duration(to: clock.now).milliseconds / 1000)
         checkpoints.append(final)
         evaluated?(final)
         return (report, checkpoints)

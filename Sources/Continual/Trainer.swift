@@ -117,7 +117,7 @@ public final class Trainer {
             afterStep?(step)
             items += batch.items
             smoothed = smoothed.isNaN ? loss : 0.9 * smoothed + 0.1 * loss
-            let elapsed = Greedy.milliseconds(start.duration(to: clock.now)) / 1000
+            let elapsed = start.duration(to: clock.now).milliseconds / 1000
             let perStep = elapsed / Double(step + 1)
             progress?(TrainingProgress(step: step + 1, total: settings.steps, loss: smoothed,
                                        itemsPerSecond: Double(items) / max(elapsed, 1e-9),
@@ -126,7 +126,7 @@ public final class Trainer {
             done = step + 1
             if let shouldContinue, !shouldContinue(done) { break }
         }
-        let seconds = Greedy.milliseconds(start.duration(to: clock.now)) / 1000
+        let seconds = start.duration(to: clock.now).milliseconds / 1000
         return TrainingReport(steps: done, finalLoss: smoothed, seconds: seconds, itemsPerSecond: Double(items) / max(seconds, 1e-9))
     }
 

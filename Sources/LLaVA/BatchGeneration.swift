@@ -45,7 +45,7 @@ public enum BatchedGreedy {
         var logits = model.logits(hidden: lastRows)
         let prefillDone = clock.now
         var results = requests.map { _ in
-            Generation(tokenIds: [], topLogprobs: [], prefillMilliseconds: Greedy.milliseconds(start.duration(to: prefillDone)),
+            Generation(tokenIds: [], topLogprobs: [], prefillMilliseconds: start.duration(to: prefillDone).milliseconds,
                        decodeMilliseconds: 0, firstLogits: [])
         }
         var live = Array(requests.indices)
@@ -70,7 +70,7 @@ public enum BatchedGreedy {
             let steps = live.enumerated().map { Llama.Segment(cache: caches[$0.element], rows: $0.offset ..< $0.offset + 1) }
             logits = model.logits(hidden: model.decode(embeddings: embeddings, segments: steps))
         }
-        let decode = Greedy.milliseconds(prefillDone.duration(to: clock.now))
+        let decode = prefillDone.duration(to: clock.now).milliseconds
         for index in results.indices { results[index].decodeMilliseconds = decode }
         return results
     }

@@ -50,8 +50,8 @@ public enum Greedy {
             let h = model.decode(embeddings: embedding, segments: [.init(cache: cache, rows: 0 ..< 1)])
             logits = model.logits(hidden: h)
         }
-        return Generation(tokenIds: generated, topLogprobs: top, prefillMilliseconds: milliseconds(prefill),
-                          decodeMilliseconds: milliseconds(start.duration(to: clock.now)), firstLogits: firstLogits)
+        return Generation(tokenIds: generated, topLogprobs: top, prefillMilliseconds: prefill.milliseconds,
+                          decodeMilliseconds: start.duration(to: clock.now).milliseconds, firstLogits: firstLogits)
     }
 
     /// Index of the largest value; the first on ties, as torch.argmax.
@@ -73,7 +73,4 @@ public enum Greedy {
             .prefix(k).map { TokenLogprob(tokenId: $0, logprob: values[$0]) }
     }
 
-    public static func milliseconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
-    }
 }

@@ -9,6 +9,8 @@ public enum LlavaError: Error, CustomStringConvertible {
     case promptTooLong(tokens: Int, limit: Int)
     case pixelShape(expected: [Int], got: [Int])
     case missingImageToken(String)
+    /// A soft prompt's rows do not match the prompt positions reserved for it.
+    case softPromptMismatch(positions: Int, rows: Int)
 
     public var description: String {
         switch self {
@@ -18,6 +20,7 @@ public enum LlavaError: Error, CustomStringConvertible {
         case let .promptTooLong(tokens, limit): return "the prompt needs \(tokens) positions, the model allows \(limit)"
         case let .pixelShape(expected, got): return "pixel tensor has shape \(got), the vision tower expects \(expected)"
         case let .missingImageToken(detail): return "no image token: \(detail)"
+        case let .softPromptMismatch(positions, rows): return "\(positions) soft-prompt positions for \(rows) soft-prompt rows"
         }
     }
 }
@@ -115,7 +118,7 @@ public struct LlavaModel: Sendable {
         Embedding.forward(out: out, table: text.embedTokens, ids: ids.map { $0 == TrainingExample.softPromptId ? 0 : $0 })
         let softPositions = ids.indices.filter { ids[$0] == TrainingExample.softPromptId }
         guard softPositions.count == (softPrompt?.rows ?? 0) else {
-            throw LlavaError.missingImageToken("\(softPositions.count) soft-prompt positions for \(softPrompt?.rows ?? 0) rows")
+            throw LlavaError.softPromptMismatch(positions: softPositions.count, rows: softPrompt?.rows ?? 0)
         }
         for (row, position) in softPositions.enumerated() {
             (out.data + position * hidden).update(from: softPrompt!.data + row * hidden, count: hidden)

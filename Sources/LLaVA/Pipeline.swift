@@ -89,8 +89,8 @@ public struct LlavaPipeline: Sendable {
                                              stopIds: stopIds, topK: topLogprobs)
         let text = tokenizer.decode(generation.tokenIds, skipSpecialTokens: true)
         return Answer(text: text.trimmingCharacters(in: .whitespacesAndNewlines), promptIds: ids, generation: generation,
-                      timings: ["preprocess": Greedy.milliseconds(preprocess), "vision": Greedy.milliseconds(vision),
-                                "tokenize": Greedy.milliseconds(tokenize), "prefill": generation.prefillMilliseconds,
+                      timings: ["preprocess": preprocess.milliseconds, "vision": vision.milliseconds,
+                                "tokenize": tokenize.milliseconds, "prefill": generation.prefillMilliseconds,
                                 "decode": generation.decodeMilliseconds])
     }
 }

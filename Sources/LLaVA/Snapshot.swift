@@ -186,8 +186,8 @@ public final class Snapshot: @unchecked Sendable {
                                              stopIds: base.stopIds, topK: topLogprobs)
         let text = base.tokenizer.decode(generation.tokenIds, skipSpecialTokens: true).trimmingCharacters(in: .whitespacesAndNewlines)
         let answer = Answer(text: text, promptIds: ids, generation: generation,
-                            timings: ["preprocess": Greedy.milliseconds(preprocess), "vision": Greedy.milliseconds(vision),
-                                      "route": Greedy.milliseconds(route), "prefill": generation.prefillMilliseconds,
+                            timings: ["preprocess": preprocess.milliseconds, "vision": vision.milliseconds,
+                                      "route": route.milliseconds, "prefill": generation.prefillMilliseconds,
                                       "decode": generation.decodeMilliseconds])
         return Routed(answer: answer, task: tasks[taskId], taskId: taskId, confidence: confidence)
     }

@@ -18,7 +18,7 @@ enum AnswerRoutes {
                 throw error
             }
             if let canary {
-                canary.recordAnswer(snapshot: id, milliseconds: Greedy.milliseconds(start.duration(to: .now)), failed: false)
+                canary.recordAnswer(snapshot: id, milliseconds: start.duration(to: .now).milliseconds, failed: false)
                 context.judgeCanary()
                 if id == canary.active, canary.shadows(), let candidate = try? context.engine.snapshot(canary.candidate) {
                     // Shadow: the candidate answers too, after the client has its answer; only agreement is kept.
@@ -32,7 +32,7 @@ enum AnswerRoutes {
             var body = result(routed, snapshot: id, topLogprobs: input.topLogprobs, tokenizer: snapshot.base.tokenizer)
             body["query_id"] = context.queryLog.record(snapshot: id, task: routed.task, question: input.question, answer: routed.answer.text,
                                                        image: input.imageData)
-            body["latency_ms"] = Greedy.milliseconds(start.duration(to: .now))
+            body["latency_ms"] = start.duration(to: .now).milliseconds
             return try .json(object: body)
         }
         router.post("/v1/compare") { request, _ in
@@ -58,7 +58,7 @@ enum AnswerRoutes {
                                                            answer: routed.answer.text, image: input.imageData)
                 return body
             }
-            return try .json(object: ["results": results, "latency_ms": Greedy.milliseconds(start.duration(to: .now))])
+            return try .json(object: ["results": results, "latency_ms": start.duration(to: .now).milliseconds])
         }
     }
 

@@ -45,7 +45,7 @@ final class Engine: Sendable {
             if let cached = touch(id) { return cached }
             let start = ContinuousClock.now
             let loaded = try Snapshot.load(from: directory, bases: bases)
-            logger.info("loaded snapshot \(id) in \(Greedy.milliseconds(start.duration(to: .now))) ms")
+            logger.info("loaded snapshot \(id) in \(start.duration(to: .now).milliseconds) ms")
             state.withLock { state in
                 state.loaded[id] = loaded
                 state.recency.removeAll { $0 == id }

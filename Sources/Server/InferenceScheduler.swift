@@ -93,7 +93,7 @@ final class InferenceScheduler: @unchecked Sendable {
             process(batch)
             let took = start.duration(to: .now)
             turns.endBatch(took)
-            onBatch?(batch.count, Greedy.milliseconds(took))
+            onBatch?(batch.count, took.milliseconds)
         }
     }
 
@@ -122,7 +122,7 @@ final class InferenceScheduler: @unchecked Sendable {
             for query in queries { query.completion(.failure(error)) }
             return
         }
-        let vision = Greedy.milliseconds(visionStart.duration(to: clock.now))
+        let vision = visionStart.duration(to: clock.now).milliseconds
         // Route each query, then decode each task's group in one batch.
         var groups: [Int: [(query: Query, ids: [Int], embeddings: Tensor, confidence: Float)]] = [:]
         for (query, feature) in zip(queries, features) {
@@ -145,7 +145,7 @@ final class InferenceScheduler: @unchecked Sendable {
                     let text = base.tokenizer.decode(generation.tokenIds, skipSpecialTokens: true)
                         .trimmingCharacters(in: .whitespacesAndNewlines)
                     let answer = Answer(text: text, promptIds: member.ids, generation: generation,
-                                        timings: ["queue": Greedy.milliseconds(member.query.enqueued.duration(to: visionStart)),
+                                        timings: ["queue": member.query.enqueued.duration(to: visionStart).milliseconds,
                                                   "vision": vision, "prefill": generation.prefillMilliseconds,
                                                   "decode": generation.decodeMilliseconds])
                     member.query.completion(.success(Snapshot.Routed(answer: answer, task: snapshot.tasks[task], taskId: task,

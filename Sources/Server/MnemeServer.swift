@@ -93,7 +93,7 @@ public final class MnemeServer: Sendable {
         }
         context = ServerContext(engine: engine, store: store, role: configuration.role, limits: configuration.limits,
                                 authorization: Authorization(token: configuration.token, host: configuration.host, allowedHosts: configuration.allowedHosts),
-                                metrics: metrics, logger: logger, defaultStrategy: configuration.tuner.defaultStrategy,
+                                metrics: metrics, logger: logger, tunerSettings: configuration.tuner,
                                 queryLog: QueryLog(limits: .init(entries: configuration.feedbackKeepQueries, bytes: configuration.feedbackKeepBytes,
                                                                  age: configuration.feedbackKeepTime)),
                                 correctionsThreshold: configuration.correctionsThreshold)
@@ -147,7 +147,7 @@ public final class MnemeServer: Sendable {
             registry = try store.registry()
             if registry.active == nil { registry = try store.promote(baseId) }
             try context.engine.activate(registry.active!)
-            let tuner = Tuner(store: store, engine: context.engine, baseSnapshotId: baseId, settings: configuration.tuner,
+            let tuner = Tuner(store: store, engine: context.engine, baseSnapshotId: baseId, settings: context.tunerSettings,
                               metrics: context.metrics, logger: context.logger)
             tuner.startCanary = { [context] id, share in _ = try context.startCanary(candidate: id, share: share) }
             context.tuner = tuner

@@ -16,8 +16,10 @@ final class ServerContext: Sendable {
     let metrics: ServerMetrics
     let logger: Logger
     let strategies = Strategies.names
+    /// How pushed tasks are tuned (the tuner's own copy: one value, set once).
+    let tunerSettings: TunerSettings
     /// The strategy of pushes that name none.
-    let defaultStrategy: String
+    var defaultStrategy: String { tunerSettings.defaultStrategy }
     private let tunerBox = Mutex<Tuner?>(nil)
     /// Held while a push checks its name and creates its task.
     let pushLock = Mutex(())
@@ -25,9 +27,9 @@ final class ServerContext: Sendable {
     let queryLog: QueryLog
 
     init(engine: Engine, store: Store?, role: ServerRole, limits: ServerLimits, authorization: Authorization, metrics: ServerMetrics,
-         logger: Logger, defaultStrategy: String, queryLog: QueryLog = QueryLog(limits: .init()), correctionsThreshold: Int = 0) {
+         logger: Logger, tunerSettings: TunerSettings, queryLog: QueryLog = QueryLog(limits: .init()), correctionsThreshold: Int = 0) {
+        self.tunerSettings = tunerSettings
         self.correctionsThreshold = correctionsThreshold
-        self.defaultStrategy = defaultStrategy
         self.queryLog = queryLog
         self.engine = engine
         self.store = store

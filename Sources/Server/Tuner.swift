@@ -154,7 +154,7 @@ final class Tuner: @unchecked Sendable {
             let result = try tune(job)
             metrics.jobFinished(state: "done")
             cancelled.withLock { _ = $0.remove(job.id) }
-            logger.info("job \(job.id): snapshot \(result.snapshot) \(result.promoted ? "promoted" : "kept as candidate") after \(Greedy.milliseconds(start.duration(to: .now)) / 1000) s")
+            logger.info("job \(job.id): snapshot \(result.snapshot) \(result.promoted ? "promoted" : "kept as candidate") after \(start.duration(to: .now).milliseconds / 1000) s")
         } catch {
             let wasCancelled = cancelled.withLock { $0.remove(job.id) != nil }
             metrics.jobFinished(state: wasCancelled ? "cancelled" : "failed")
@@ -211,7 +211,7 @@ final class Tuner: @unchecked Sendable {
         try reporter.flush()
         if !checks.isEmpty { _ = try? store.updateProgress(job.id, latest) }
         if isCancelled(job.id) { throw CancellationError() }
-        CrashPoint.reach("tuning-done")
+        store.reach(.tuningDone)
 
         _ = try store.beginEvaluation(job.id)
         let tuned = outcome.snapshot
@@ -223,7 +223,7 @@ final class Tuner: @unchecked Sendable {
         do {
             try tuned.save(to: draft.directory, manifest: SnapshotManifest(base: "../\(baseSnapshotId)", strategy: strategy.name,
                                                                            tasks: tuned.tasks, parent: parentId))
-            CrashPoint.reach("snapshot-write")
+            store.reach(.snapshotWrite)
         } catch {
             try? store.discard(draft)
             throw error
@@ -275,17 +275,6 @@ final class Tuner: @unchecked Sendable {
 
     private func labeled(_ item: TaskItem) throws -> LabeledItem {
         LabeledItem(image: try ImageDecoder.decode(try item.imageData()), question: item.question, answer: item.answer)
-    }
-}
-
-/// Fault injection for the crash tests: `MNEME_CRASH_POINT=<name>` makes the process SIGKILL itself when it
-/// reaches that point (a draft snapshot fully written but not committed, …). Unset in production.
-enum CrashPoint {
-    private static let armed = ProcessInfo.processInfo.environment["MNEME_CRASH_POINT"]
-
-    static func reach(_ name: String) {
-        guard armed == name else { return }
-        kill(getpid(), SIGKILL)
     }
 }
 

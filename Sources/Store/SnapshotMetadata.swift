@@ -85,7 +85,7 @@ public struct SnapshotMetadata: Codable, Sendable, Equatable {
 }
 
 /// A snapshot being written: a private directory the caller fills with model files, then hands to
-/// `Store.commit(_:_:)` (or `Store.discard(_:)`). It lives at `snapshots/.draft-<lease>-<id>/`, one level below
+/// `Store.commit(_:_:)` (or `Store.discard(_:)`). It lives at `snapshots/.draft.<writer token>.<id>/`, one level below
 /// the data directory like the final `snapshots/<id>/`, so paths relative to it stay valid after the rename.
 public struct SnapshotDraft: Sendable, Equatable {
     public let id: String

@@ -123,16 +123,22 @@ public final class Store: Sendable {
 
     // MARK: Crash points (tests)
 
-    /// Named instants inside multi-step writes, where tests simulate a crash (see `crashHook`).
-    enum CrashPoint: String, Sendable {
+    /// Named instants inside multi-step writes where tests simulate a crash: in-process through `crashHook`, and
+    /// in a server process through `MNEME_CRASH_POINT=<raw value>`, which makes it SIGKILL itself there (a draft
+    /// snapshot fully written but not committed, …). Unset in production.
+    public enum CrashPoint: String, Sendable {
         case taskFilesWritten, taskRenamed, taskJobWritten, progressWritten, snapshotSynced, snapshotRenamed
+        /// The tuner's: training done, nothing written; a draft snapshot written, not committed.
+        case tuningDone = "tuning-done", snapshotWrite = "snapshot-write"
     }
 
     /// Test-only: called at every `CrashPoint`; a crash test's child process installs one that SIGKILLs itself.
     static let crashHook = Mutex<(@Sendable (CrashPoint) -> Void)?>(nil)
+    private static let armedByEnvironment = ProcessInfo.processInfo.environment["MNEME_CRASH_POINT"]
 
-    func reach(_ point: CrashPoint) {
+    public func reach(_ point: CrashPoint) {
         if let hook = Self.crashHook.withLock({ $0 }) { hook(point) }
+        if Self.armedByEnvironment == point.rawValue { kill(getpid(), SIGKILL) }
     }
 }
 

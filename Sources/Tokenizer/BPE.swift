@@ -150,7 +150,7 @@ struct BPEModel: TokenizerModel {
         var heap = MergeHeap()
         for position in 0..<(count - 1) {
             if let merge = merges[Self.key(symbols[position], symbols[position + 1])] {
-                heap.push(MergeHeap.Entry(rank: merge.rank, position: Int32(position), id: merge.id))
+                heap.push(MergeCandidate(rank: merge.rank, position: Int32(position), id: merge.id))
             }
         }
         while let top = heap.pop() {
@@ -166,12 +166,12 @@ struct BPEModel: TokenizerModel {
             if previous[position] >= 0 {
                 let left = previous[position]
                 if let candidate = merges[Self.key(symbols[left], symbols[position])] {
-                    heap.push(MergeHeap.Entry(rank: candidate.rank, position: Int32(left), id: candidate.id))
+                    heap.push(MergeCandidate(rank: candidate.rank, position: Int32(left), id: candidate.id))
                 }
             }
             if next[position] < count {
                 if let candidate = merges[Self.key(symbols[position], symbols[next[position]])] {
-                    heap.push(MergeHeap.Entry(rank: candidate.rank, position: Int32(position), id: candidate.id))
+                    heap.push(MergeCandidate(rank: candidate.rank, position: Int32(position), id: candidate.id))
                 }
             }
         }
@@ -182,47 +182,16 @@ struct BPEModel: TokenizerModel {
     }
 }
 
-/// A binary min-heap of merge candidates ordered by (rank, position).
-struct MergeHeap {
-    struct Entry {
-        var rank: Int32
-        var position: Int32
-        var id: Int32
+/// The merge loop's candidates, earliest (rank, position) first.
+typealias MergeHeap = BinaryHeap<MergeCandidate>
 
-        func precedes(_ other: Entry) -> Bool {
-            rank != other.rank ? rank < other.rank : position < other.position
-        }
-    }
+/// A merge candidate: the pair starting at `position`, merged by rule `rank` into token `id`.
+struct MergeCandidate: HeapOrdered {
+    var rank: Int32
+    var position: Int32
+    var id: Int32
 
-    private var entries: [Entry] = []
-
-    mutating func push(_ entry: Entry) {
-        entries.append(entry)
-        var child = entries.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard entries[child].precedes(entries[parent]) else { break }
-            entries.swapAt(child, parent)
-            child = parent
-        }
-    }
-
-    mutating func pop() -> Entry? {
-        guard let first = entries.first else { return nil }
-        let last = entries.removeLast()
-        if !entries.isEmpty {
-            entries[0] = last
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1
-                guard left < entries.count else { break }
-                var smallest = left
-                if left + 1 < entries.count && entries[left + 1].precedes(entries[left]) { smallest = left + 1 }
-                guard entries[smallest].precedes(entries[parent]) else { break }
-                entries.swapAt(smallest, parent)
-                parent = smallest
-            }
-        }
-        return first
+    func precedes(_ other: MergeCandidate) -> Bool {
+        rank != other.rank ? rank < other.rank : position < other.position
     }
 }

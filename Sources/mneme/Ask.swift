@@ -61,9 +61,9 @@ struct Ask: ParsableCommand {
             return
         }
         var timings = answer.timings
-        timings["load"] = Greedy.milliseconds(start.duration(to: loaded))
-        timings["decode_image"] = Greedy.milliseconds(loaded.duration(to: decodedAt))
-        timings["total"] = Greedy.milliseconds(start.duration(to: clock.now))
+        timings["load"] = start.duration(to: loaded).milliseconds
+        timings["decode_image"] = loaded.duration(to: decodedAt).milliseconds
+        timings["total"] = start.duration(to: clock.now).milliseconds
         try writeJSON([
             "answer": answer.text,
             "token_ids": answer.generation.tokenIds,

@@ -50,12 +50,12 @@ struct BenchInfer: ParsableCommand {
             let generation = try Greedy.generate(model: pipeline.model, promptEmbeddings: embeddings, maxNewTokens: tokens, stopIds: [])
             let t4 = clock.now
             guard iteration >= 3 else { continue }
-            samples["decode_image"]!.append(Greedy.milliseconds(t0.duration(to: t1)))
-            samples["preprocess"]!.append(Greedy.milliseconds(t1.duration(to: t2)))
-            samples["vision"]!.append(Greedy.milliseconds(t2.duration(to: t3)))
+            samples["decode_image"]!.append(t0.duration(to: t1).milliseconds)
+            samples["preprocess"]!.append(t1.duration(to: t2).milliseconds)
+            samples["vision"]!.append(t2.duration(to: t3).milliseconds)
             samples["prefill"]!.append(generation.prefillMilliseconds)
             samples["decode"]!.append(generation.decodeMilliseconds)
-            let total = Greedy.milliseconds(t0.duration(to: t4))
+            let total = t0.duration(to: t4).milliseconds
             samples["total"]!.append(total)
             flops += BLAS.flopCounter.load(ordering: .relaxed) - flopsBefore
             busy += total

@@ -59,7 +59,7 @@ struct BenchTrain: ParsableCommand {
         var last = ContinuousClock.now
         let report = trainer.run(batch: { _ in TrainingBatch(examples: sampler.next(batch).map { examples[$0] }) }) { progress in
             let now = ContinuousClock.now
-            if progress.step > 3 { times.append(Greedy.milliseconds(last.duration(to: now))) }
+            if progress.step > 3 { times.append(last.duration(to: now).milliseconds) }
             last = now
         }
         let p50 = percentile(times, 50)

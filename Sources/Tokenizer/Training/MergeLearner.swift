@@ -168,7 +168,7 @@ struct MergeLearner {
 /// A max-heap of candidate pairs ordered by count, then by the smaller pair (left id, then right id). Each
 /// entry carries the words to look in; those lists live beside the heap so that sifting moves small values.
 private struct PairQueue {
-    private struct Entry {
+    private struct Entry: HeapOrdered {
         var count: Int
         var pair: UInt64
         var slot: Int32
@@ -178,7 +178,7 @@ private struct PairQueue {
         }
     }
 
-    private var entries: [Entry] = []
+    private var heap = BinaryHeap<Entry>()
     private var wordLists: [[Int32]] = []
     private var freeSlots: [Int32] = []
 
@@ -191,32 +191,11 @@ private struct PairQueue {
             slot = Int32(wordLists.count)
             wordLists.append(words)
         }
-        entries.append(Entry(count: count, pair: pair, slot: slot))
-        var child = entries.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard entries[child].precedes(entries[parent]) else { break }
-            entries.swapAt(child, parent)
-            child = parent
-        }
+        heap.push(Entry(count: count, pair: pair, slot: slot))
     }
 
     mutating func pop() -> (count: Int, pair: UInt64, words: [Int32])? {
-        guard let first = entries.first else { return nil }
-        let last = entries.removeLast()
-        if !entries.isEmpty {
-            entries[0] = last
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1
-                guard left < entries.count else { break }
-                var best = left
-                if left + 1 < entries.count && entries[left + 1].precedes(entries[left]) { best = left + 1 }
-                guard entries[best].precedes(entries[parent]) else { break }
-                entries.swapAt(best, parent)
-                parent = best
-            }
-        }
+        guard let first = heap.pop() else { return nil }
         let words = wordLists[Int(first.slot)]
         wordLists[Int(first.slot)] = []
         freeSlots.append(first.slot)
