@@ -34,25 +34,32 @@ public enum Evaluation {
                                 progress: (@Sendable (Int, Int) -> Void)? = nil, shouldStop: (() -> Bool)? = nil) throws -> Report {
         let results = ParallelResults<Prediction>(count: items.count)
         let forced: String? = if case let .task(name) = routing { name } else { nil }
-        let answer: @Sendable (Int) -> Void = { index in
-            let item = items[index]
-            results.set(index, Swift.Result {
-                let routed = try snapshot.answer(image: item.image, question: item.question, task: forced, maxNewTokens: maxNewTokens)
-                return Prediction(question: item.question, expected: item.answer, answer: routed.answer.text,
-                                  correct: AnswerMatch.matches(routed.answer.text, item.answer), routedTask: routed.task)
-            })
-            if index % 16 == 0 { progress?(results.completed, items.count) }
-        }
-        // One item per core on single-threaded BLAS: items on two-threaded BLAS at once oversubscribe the
-        // cores (1,000 items of `mneme eval`: 32 s against 12 s). Beside a server's queries (a pause handler is
-        // installed) a few items at a time, pausing between them, so a query waits for one round at most.
+        // Items go through the snapshot's batched answer a chunk at a time, one chunk per core on
+        // single-threaded BLAS: items on two-threaded BLAS at once oversubscribe the cores (1,000 items of
+        // `mneme eval`: 32 s against 12 s). Beside a server's queries (a pause handler is installed) chunks are
+        // small and a round is one chunk per core, pausing between rounds, so a query waits for one round at most.
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let round = TrainingYield.isInstalledOnCurrentThread ? cores : items.count
-        for start in stride(from: 0, to: items.count, by: max(1, round)) {
+        let beside = TrainingYield.isInstalledOnCurrentThread
+        let size = beside ? 2 : 16
+        let chunks = stride(from: 0, to: items.count, by: size).map { $0 ..< min(items.count, $0 + size) }
+        let perRound = beside ? cores : max(1, chunks.count)
+        let answer: @Sendable (Range<Int>) -> Void = { range in
+            let routed = snapshot.answer(range.map { Snapshot.Query(image: items[$0].image, question: items[$0].question, task: forced,
+                                                                     maxNewTokens: maxNewTokens) })
+            for (index, result) in zip(range, routed) {
+                let item = items[index]
+                results.set(index, result.map { routed in
+                    Prediction(question: item.question, expected: item.answer, answer: routed.answer.text,
+                               correct: AnswerMatch.matches(routed.answer.text, item.answer), routedTask: routed.task)
+                })
+            }
+            progress?(results.completed, items.count)
+        }
+        for first in stride(from: 0, to: chunks.count, by: perRound) {
             TrainingYield.point()
             if shouldStop?() == true { throw CancellationError() }
-            let end = min(items.count, start + round)
-            BLAS.withThreads(1) { DispatchQueue.concurrentPerform(iterations: end - start) { answer(start + $0) } }
+            let round = Array(chunks[first ..< min(chunks.count, first + perRound)])
+            BLAS.withThreads(1) { DispatchQueue.concurrentPerform(iterations: round.count) { answer(round[$0]) } }
         }
         let predictions = try results.values()
         var selectorAccuracy: Double?

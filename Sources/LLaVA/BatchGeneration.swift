@@ -83,7 +83,7 @@ extension LlavaModel {
         let v = config.visionConfig
         let expected = [v.numChannels, v.imageSize, v.imageSize]
         for image in pixels where image.shape != expected { throw LlavaError.pixelShape(expected: expected, got: image.shape) }
-        let features = CLIPTraining.forward(model: self, pixels: pixels).features!
+        let features = TrainingYield.withoutPauses { CLIPTraining.forward(model: self, pixels: pixels).features! }
         let perImage = features.rows / pixels.count
         return (0 ..< pixels.count).map { features.slice($0 * perImage ..< ($0 + 1) * perImage) }
     }

@@ -168,28 +168,77 @@ public final class Snapshot: @unchecked Sendable {
     /// Routes (unless `task` names one) and answers.
     public func answer(image: RGBImage, question: String, task: String? = nil, maxNewTokens: Int? = nil,
                        topLogprobs: Int = 0) throws -> Routed {
+        try answer([Query(image: image, question: question, task: task, maxNewTokens: maxNewTokens, topLogprobs: topLogprobs)])[0].get()
+    }
+
+    /// One query for `answer(_:)`: `task` forces a task (nil: the selector routes).
+    public struct Query: Sendable {
+        public var image: RGBImage
+        public var question: String
+        public var task: String?
+        public var maxNewTokens: Int?
+        public var topLogprobs: Int
+
+        public init(image: RGBImage, question: String, task: String? = nil, maxNewTokens: Int? = nil, topLogprobs: Int = 0) {
+            self.image = image
+            self.question = question
+            self.task = task
+            self.maxNewTokens = maxNewTokens
+            self.topLogprobs = topLogprobs
+        }
+    }
+
+    /// The one answer recipe — the server's batches, `mneme ask`, `mneme eval` and every evaluation during
+    /// tuning: the images through the vision tower in one pass (adapters touch only the decoder, so the base
+    /// vision path serves every task and feeds the selector), each query routed, then the prompts of each task
+    /// in one prefill and one decode step per token. A query that fails (an unknown task) fails alone; results
+    /// come in the queries' order. Batched and one-at-a-time answers are the same tokens (`BatchGenerationTests`).
+    public func answer(_ queries: [Query]) -> [Result<Routed, Error>] {
+        guard !queries.isEmpty else { return [] }
         let clock = ContinuousClock()
         var start = clock.now
-        let pixels = base.pixels(of: image)
-        let preprocess = start.duration(to: clock.now)
+        let pixels = queries.map { base.pixels(of: $0.image) }
+        let preprocess = start.duration(to: clock.now).milliseconds
         start = clock.now
-        // Adapters touch only the decoder, so the base vision path serves every task and feeds the selector.
-        let features = try base.model.imageFeatures(pixels: pixels)
-        let vision = start.duration(to: clock.now)
+        let features: [Tensor]
+        do {
+            features = try base.model.imageFeatures(batch: pixels)
+        } catch {
+            return queries.map { _ in .failure(error) }
+        }
+        let vision = start.duration(to: clock.now).milliseconds
         start = clock.now
-        let (taskId, confidence) = try route(features: features, question: question, forced: task)
-        let chosen = pipeline(forTask: taskId)
-        let (ids, embeddings) = try promptEmbeddings(question: question, features: features, task: taskId)
-        let route = start.duration(to: clock.now)
-        let generation = try Greedy.generate(model: chosen.model, promptEmbeddings: embeddings,
-                                             maxNewTokens: maxNewTokens ?? base.settings.maxAnswerTokens,
-                                             stopIds: base.stopIds, topK: topLogprobs)
-        let text = base.tokenizer.decode(generation.tokenIds, skipSpecialTokens: true).trimmingCharacters(in: .whitespacesAndNewlines)
-        let answer = Answer(text: text, promptIds: ids, generation: generation,
-                            timings: ["preprocess": preprocess.milliseconds, "vision": vision.milliseconds,
-                                      "route": route.milliseconds, "prefill": generation.prefillMilliseconds,
-                                      "decode": generation.decodeMilliseconds])
-        return Routed(answer: answer, task: tasks[taskId], taskId: taskId, confidence: confidence)
+        var results = [Result<Routed, Error>?](repeating: nil, count: queries.count)
+        var groups: [Int: [(index: Int, ids: [Int], embeddings: Tensor, confidence: Float)]] = [:]
+        for (index, (query, feature)) in zip(queries, features).enumerated() {
+            do {
+                let (task, confidence) = try route(features: feature, question: query.question, forced: query.task)
+                let (ids, embeddings) = try promptEmbeddings(question: query.question, features: feature, task: task)
+                groups[task, default: []].append((index, ids, embeddings, confidence))
+            } catch {
+                results[index] = .failure(error)
+            }
+        }
+        let routing = start.duration(to: clock.now).milliseconds
+        for (task, members) in groups.sorted(by: { $0.key < $1.key }) {
+            do {
+                let generations = try BatchedGreedy.generate(
+                    model: model(forTask: task),
+                    requests: members.map { .init(promptEmbeddings: $0.embeddings, maxNewTokens: queries[$0.index].maxNewTokens ?? base.settings.maxAnswerTokens,
+                                                  topK: queries[$0.index].topLogprobs) },
+                    stopIds: base.stopIds)
+                for (member, generation) in zip(members, generations) {
+                    let text = base.tokenizer.decode(generation.tokenIds, skipSpecialTokens: true).trimmingCharacters(in: .whitespacesAndNewlines)
+                    let answer = Answer(text: text, promptIds: member.ids, generation: generation,
+                                        timings: ["preprocess": preprocess, "vision": vision, "route": routing,
+                                                  "prefill": generation.prefillMilliseconds, "decode": generation.decodeMilliseconds])
+                    results[member.index] = .success(Routed(answer: answer, task: tasks[task], taskId: task, confidence: member.confidence))
+                }
+            } catch {
+                for member in members { results[member.index] = .failure(error) }
+            }
+        }
+        return results.map { $0! }
     }
 
     /// Prompt ids and embeddings for a query answered as `task`, soft prompts inserted when the snapshot has them.

@@ -109,51 +109,18 @@ final class InferenceScheduler: @unchecked Sendable {
         for key in order { answer(bySnapshot[key]!) }
     }
 
+    /// One snapshot's share of a batch, through the snapshot's one answer recipe; the queue time is added here.
     private func answer(_ queries: [Query]) {
-        let snapshot = queries[0].snapshot
-        let base = snapshot.base
-        let clock = ContinuousClock()
-        let visionStart = clock.now
-        let pixels = queries.map { base.pixels(of: $0.image) }
-        let features: [Tensor]
-        do {
-            features = try base.model.imageFeatures(batch: pixels)
-        } catch {
-            for query in queries { query.completion(.failure(error)) }
-            return
-        }
-        let vision = visionStart.duration(to: clock.now).milliseconds
-        // Route each query, then decode each task's group in one batch.
-        var groups: [Int: [(query: Query, ids: [Int], embeddings: Tensor, confidence: Float)]] = [:]
-        for (query, feature) in zip(queries, features) {
-            do {
-                let (task, confidence) = try snapshot.route(features: feature, question: query.question, forced: query.task)
-                let (ids, embeddings) = try snapshot.promptEmbeddings(question: query.question, features: feature, task: task)
-                groups[task, default: []].append((query, ids, embeddings, confidence))
-            } catch {
-                query.completion(.failure(error))
-            }
-        }
-        for (task, members) in groups.sorted(by: { $0.key < $1.key }) {
-            let model = snapshot.model(forTask: task)
-            do {
-                let generations = try BatchedGreedy.generate(
-                    model: model,
-                    requests: members.map { .init(promptEmbeddings: $0.embeddings, maxNewTokens: $0.query.maxNewTokens, topK: $0.query.topLogprobs) },
-                    stopIds: base.stopIds)
-                for (member, generation) in zip(members, generations) {
-                    let text = base.tokenizer.decode(generation.tokenIds, skipSpecialTokens: true)
-                        .trimmingCharacters(in: .whitespacesAndNewlines)
-                    let answer = Answer(text: text, promptIds: member.ids, generation: generation,
-                                        timings: ["queue": member.query.enqueued.duration(to: visionStart).milliseconds,
-                                                  "vision": vision, "prefill": generation.prefillMilliseconds,
-                                                  "decode": generation.decodeMilliseconds])
-                    member.query.completion(.success(Snapshot.Routed(answer: answer, task: snapshot.tasks[task], taskId: task,
-                                                                     confidence: member.confidence)))
-                }
-            } catch {
-                for member in members { member.query.completion(.failure(error)) }
-            }
+        let started = ContinuousClock.now
+        let results = queries[0].snapshot.answer(queries.map {
+            Snapshot.Query(image: $0.image, question: $0.question, task: $0.task, maxNewTokens: $0.maxNewTokens, topLogprobs: $0.topLogprobs)
+        })
+        for (query, result) in zip(queries, results) {
+            query.completion(result.map { routed in
+                var routed = routed
+                routed.answer.timings["queue"] = query.enqueued.duration(to: started).milliseconds
+                return routed
+            })
         }
     }
 }

@@ -4,7 +4,7 @@ import XCTest
 @testable import Continual
 
 /// Evaluation runs one item per core on single-threaded BLAS and gives the threads back; inside a server's
-/// tuner (a `TrainingYield` handler installed) it pauses after every round of one item per core.
+/// tuner (a `TrainingYield` handler installed) it pauses after every round of one two-item chunk per core.
 final class EvaluationThreadsTests: XCTestCase {
     private func threadsSeenWhileEvaluating() throws -> (during: Set<Int>, after: Int) {
         let snapshot = try Snapshot.load(from: TuningTests.modelDirectory)
@@ -33,7 +33,7 @@ final class EvaluationThreadsTests: XCTestCase {
         XCTAssertEqual(during, [1])
         XCTAssertEqual(after, 2)
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        XCTAssertEqual(pauses.values.count, (17 + cores - 1) / cores, "one pause before each round of \(cores) items")
+        XCTAssertEqual(pauses.values.count, (9 + cores - 1) / cores, "one pause before each round of \(cores) chunks of two items")
     }
 }
 

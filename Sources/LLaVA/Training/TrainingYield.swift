@@ -13,6 +13,17 @@ public enum TrainingYield {
     }
 
     private static let installed = Mutex<Installed?>(nil)
+    /// Set while the installed thread runs inference through training code (`withoutPauses`).
+    private static let suppressed = Atomic<Bool>(false)
+
+    /// Runs `body` without pausing at the points inside it: inference that borrows a training forward pass
+    /// (the batched vision tower) pauses between whole answers, not between its layers.
+    public static func withoutPauses<Result>(_ body: () throws -> Result) rethrows -> Result {
+        guard isInstalledOnCurrentThread, !suppressed.load(ordering: .relaxed) else { return try body() }
+        suppressed.store(true, ordering: .relaxed)
+        defer { suppressed.store(false, ordering: .relaxed) }
+        return try body()
+    }
 
     /// Installs the pause handler for the calling thread (replacing any other), or removes it with nil.
     public static func install(_ handler: (@Sendable () -> Void)?) {
@@ -31,5 +42,8 @@ public enum TrainingYield {
     public static var isInstalledOnCurrentThread: Bool { handlerOfCurrentThread != nil }
 
     @inline(__always)
-    public static func point() { handlerOfCurrentThread?() }
+    public static func point() {
+        guard let handler = handlerOfCurrentThread, !suppressed.load(ordering: .relaxed) else { return }
+        handler()
+    }
 }
