@@ -71,27 +71,11 @@ public struct LlavaPipeline: Sendable {
         return Tensor(shape: [3, preprocessor.outputHeight, preprocessor.outputWidth], values: values)
     }
 
-    /// Answers one question about one image by greedy decoding.
+    /// Answers one question about one image by greedy decoding, through the one answer recipe
+    /// (`Snapshot.answer(_:)`) of a snapshot that is this model alone.
     public func answer(image: RGBImage, question: String, maxNewTokens: Int? = nil, topLogprobs: Int = 0) throws -> Answer {
-        let clock = ContinuousClock()
-        var start = clock.now
-        let pixels = self.pixels(of: image)
-        let preprocess = start.duration(to: clock.now)
-        start = clock.now
-        let features = try model.imageFeatures(pixels: pixels)
-        let vision = start.duration(to: clock.now)
-        start = clock.now
-        let ids = try promptIds(question: question)
-        let embeddings = try model.embed(ids: ids, imageFeatures: features)
-        let tokenize = start.duration(to: clock.now)
-        let generation = try Greedy.generate(model: model, promptEmbeddings: embeddings,
-                                             maxNewTokens: maxNewTokens ?? settings.maxAnswerTokens,
-                                             stopIds: stopIds, topK: topLogprobs)
-        let text = tokenizer.decode(generation.tokenIds, skipSpecialTokens: true)
-        return Answer(text: text.trimmingCharacters(in: .whitespacesAndNewlines), promptIds: ids, generation: generation,
-                      timings: ["preprocess": preprocess.milliseconds, "vision": vision.milliseconds,
-                                "tokenize": tokenize.milliseconds, "prefill": generation.prefillMilliseconds,
-                                "decode": generation.decodeMilliseconds])
+        try Snapshot(base: self, adapters: nil, selector: nil, tasks: ["base"])
+            .answer(image: image, question: question, maxNewTokens: maxNewTokens, topLogprobs: topLogprobs).answer
     }
 }
 
