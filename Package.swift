@@ -67,6 +67,6 @@ let package = Package(
         // Runs the built `mneme` executable (`swift build` first): servers, replicas and crashes for real.
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "Imaging"]),
         // The command-line options themselves (`@testable import mneme`).
-        .testTarget(name: "CommandTests", dependencies: ["mneme"]),
+        .testTarget(name: "CommandTests", dependencies: ["mneme", "Server"]),
     ]
 )

@@ -87,6 +87,15 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         let logger = Logger(label: "mneme")
+        let server = try MnemeServer(configuration: try configuration(), logger: logger)
+        try server.start()
+        ShutdownSignals.wait()
+        logger.info("shutting down: finishing requests in flight")
+        server.stop()
+    }
+
+    /// The server's configuration from the options, each checked; a wrong one is a `ValidationError` naming it.
+    func configuration() throws -> ServerConfiguration {
         var configuration = ServerConfiguration(dataDirectory: URL(fileURLWithPath: data), modelDirectory: try DefaultModel.resolve(model))
         guard let role = ServerRole(rawValue: role) else {
             throw ValidationError("--role must be one of \(ServerRole.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -132,11 +141,7 @@ struct Serve: ParsableCommand {
         configuration.port = port
         configuration.token = try ServerConfiguration.loadToken(file: tokenFile)
         configuration.publicDirectory = publicDirectory.map { URL(fileURLWithPath: $0) } ?? ProjectFiles.find("public")
-        let server = try MnemeServer(configuration: configuration, logger: logger)
-        try server.start()
-        ShutdownSignals.wait()
-        logger.info("shutting down: finishing requests in flight")
-        server.stop()
+        return configuration
     }
 }
 

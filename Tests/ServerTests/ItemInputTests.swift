@@ -65,6 +65,40 @@ final class ItemInputTests: XCTestCase {
         XCTAssertEqual(looks, 3, "it looked before each image and stopped at the first look that found the client gone")
     }
 
+    func query(_ body: [String: Any]) throws -> QueryInput {
+        try QueryInput.parse(HTTPRequest(method: .post, uri: "/v1/answer", headers: ["Content-Type": "application/json"],
+                                         body: try JSONSerialization.data(withJSONObject: body)), rules: Self.rules)
+    }
+
+    /// A query: JSON with a base64 image or multipart with an image part; every field checked, with its code.
+    func testAQueryIsParsedAndCheckedFieldByField() throws {
+        let parsed = try query(["image": Self.png.base64EncodedString(), "question": " What colour? ", "max_new_tokens": 3, "top_logprobs": 2,
+                                "task": "colours"])
+        XCTAssertEqual(parsed.question, "What colour?")
+        XCTAssertEqual([parsed.maxNewTokens, parsed.topLogprobs], [3, 2])
+        XCTAssertEqual(parsed.task, "colours")
+        XCTAssertEqual(parsed.imageData, Self.png, "the image as sent, kept for feedback")
+        XCTAssertEqual(code { try self.query(["image": "%%%", "question": "What?"]) }, "invalid_image")
+        XCTAssertEqual(code { try self.query(["image": Self.png.base64EncodedString(), "question": "What?", "max_new_tokens": 0]) }, "invalid_field")
+        XCTAssertEqual(code { try self.query(["image": Self.png.base64EncodedString(), "question": "What?", "top_logprobs": 99]) }, "invalid_field")
+        XCTAssertEqual(code { try self.query(["question": "What?"]) }, "invalid_json")
+
+        let boundary = "b0undary"
+        var form = Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"question\"\r\n\r\nWhat colour?\r\n".utf8)
+        form += Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n".utf8)
+        form += Self.png + Data("\r\n--\(boundary)--\r\n".utf8)
+        let multipart = try QueryInput.parse(HTTPRequest(method: .post, uri: "/v1/answer",
+                                                         headers: ["Content-Type": "multipart/form-data; boundary=\(boundary)"], body: form),
+                                             rules: Self.rules)
+        XCTAssertEqual(multipart.question, "What colour?")
+        XCTAssertEqual(multipart.image.width, 32)
+        let noImage = Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"question\"\r\n\r\nWhat?\r\n--\(boundary)--\r\n".utf8)
+        XCTAssertEqual(code {
+            try QueryInput.parse(HTTPRequest(method: .post, uri: "/v1/answer", headers: ["Content-Type": "multipart/form-data; boundary=\(boundary)"],
+                                             body: noImage), rules: Self.rules)
+        }, "missing_image")
+    }
+
     func testAQueryFollowsTheSameQuestionRules() {
         func query(_ question: String) -> String? {
             code {
