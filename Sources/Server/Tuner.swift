@@ -165,33 +165,61 @@ final class Tuner: @unchecked Sendable {
 
     private struct Outcome { var snapshot: String; var promoted: Bool }
 
+    /// A job from start to finish: its inputs, learning (one `TaskLearning` run), the snapshot written, then
+    /// promoted, entered as a canary or kept as a candidate.
     private func tune(_ job: JobRecord) throws -> Outcome {
         let task = try store.task(job.taskId)
-        let strategyName = job.strategy ?? task.strategy ?? settings.defaultStrategy
-        let strategy = try Strategies.named(strategyName)
+        let strategy = try Strategies.named(job.strategy ?? task.strategy ?? settings.defaultStrategy)
         let (parentId, parent) = try engine.active()
         let parentMetadata = try store.snapshot(parentId)
-        let base = parent.base
+        let inputs = try inputs(of: task, parent: parent, lineage: parentMetadata)
+        let outcome = try learn(job, task: task, strategy: strategy, parent: parent, index: parentMetadata.tasks.count, inputs: inputs)
+        store.reach(.tuningDone)
 
-        // This task's items and every earlier task's, by the parent's lineage.
+        _ = try store.beginEvaluation(job.id)
+        let metadata = try write(outcome, task: task, strategy: strategy, parentId: parentId, lineage: parentMetadata, job: job)
+        let promoted = try place(metadata.id, outcome: outcome, fromFeedback: task.feedback != nil, parentId: parentId)
+        logger.info("job \(job.id): \(outcome.summary)")
+        let record = JobOutcome(before: HeldOutScore(outcome.before), after: HeldOutScore(outcome.after),
+                                verdict: outcome.verdict.rawValue, summary: outcome.summary, steps: outcome.report.steps,
+                                stoppedOnPlateau: outcome.stoppedOnPlateau)
+        _ = try store.finishJob(job.id, snapshot: metadata.id, promoted: promoted, outcome: record)
+        pruneSnapshots()
+        return Outcome(snapshot: metadata.id, promoted: promoted)
+    }
+
+    private struct Inputs {
+        var examples: [PreparedExample]
+        var heldOut: [LabeledItem]
+        var earlier: [TaskLearning.Earlier]
+    }
+
+    /// This task's training and held-out items, and every earlier task's by the parent's lineage.
+    private func inputs(of task: TaskRecord, parent: Snapshot, lineage: SnapshotMetadata) throws -> Inputs {
+        let base = parent.base
         let items = try store.items(ofTask: task.id)
-        let train = try task.trainIndices.map { try labeled(items[$0]) }
-        let held = try task.evalIndices.map { try labeled(items[$0]) }
         var earlier: [TaskLearning.Earlier] = []
-        for id in parentMetadata.taskIds {
+        for id in lineage.taskIds {
             let record = try store.task(id)
             let all = try store.items(ofTask: id)
-            earlier.append(TaskLearning.Earlier(task: ContinualTask(name: record.name, examples: try AdapterTuning.prepare(try record.trainIndices.map { try labeled(all[$0]) }, base: base)),
-                                                heldOut: try record.evalIndices.map { try labeled(all[$0]) }, parentAccuracy: parentMetadata.accuracy[record.name]))
+            let examples = try AdapterTuning.prepare(try record.trainIndices.map { try labeled(all[$0]) }, base: base)
+            earlier.append(TaskLearning.Earlier(task: ContinualTask(name: record.name, examples: examples),
+                                                heldOut: try record.evalIndices.map { try labeled(all[$0]) },
+                                                parentAccuracy: lineage.accuracy[record.name]))
         }
-        let examples = try AdapterTuning.prepare(train, base: base)
+        return Inputs(examples: try AdapterTuning.prepare(try task.trainIndices.map { try labeled(items[$0]) }, base: base),
+                      heldOut: try task.evalIndices.map { try labeled(items[$0]) }, earlier: earlier)
+    }
+
+    /// Learns the task, reporting progress and held-out checks to the job as they come; cancellable.
+    private func learn(_ job: JobRecord, task: TaskRecord, strategy: any ContinualStrategy, parent: Snapshot, index: Int,
+                       inputs: Inputs) throws -> TaskLearning.Outcome {
         let reporter = JobProgressReporter(store: store, jobId: job.id)
         var checks: [HeldOutScore] = []
         var latest = JobProgress(step: 0, total: 0)
-        let learning = TaskLearning(settings: settings.learning)
-        let outcome = try learning.learn(strategy, parent: parent, task: TaskLearning.Task(name: task.name, examples: examples, heldOut: held),
-                                         earlier: earlier, index: parentMetadata.tasks.count,
-                                         shouldStop: { [self] in isCancelled(job.id) }) { [self, metrics] event in
+        let outcome = try TaskLearning(settings: settings.learning).learn(
+            strategy, parent: parent, task: TaskLearning.Task(name: task.name, examples: inputs.examples, heldOut: inputs.heldOut),
+            earlier: inputs.earlier, index: index, shouldStop: { [self] in isCancelled(job.id) }) { [self, metrics] event in
             switch event {
             case let .training(progress):
                 latest = JobProgress(step: progress.step, total: progress.total, loss: Double(progress.loss), etaSeconds: progress.etaSeconds,
@@ -211,14 +239,15 @@ final class Tuner: @unchecked Sendable {
         try reporter.flush()
         if !checks.isEmpty { _ = try? store.updateProgress(job.id, latest) }
         if isCancelled(job.id) { throw CancellationError() }
-        store.reach(.tuningDone)
+        return outcome
+    }
 
-        _ = try store.beginEvaluation(job.id)
+    /// Writes the tuned snapshot with what was measured on it: the new task and every earlier one with held-out items.
+    private func write(_ outcome: TaskLearning.Outcome, task: TaskRecord, strategy: any ContinualStrategy, parentId: String,
+                       lineage: SnapshotMetadata, job: JobRecord) throws -> SnapshotMetadata {
         let tuned = outcome.snapshot
-        // The new task, and every earlier task with held-out items, as measured on the tuned snapshot.
         var measured: [String: TaskLearning.Score] = [task.name: outcome.after]
         for entry in outcome.earlierAfter where entry.score.items > 0 { measured[entry.name] = entry.score }
-
         let draft = try store.beginSnapshot(parent: parentId)
         do {
             try tuned.save(to: draft.directory, manifest: SnapshotManifest(base: "../\(baseSnapshotId)", strategy: strategy.name,
@@ -228,36 +257,34 @@ final class Tuner: @unchecked Sendable {
             try? store.discard(draft)
             throw error
         }
-        let metadata = try store.commit(draft, SnapshotDetails(kind: .tuned, tasks: Array(tuned.tasks.dropFirst()),
-                                                               taskIds: parentMetadata.taskIds + [task.id], strategy: strategy.name,
-                                                               accuracy: measured.mapValues(\.accuracy), jobId: job.id,
-                                                               before: [task.name: HeldOutScore(outcome.before)],
-                                                               heldOut: measured.mapValues(HeldOutScore.init)))
-        var promoted = outcome.promote
-        if promoted, task.feedback != nil, settings.feedbackCanaryShare > 0, let startCanary {
-            // Learned from users' corrections: it earns its traffic from their feedback.
-            promoted = false
-            do {
-                try startCanary(metadata.id, settings.feedbackCanaryShare)
-                logger.notice("snapshot \(metadata.id) (from feedback) entered as a \(Int(settings.feedbackCanaryShare * 100))% canary")
-            } catch {
-                logger.warning("snapshot \(metadata.id) kept as a candidate: no canary could start (\(error))")
-                _ = try store.addCandidate(metadata.id)
-            }
-        } else if promoted {
-            try engine.activate(metadata.id) { try store.promote(metadata.id) }
-            metrics.activeSnapshot(metadata.id, previous: parentId)
-        } else {
-            logger.warning("snapshot \(metadata.id) kept as a candidate: \(outcome.summary)")
-            _ = try store.addCandidate(metadata.id)
+        return try store.commit(draft, SnapshotDetails(kind: .tuned, tasks: Array(tuned.tasks.dropFirst()),
+                                                       taskIds: lineage.taskIds + [task.id], strategy: strategy.name,
+                                                       accuracy: measured.mapValues(\.accuracy), jobId: job.id,
+                                                       before: [task.name: HeldOutScore(outcome.before)],
+                                                       heldOut: measured.mapValues(HeldOutScore.init)))
+    }
+
+    /// Promotes the new snapshot when it passed, as a canary when it learned from users' corrections (it earns
+    /// its traffic from their feedback), or keeps it as a candidate; returns whether it was promoted.
+    private func place(_ id: String, outcome: TaskLearning.Outcome, fromFeedback: Bool, parentId: String) throws -> Bool {
+        guard outcome.promote else {
+            logger.warning("snapshot \(id) kept as a candidate: \(outcome.summary)")
+            _ = try store.addCandidate(id)
+            return false
         }
-        logger.info("job \(job.id): \(outcome.summary)")
-        let record = JobOutcome(before: HeldOutScore(outcome.before), after: HeldOutScore(outcome.after),
-                                verdict: outcome.verdict.rawValue, summary: outcome.summary, steps: outcome.report.steps,
-                                stoppedOnPlateau: outcome.stoppedOnPlateau)
-        _ = try store.finishJob(job.id, snapshot: metadata.id, promoted: promoted, outcome: record)
-        pruneSnapshots()
-        return Outcome(snapshot: metadata.id, promoted: promoted)
+        if fromFeedback, settings.feedbackCanaryShare > 0, let startCanary {
+            do {
+                try startCanary(id, settings.feedbackCanaryShare)
+                logger.notice("snapshot \(id) (from feedback) entered as a \(Int(settings.feedbackCanaryShare * 100))% canary")
+            } catch {
+                logger.warning("snapshot \(id) kept as a candidate: no canary could start (\(error))")
+                _ = try store.addCandidate(id)
+            }
+            return false
+        }
+        try engine.activate(id) { try store.promote(id) }
+        metrics.activeSnapshot(id, previous: parentId)
+        return true
     }
 
     /// The retention policy (`--keep-snapshots`), after each new snapshot and each promotion or rollback.
