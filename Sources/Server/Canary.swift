@@ -1,4 +1,5 @@
 import Foundation
+import Store
 import Synchronization
 
 /// A candidate snapshot earning its traffic (docs/DESIGN.md §7): a share of the queries that name no snapshot
@@ -95,14 +96,17 @@ final class Canary: Sendable {
     /// Shadow comparisons by the task the active snapshot routed to: compared, agreed.
     private let agreement = Mutex<[String: (compared: Int, agreed: Int)]>([:])
 
-    init(candidate: String, active: String, share: Double, shadow: Double = 0, rule: Rule = Rule()) {
+    init(candidate: String, active: String, share: Double, shadow: Double = 0, rule: Rule = Rule(), started: Date = Date()) {
         self.candidate = candidate
         self.active = active
         self.share = share
         self.shadow = shadow
         self.rule = rule
-        started = Date()
+        self.started = started
     }
+
+    /// What replicas read from the registry to split their traffic the same way.
+    var record: Registry.Canary { Registry.Canary(candidate: candidate, active: active, traffic: share, shadow: shadow, startedAt: started) }
 
     /// Whether this answer of the active snapshot is also given by the candidate, in the background.
     func shadows() -> Bool { shadow > 0 && Double.random(in: 0 ..< 1) < shadow }

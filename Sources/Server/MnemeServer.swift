@@ -150,6 +150,10 @@ public final class MnemeServer: Sendable {
             let tuner = Tuner(store: store, engine: context.engine, baseSnapshotId: baseId, settings: context.tunerSettings,
                               metrics: context.metrics, logger: context.logger)
             tuner.startCanary = { [context] id, share in _ = try context.startCanary(candidate: id, share: share) }
+            // A canary left running by the last process goes on, if it still compares what is active.
+            if let canary = registry.canary, canary.active == registry.active { context.followCanary(canary) } else if registry.canary != nil {
+                try store.setCanary(nil)
+            }
             context.tuner = tuner
             tuner.start()
         }
@@ -178,10 +182,13 @@ public final class MnemeServer: Sendable {
             var watcher = RegistryWatcher(directory: directory)
             while !self.watcherStop.withLock({ $0 }) {
                 do {
-                    if let registry = try watcher.poll(), let active = registry.active, active != engine.activeId {
-                        let previous = engine.activeId
-                        try engine.activate(active)
-                        metrics.activeSnapshot(active, previous: previous)
+                    if let registry = try watcher.poll() {
+                        if let active = registry.active, active != engine.activeId {
+                            let previous = engine.activeId
+                            try engine.activate(active)
+                            metrics.activeSnapshot(active, previous: previous)
+                        }
+                        self.context.followCanary(registry.canary)
                     }
                 } catch {
                     // Forget what was seen, so the next poll tries the swap again.

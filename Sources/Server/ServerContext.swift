@@ -126,6 +126,8 @@ final class ServerContext: Sendable {
                 throw HTTPError.conflict("a canary of \(running.candidate) is running; complete or roll it back first", code: "canary_running")
             }
             let canary = Canary(candidate: candidate, active: active, share: share, shadow: shadow)
+            // In the registry too, so that replicas split their traffic the same way.
+            try store?.setCanary(canary.record)
             state.canary = canary
             let shadowing = shadow > 0 ? ", and shadows \(Int(shadow * 100))% of the active one's" : ""
             logger.notice("canary: \(candidate) gets \(Int(share * 100))% of unpinned queries against \(active)\(shadowing)")
@@ -139,6 +141,7 @@ final class ServerContext: Sendable {
         let ended = canaryState.withLock { state -> Bool in
             guard state.canary?.candidate == decision.candidate else { return false }
             state.canary = nil
+            do { try store?.setCanary(nil) } catch { logger.error("canary: could not clear it from the registry: \(error)") }
             state.decisions.append(decision)
             if state.decisions.count > 100 { state.decisions.removeFirst() }
             return true
@@ -148,9 +151,18 @@ final class ServerContext: Sendable {
         if decision.action == .completed { try promote(decision.candidate) }
     }
 
-    /// Applies the canary's rule after an answer or a feedback.
+    /// Follows the registry's canary: a replica splits its traffic as the tuner does (only the tuner decides), and
+    /// a restarted tuner takes up a canary it left running (counting anew).
+    func followCanary(_ record: Registry.Canary?) {
+        canaryState.withLock { state in
+            guard state.canary?.record != record else { return }
+            state.canary = record.map { Canary(candidate: $0.candidate, active: $0.active, share: $0.traffic, shadow: $0.shadow, started: $0.startedAt) }
+        }
+    }
+
+    /// Applies the canary's rule after an answer or a feedback (on the process that writes; replicas follow).
     func judgeCanary() {
-        guard let canary else { return }
+        guard role != .replica, let canary else { return }
         if let active = engine.activeId, active != canary.active {
             // Promoted or rolled back by hand, or by the tuner: the comparison no longer holds.
             let decision = Canary.Decision(action: .rolledBack, reason: "ended: the active snapshot became \(active)", candidate: canary.candidate,

@@ -16,6 +16,27 @@ public struct Registry: Codable, Sendable, Equatable {
     public var updatedAt: Date?
     /// An operator's note per snapshot id ("before the March relabel"); snapshots themselves are immutable.
     public var labels: [String: String]
+    /// The canary in progress, so that replicas split their traffic the same way; nil when none.
+    public var canary: Canary?
+
+    /// A candidate snapshot taking a share of the queries that name no snapshot (and shadowing a share).
+    public struct Canary: Codable, Sendable, Equatable {
+        public var candidate: String
+        public var active: String
+        public var traffic: Double
+        public var shadow: Double
+        public var startedAt: Date
+
+        public init(candidate: String, active: String, traffic: Double, shadow: Double, startedAt: Date) {
+            self.candidate = candidate
+            self.active = active
+            self.traffic = traffic
+            self.shadow = shadow
+            self.startedAt = startedAt
+        }
+
+        enum CodingKeys: String, CodingKey { case candidate, active, traffic, shadow, startedAt = "started_at" }
+    }
 
     public static let historyLimit = 64
     public static let empty = Registry(format: 1, active: nil, history: [], candidates: [], generation: 0, updatedAt: nil, labels: [:])
@@ -40,13 +61,14 @@ public struct Registry: Codable, Sendable, Equatable {
         generation = try container.decode(Int.self, forKey: .generation)
         updatedAt = try container.decodeIfPresent(Date.self, forKey: .updatedAt)
         labels = try container.decodeIfPresent([String: String].self, forKey: .labels) ?? [:]  // registries written before labels
+        canary = try container.decodeIfPresent(Canary.self, forKey: .canary)
     }
 
     /// The snapshot `rollback()` would make active.
     public var previousActive: String? { history.last }
 
     enum CodingKeys: String, CodingKey {
-        case format, active, history, candidates, generation, labels
+        case format, active, history, candidates, generation, labels, canary
         case updatedAt = "updated_at"
     }
 }

@@ -64,6 +64,17 @@ extension Store {
         }
     }
 
+    /// Records the canary in progress (nil: none), for replicas to follow.
+    @discardableResult
+    public func setCanary(_ canary: Registry.Canary?) throws -> Registry {
+        _ = try requireWritable("setCanary")
+        return try changeRegistry { registry in
+            guard registry.canary != canary else { return false }
+            registry.canary = canary
+            return true
+        }
+    }
+
     /// `change` returns whether it changed anything; only then is the file rewritten.
     private func changeRegistry(_ change: (inout Registry) throws -> Bool) throws -> Registry {
         try withWriterLock {

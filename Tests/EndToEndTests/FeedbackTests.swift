@@ -182,4 +182,30 @@ final class FeedbackTests: XCTestCase {
         XCTAssertEqual(failures, 0)
         server.stop()
     }
+
+    /// A replica splits its unpinned traffic as the tuner does (the registry carries the canary), each client to
+    /// the same snapshot on both, and goes back to the active snapshot alone when the canary ends.
+    func testReplicasFollowTheCanarysSplit() throws {
+        let data = scratch.appendingPathComponent("data")
+        let tuner = try MnemeProcess(data: data, arguments: ["--role", "tuner", "--max-epochs", "20"])
+        let base = try XCTUnwrap(tuner.request("GET", "/v1/snapshots").object["active"] as? String)
+        let pushed = try tuner.request("POST", "/v1/tasks", json: ServerLifecycleTests.push("redness", answer: "red"))
+        let tuned = try XCTUnwrap(tuner.waitForJob(try XCTUnwrap(pushed.object["job_id"] as? String))["snapshot"] as? String)
+        let replica = try MnemeProcess(data: data, arguments: ["--role", "replica"])
+        XCTAssertEqual(try tuner.request("POST", "/v1/promote", json: ["snapshot": base, "traffic": 0.5]).status, 202)
+
+        func served(_ server: MnemeProcess, _ client: String) throws -> String {
+            try XCTUnwrap(server.request("POST", "/v1/answer", json: ServerLifecycleTests.query, headers: ["X-Client-Key": client]).object["snapshot"] as? String)
+        }
+        try eventually(10, "the replica never split its traffic") { try (0 ..< 20).map { try served(replica, "c\($0)") }.contains(base) }
+        for index in 0 ..< 20 {
+            XCTAssertEqual(try served(replica, "c\(index)"), try served(tuner, "c\(index)"), "client c\(index) gets one snapshot on both")
+        }
+        XCTAssertEqual(Set(try (0 ..< 20).map { try served(replica, "c\($0)") }), [base, tuned])
+
+        XCTAssertEqual(try tuner.request("DELETE", "/v1/canary").status, 200)
+        try eventually(10, "the replica kept splitting") { try (0 ..< 20).allSatisfy { try served(replica, "c\($0)") == tuned } }
+        replica.stop()
+        tuner.stop()
+    }
 }
