@@ -46,6 +46,8 @@ public struct ServerConfiguration: Sendable {
     public var feedbackKeepTime: Duration = .seconds(24 * 3600)
     /// Corrections to the base model's answers that start a task of their own (0: only on demand).
     public var correctionsThreshold = 20
+    /// On a replica: the tuner's address, where feedback on this replica's answers is sent.
+    public var tunerURL: URL?
     /// Memory for merged task decoders (`MergedWeights`), shared by every snapshot.
     public var mergedCacheBytes = 256 << 20
     /// Snapshots kept loaded besides the active one.
@@ -96,7 +98,7 @@ public final class MnemeServer: Sendable {
                                 metrics: metrics, logger: logger, tunerSettings: configuration.tuner,
                                 queryLog: QueryLog(limits: .init(entries: configuration.feedbackKeepQueries, bytes: configuration.feedbackKeepBytes,
                                                                  age: configuration.feedbackKeepTime)),
-                                correctionsThreshold: configuration.correctionsThreshold)
+                                correctionsThreshold: configuration.correctionsThreshold, tunerURL: configuration.tunerURL)
         var http = HTTPServerConfiguration()
         http.host = configuration.host
         http.port = configuration.port

@@ -25,9 +25,12 @@ final class ServerContext: Sendable {
     let pushLock = Mutex(())
     /// Answered queries kept for feedback.
     let queryLog: QueryLog
+    /// On a replica: the tuner that takes the feedback on its answers (`--tuner-url`).
+    let tunerURL: URL?
 
     init(engine: Engine, store: Store?, role: ServerRole, limits: ServerLimits, authorization: Authorization, metrics: ServerMetrics,
-         logger: Logger, tunerSettings: TunerSettings, queryLog: QueryLog = QueryLog(limits: .init()), correctionsThreshold: Int = 0) {
+         logger: Logger, tunerSettings: TunerSettings, queryLog: QueryLog = QueryLog(limits: .init()), correctionsThreshold: Int = 0, tunerURL: URL? = nil) {
+        self.tunerURL = tunerURL
         self.tunerSettings = tunerSettings
         self.correctionsThreshold = correctionsThreshold
         self.queryLog = queryLog
@@ -198,7 +201,6 @@ final class ServerContext: Sendable {
         try authorization.authorizeWrite(request)
     }
 
-    /// The named snapshot, or the active one; an unknown id is the client's 404.
     /// The snapshot a query names, else the canary's candidate for its share of clients, else the active one.
     func snapshot(named id: String?, clientKey: String? = nil) throws -> (id: String, snapshot: Snapshot) {
         if id == nil, let canary, canary.active == engine.activeId, canary.routesToCandidate(clientKey: clientKey),

@@ -70,6 +70,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Corrections to the base model's answers (POST /v1/feedback) that start a task of their own (0: only on demand, POST /v1/tasks/base/corrections/tune).")
     var correctionsThreshold = 20
 
+    @Option(help: "On a replica: the tuner's address (http://host:port), where feedback on this replica's answers is sent with the query it judges.")
+    var tunerUrl: String?
+
     @Option(help: "Share of the traffic a snapshot tuned on corrections gets as a canary (0: promoted at once).")
     var feedbackCanary = 0.2
 
@@ -133,6 +136,12 @@ struct Serve: ParsableCommand {
             throw ValidationError("--corrections-threshold must be 0 or more and --feedback-canary at least 0 and below 1")
         }
         configuration.correctionsThreshold = correctionsThreshold
+        if let tunerUrl {
+            guard let url = URL(string: tunerUrl.contains("://") ? tunerUrl : "http://" + tunerUrl), url.host != nil else {
+                throw ValidationError("--tuner-url must be an address like http://tuner:8080")
+            }
+            configuration.tunerURL = url
+        }
         configuration.tuner.feedbackCanaryShare = feedbackCanary
         configuration.feedbackKeepQueries = feedbackKeepQueries
         configuration.feedbackKeepBytes = feedbackKeepMb << 20

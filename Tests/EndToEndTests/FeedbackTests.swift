@@ -184,14 +184,15 @@ final class FeedbackTests: XCTestCase {
     }
 
     /// A replica splits its unpinned traffic as the tuner does (the registry carries the canary), each client to
-    /// the same snapshot on both, and goes back to the active snapshot alone when the canary ends.
+    /// the same snapshot on both, sends feedback on its answers to the tuner (`--tuner-url`), and goes back to the
+    /// active snapshot alone when the canary ends.
     func testReplicasFollowTheCanarysSplit() throws {
         let data = scratch.appendingPathComponent("data")
         let tuner = try MnemeProcess(data: data, arguments: ["--role", "tuner", "--max-epochs", "20"])
         let base = try XCTUnwrap(tuner.request("GET", "/v1/snapshots").object["active"] as? String)
         let pushed = try tuner.request("POST", "/v1/tasks", json: ServerLifecycleTests.push("redness", answer: "red"))
         let tuned = try XCTUnwrap(tuner.waitForJob(try XCTUnwrap(pushed.object["job_id"] as? String))["snapshot"] as? String)
-        let replica = try MnemeProcess(data: data, arguments: ["--role", "replica"])
+        let replica = try MnemeProcess(data: data, arguments: ["--role", "replica", "--tuner-url", "127.0.0.1:\(tuner.port)"])
         XCTAssertEqual(try tuner.request("POST", "/v1/promote", json: ["snapshot": base, "traffic": 0.5]).status, 202)
 
         func served(_ server: MnemeProcess, _ client: String) throws -> String {
@@ -202,6 +203,22 @@ final class FeedbackTests: XCTestCase {
             XCTAssertEqual(try served(replica, "c\(index)"), try served(tuner, "c\(index)"), "client c\(index) gets one snapshot on both")
         }
         XCTAssertEqual(Set(try (0 ..< 20).map { try served(replica, "c\($0)") }), [base, tuned])
+
+        // Feedback on a replica's answer reaches the tuner with the query, and counts in the canary there.
+        let asked = try replica.request("POST", "/v1/answer", json: ServerLifecycleTests.query, headers: ["X-Client-Key": "c1"])
+        let query = try XCTUnwrap(asked.object["query_id"] as? String)
+        let judged = try replica.request("POST", "/v1/feedback", json: ["query_id": query, "correct": false, "answer": "scarlet"])
+        XCTAssertEqual(judged.status, 201, "\(judged.object)")
+        let kept = try tuner.request("GET", "/v1/feedback").object["feedback"] as? [[String: Any]] ?? []
+        let record = try XCTUnwrap(kept.first { $0["query_id"] as? String == query }, "the tuner stored the replica's feedback")
+        XCTAssertEqual(record["correction"] as? String, "scarlet")
+        XCTAssertEqual(record["snapshot"] as? String, asked.object["snapshot"] as? String)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: data.appendingPathComponent("feedback/\(query)/image.png").path))
+        let stats = (try tuner.request("GET", "/v1/canary").object["canary"] as? [String: Any])?[
+            asked.object["snapshot"] as? String == base ? "candidate_stats" : "active_stats"] as? [String: Any]
+        XCTAssertEqual(stats?["feedback"] as? Int, 1, "it counts in the tuner's canary")
+        XCTAssertEqual(try replica.request("POST", "/v1/feedback", json: ["query_id": query, "correct": false, "answer": "scarlet"]).status, 200,
+                       "a repeat, answered by the tuner")
 
         XCTAssertEqual(try tuner.request("DELETE", "/v1/canary").status, 200)
         try eventually(10, "the replica kept splitting") { try (0 ..< 20).allSatisfy { try served(replica, "c\($0)") == tuned } }
