@@ -20,7 +20,7 @@ enum AnswerRoutes {
             if let canary {
                 canary.recordAnswer(snapshot: id, milliseconds: start.duration(to: .now).milliseconds, failed: false)
                 context.judgeCanary()
-                if id == canary.active, canary.shadows(), let candidate = try? context.engine.snapshot(canary.candidate) {
+                if id == canary.active, canary.shadows(), let candidate = try? context.loaded.snapshot(canary.candidate) {
                     // Shadow: the candidate answers too, after the client has its answer; only agreement is kept.
                     let activeAnswer = routed.answer.text, task = routed.task
                     Task.detached {

@@ -5,13 +5,13 @@ enum HealthRoutes {
     static func register(_ router: inout InstrumentedRoutes, context: ServerContext) {
         router.get("/healthz") { _, _ in try .json(object: ["status": "ok"]) }
         router.get("/readyz") { _, _ in
-            guard context.engine.isReady, let active = context.engine.activeId else {
+            guard context.loaded.isReady, let active = context.loaded.activeId else {
                 return try .json(object: ["status": "loading"], status: .serviceUnavailable)
             }
             return try .json(object: ["status": "ready", "active": active])
         }
         router.get("/metrics") { _, _ in
-            context.metrics.queueDepth(context.engine.scheduler.queueDepth)
+            context.metrics.queueDepth(context.scheduler.queueDepth)
             let held = context.queryLog.usage
             context.metrics.queryLog(held: held.held, bytes: held.bytes, dropped: held.dropped)
             // Snapshot sizes are measured once each (they never change), so this stays cheap.

@@ -63,7 +63,7 @@ public struct ServerConfiguration: Sendable {
     }
 }
 
-/// The whole server: HTTP on libmicrohttpd, the inference engine, the store and (unless a replica) the tuner.
+/// The whole server: HTTP on libmicrohttpd, the loaded snapshots and the batch scheduler, the store and (unless a replica) the tuner.
 public final class MnemeServer: Sendable {
     let context: ServerContext
     let http: HTTPServer
@@ -87,13 +87,13 @@ public final class MnemeServer: Sendable {
         let store = try Store(directory: configuration.dataDirectory, mode: configuration.role == .replica ? .readOnly : .readWrite,
                               logger: logger)
         MergedWeights.shared.budgetBytes = configuration.mergedCacheBytes
-        let engine = Engine(capacity: configuration.snapshotCache + 1, scheduler: scheduler, logger: logger) { id in
+        let loaded = LoadedSnapshots(capacity: configuration.snapshotCache + 1, logger: logger) { id in
             guard StoreID.isValid(id), let directory = try? store.snapshotDirectory(id) else {
                 throw HTTPError.notFound("no snapshot \(id)", code: "snapshot_not_found")
             }
             return directory
         }
-        context = ServerContext(engine: engine, store: store, role: configuration.role, limits: configuration.limits,
+        context = ServerContext(loaded: loaded, scheduler: scheduler, store: store, role: configuration.role, limits: configuration.limits,
                                 authorization: Authorization(token: configuration.token, host: configuration.host, allowedHosts: configuration.allowedHosts),
                                 metrics: metrics, logger: logger, tunerSettings: configuration.tuner,
                                 queryLog: QueryLog(limits: .init(entries: configuration.feedbackKeepQueries, bytes: configuration.feedbackKeepBytes,
@@ -136,20 +136,20 @@ public final class MnemeServer: Sendable {
     /// Loads the active snapshot (importing the base model on first start), starts the tuner, then listens.
     public func start() throws {
         let store = try context.requireStore()
-        context.engine.scheduler.start()
+        context.scheduler.start()
         var registry = try store.registry()
         if configuration.role == .replica {
             guard let active = registry.active else {
                 throw ServerError.configuration("the data directory has no active snapshot yet; start the tuner first")
             }
-            try context.engine.activate(active)
+            try context.loaded.activate(active)
             startRegistryWatcher()
         } else {
             let baseId = try BaseSnapshot.ensure(store: store, model: configuration.modelDirectory, logger: context.logger)
             registry = try store.registry()
             if registry.active == nil { registry = try store.promote(baseId) }
-            try context.engine.activate(registry.active!)
-            let tuner = Tuner(store: store, engine: context.engine, baseSnapshotId: baseId, settings: context.tunerSettings,
+            try context.loaded.activate(registry.active!)
+            let tuner = Tuner(store: store, loaded: context.loaded, turns: context.scheduler.turns, baseSnapshotId: baseId, settings: context.tunerSettings,
                               metrics: context.metrics, logger: context.logger)
             tuner.startCanary = { [context] id, share in _ = try context.startCanary(candidate: id, share: share) }
             // A canary left running by the last process goes on, if it still compares what is active.
@@ -165,7 +165,7 @@ public final class MnemeServer: Sendable {
     }
 
     public var port: UInt16? { http.port }
-    public var activeSnapshot: String? { context.engine.activeId }
+    public var activeSnapshot: String? { context.loaded.activeId }
 
     /// Stops accepting, finishes requests in flight, stops the workers (a job in progress is re-queued on the
     /// next start).
@@ -173,21 +173,21 @@ public final class MnemeServer: Sendable {
         watcherStop.withLock { $0 = true }
         context.tuner?.stop()
         http.stop()
-        context.engine.scheduler.stop()
+        context.scheduler.stop()
     }
 
     /// Replicas poll `registry.json` and hot-swap when the tuner promotes or rolls back.
     private func startRegistryWatcher() {
         let directory = configuration.dataDirectory, interval = configuration.registryPollInterval
-        let engine = context.engine, logger = context.logger, metrics = context.metrics
+        let loaded = context.loaded, logger = context.logger, metrics = context.metrics
         let thread = Thread { [self] in
             var watcher = RegistryWatcher(directory: directory)
             while !self.watcherStop.withLock({ $0 }) {
                 do {
                     if let registry = try watcher.poll() {
-                        if let active = registry.active, active != engine.activeId {
-                            let previous = engine.activeId
-                            try engine.activate(active)
+                        if let active = registry.active, active != loaded.activeId {
+                            let previous = loaded.activeId
+                            try loaded.activate(active)
                             metrics.activeSnapshot(active, previous: previous)
                         }
                         self.context.followCanary(registry.canary)

@@ -8,7 +8,9 @@ import Synchronization
 
 /// What the route handlers share.
 final class ServerContext: Sendable {
-    let engine: Engine
+    let loaded: LoadedSnapshots
+    /// Queries wait here and are answered in batches.
+    let scheduler: InferenceScheduler
     let store: Store?
     let role: ServerRole
     let limits: ServerLimits
@@ -28,13 +30,14 @@ final class ServerContext: Sendable {
     /// On a replica: the tuner that takes the feedback on its answers (`--tuner-url`).
     let tunerURL: URL?
 
-    init(engine: Engine, store: Store?, role: ServerRole, limits: ServerLimits, authorization: Authorization, metrics: ServerMetrics,
+    init(loaded: LoadedSnapshots, scheduler: InferenceScheduler, store: Store?, role: ServerRole, limits: ServerLimits, authorization: Authorization, metrics: ServerMetrics,
          logger: Logger, tunerSettings: TunerSettings, queryLog: QueryLog = QueryLog(limits: .init()), correctionsThreshold: Int = 0, tunerURL: URL? = nil) {
         self.tunerURL = tunerURL
         self.tunerSettings = tunerSettings
+        self.scheduler = scheduler
         self.correctionsThreshold = correctionsThreshold
         self.queryLog = queryLog
-        self.engine = engine
+        self.loaded = loaded
         self.store = store
         self.role = role
         self.limits = limits
@@ -122,7 +125,7 @@ final class ServerContext: Sendable {
     /// Starts sending `share` of the unpinned queries to `candidate`.
     func startCanary(candidate: String, share: Double, shadow: Double = 0) throws -> Canary {
         _ = try snapshot(named: candidate)
-        guard let active = engine.activeId else { throw HTTPError.serviceUnavailable("no active snapshot yet", code: "not_ready") }
+        guard let active = loaded.activeId else { throw HTTPError.serviceUnavailable("no active snapshot yet", code: "not_ready") }
         guard candidate != active else { throw HTTPError.conflict("\(candidate) is the active snapshot already", code: "already_active") }
         return try canaryState.withLock { state in
             if let running = state.canary {
@@ -166,7 +169,7 @@ final class ServerContext: Sendable {
     /// Applies the canary's rule after an answer or a feedback (on the process that writes; replicas follow).
     func judgeCanary() {
         guard role != .replica, let canary else { return }
-        if let active = engine.activeId, active != canary.active {
+        if let active = loaded.activeId, active != canary.active {
             // Promoted or rolled back by hand, or by the tuner: the comparison no longer holds.
             let decision = Canary.Decision(action: .rolledBack, reason: "ended: the active snapshot became \(active)", candidate: canary.candidate,
                                            active: canary.active, at: Date(), arms: canary.state, z: nil)
@@ -181,8 +184,8 @@ final class ServerContext: Sendable {
     func promote(_ id: String) throws {
         let store = try requireStore()
         _ = try StoreRoutes.mapStoreErrors { try store.snapshot(id) }
-        let previous = engine.activeId
-        try engine.activate(id) { try StoreRoutes.mapStoreErrors { try store.promote(id) } }
+        let previous = loaded.activeId
+        try loaded.activate(id) { try StoreRoutes.mapStoreErrors { try store.promote(id) } }
         metrics.activeSnapshot(id, previous: previous)
         tuner?.pruneSnapshots()
     }
@@ -203,16 +206,16 @@ final class ServerContext: Sendable {
 
     /// The snapshot a query names, else the canary's candidate for its share of clients, else the active one.
     func snapshot(named id: String?, clientKey: String? = nil) throws -> (id: String, snapshot: Snapshot) {
-        if id == nil, let canary, canary.active == engine.activeId, canary.routesToCandidate(clientKey: clientKey),
-           let candidate = try? engine.snapshot(canary.candidate) {
+        if id == nil, let canary, canary.active == loaded.activeId, canary.routesToCandidate(clientKey: clientKey),
+           let candidate = try? loaded.snapshot(canary.candidate) {
             return (canary.candidate, candidate)
         }
         guard let id else {
-            do { return try engine.active() } catch let error as ServerError {
+            do { return try loaded.active() } catch let error as ServerError {
                 throw HTTPError.serviceUnavailable(error.description, code: "not_ready")
             }
         }
-        return (id, try engine.snapshot(id))
+        return (id, try loaded.snapshot(id))
     }
 
     /// The rules of what an item may be, with the tokenizer and positions of the base model every snapshot shares.
@@ -222,7 +225,7 @@ final class ServerContext: Sendable {
 
     func answer(_ input: QueryInput, snapshot: Snapshot) async throws -> Snapshot.Routed {
         do {
-            return try await engine.scheduler.answer(snapshot: snapshot, image: input.image, question: input.question, task: input.task,
+            return try await scheduler.answer(snapshot: snapshot, image: input.image, question: input.question, task: input.task,
                                                      maxNewTokens: input.maxNewTokens ?? snapshot.base.settings.maxAnswerTokens,
                                                      topLogprobs: input.topLogprobs)
         } catch let error as Snapshot.RoutingError {

@@ -12,7 +12,7 @@ enum StoreRoutes {
             let rules = try context.itemRules(), strategies = context.strategies
             let input = try await Validation.run { try PushInput.parse(request, rules: rules, strategies: strategies) }
             let strategyName = input.strategy ?? context.defaultStrategy
-            if let (activeId, active) = try? context.engine.active(), let strategy = try? Strategies.named(strategyName),
+            if let (activeId, active) = try? context.loaded.active(), let strategy = try? Strategies.named(strategyName),
                let conflict = strategy.conflict(with: active) {
                 throw HTTPError.conflict("\(conflict) (active snapshot \(activeId)): push with the strategy the active snapshot was built with, "
                                          + "or promote a snapshot built with \(strategyName) (or the base model) first", code: "strategy_conflict")
@@ -63,9 +63,9 @@ enum StoreRoutes {
                 entry["online"] = OnlineAccuracy.json(online[snapshot.id] ?? [:])
                 return entry
             }]
-            body["active"] = context.engine.activeId ?? registry.active
+            body["active"] = context.loaded.activeId ?? registry.active
             // The strategies a push may name now: the others conflict with the active snapshot's adapters.
-            if let (_, active) = try? context.engine.active() {
+            if let (_, active) = try? context.loaded.active() {
                 body["strategies"] = context.strategies.filter { (try? Strategies.named($0))?.conflict(with: active) == nil }
             }
             if let previous = registry.previousActive { body["previous"] = previous }
@@ -88,7 +88,7 @@ enum StoreRoutes {
             let store = try context.requireStore()
             let id = try parameters.require("id")
             try mapStoreErrors { try store.deleteSnapshot(id) }
-            context.engine.forget(id)
+            context.loaded.forget(id)
             return try .json(object: ["deleted": id])
         }
         router.delete("/v1/jobs/{id}") { request, parameters in
@@ -129,8 +129,8 @@ enum StoreRoutes {
             guard let target = try store.registry().previousActive else {
                 throw HTTPError.conflict("nothing to roll back to: no snapshot was active before this one", code: "nothing_to_roll_back")
             }
-            let previous = context.engine.activeId
-            let registry = try context.engine.activate(target) {
+            let previous = context.loaded.activeId
+            let registry = try context.loaded.activate(target) {
                 // Switches are serialised, but one may have landed between reading `target` and now.
                 guard try store.registry().previousActive == target else {
                     throw HTTPError.conflict("the active snapshot changed during the rollback; try again", code: "registry_changed")

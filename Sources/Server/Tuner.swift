@@ -37,7 +37,9 @@ public struct TunerSettings: Sendable {
 /// regression gate. Serving goes on meanwhile; the tuner yields the CPU to queued queries between steps.
 final class Tuner: @unchecked Sendable {
     private let store: Store
-    private let engine: Engine
+    private let loaded: LoadedSnapshots
+    /// The tuner's turns on the cores with the query batches.
+    private let turns: CPUTurns
     private let settings: TunerSettings
     private let metrics: ServerMetrics
     private let logger: Logger
@@ -54,9 +56,11 @@ final class Tuner: @unchecked Sendable {
     private var wakeups = 0
     private var thread: Thread?
 
-    init(store: Store, engine: Engine, baseSnapshotId: String, settings: TunerSettings, metrics: ServerMetrics, logger: Logger) {
+    init(store: Store, loaded: LoadedSnapshots, turns: CPUTurns, baseSnapshotId: String, settings: TunerSettings, metrics: ServerMetrics,
+         logger: Logger) {
+        self.turns = turns
         self.store = store
-        self.engine = engine
+        self.loaded = loaded
         self.baseSnapshotId = baseSnapshotId
         self.settings = settings
         self.metrics = metrics
@@ -106,7 +110,7 @@ final class Tuner: @unchecked Sendable {
     /// (`Store.markWorking`).
     func pause() {
         let job = currentJob.withLock { $0 }
-        engine.scheduler.turns.pause { [store] waiting in
+        turns.pause { [store] waiting in
             if let job { store.markWorking(job, !waiting) }
         }
     }
@@ -137,9 +141,9 @@ final class Tuner: @unchecked Sendable {
         let start = ContinuousClock.now
         currentJob.withLock { $0 = job.id }
         store.markWorking(job.id, true)
-        engine.scheduler.turns.tunerBegins()
+        turns.tunerBegins()
         defer {
-            engine.scheduler.turns.tunerEnds()
+            turns.tunerEnds()
             store.markWorking(job.id, false)
             currentJob.withLock { $0 = nil }
         }
@@ -170,7 +174,7 @@ final class Tuner: @unchecked Sendable {
     private func tune(_ job: JobRecord) throws -> Outcome {
         let task = try store.task(job.taskId)
         let strategy = try Strategies.named(job.strategy ?? task.strategy ?? settings.defaultStrategy)
-        let (parentId, parent) = try engine.active()
+        let (parentId, parent) = try loaded.active()
         let parentMetadata = try store.snapshot(parentId)
         let inputs = try inputs(of: task, parent: parent, lineage: parentMetadata)
         let outcome = try learn(job, task: task, strategy: strategy, parent: parent, index: parentMetadata.tasks.count, inputs: inputs)
@@ -282,7 +286,7 @@ final class Tuner: @unchecked Sendable {
             }
             return false
         }
-        try engine.activate(id) { try store.promote(id) }
+        try loaded.activate(id) { try store.promote(id) }
         metrics.activeSnapshot(id, previous: parentId)
         return true
     }
@@ -292,7 +296,7 @@ final class Tuner: @unchecked Sendable {
         guard settings.keepSnapshots > 0 else { return }
         do {
             for id in try store.pruneSnapshots(keep: settings.keepSnapshots) {
-                engine.forget(id)
+                loaded.forget(id)
                 logger.info("deleted snapshot \(id): more than --keep-snapshots \(settings.keepSnapshots) tuned snapshots")
             }
         } catch {

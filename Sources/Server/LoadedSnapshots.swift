@@ -3,11 +3,11 @@ import LLaVA
 import Logging
 import Synchronization
 
-/// The serving side: loaded snapshots by id and which one is active, swapped atomically.
+/// The snapshots in memory by id (a bounded cache) and which one is active, swapped atomically.
 ///
 /// A request takes the snapshot reference once and keeps it to the end, so promoting or rolling back never
 /// fails or stalls a request in flight: the old snapshot stays alive until its last request lets go.
-final class Engine: Sendable {
+final class LoadedSnapshots: Sendable {
     private struct State {
         var activeId: String?
         var loaded: [String: Snapshot] = [:]
@@ -22,13 +22,11 @@ final class Engine: Sendable {
     /// One copy of the base weights for every snapshot.
     private let bases = BaseModels()
     private let locate: @Sendable (String) throws -> URL
-    let scheduler: InferenceScheduler
     private let logger: Logger
 
     /// `locate` maps a snapshot id to its directory (throwing the not-found error callers should see).
-    init(capacity: Int = 4, scheduler: InferenceScheduler, logger: Logger, locate: @escaping @Sendable (String) throws -> URL) {
+    init(capacity: Int = 4, logger: Logger, locate: @escaping @Sendable (String) throws -> URL) {
         self.capacity = capacity
-        self.scheduler = scheduler
         self.logger = logger
         self.locate = locate
     }
@@ -85,7 +83,7 @@ final class Engine: Sendable {
 
     /// Loads `id`, runs `record` (the registry write), and only if that succeeds makes `id` active, in one
     /// step: requests never see a half-loaded model, and a failed write leaves the old snapshot serving.
-    /// Switches run one at a time, so two at once cannot leave the engine on one snapshot and the registry
+    /// Switches run one at a time, so two at once cannot leave the loaded snapshots on one snapshot and the registry
     /// on the other.
     @discardableResult
     func activate<Recorded: Sendable>(_ id: String, record: () throws -> Recorded) throws -> Recorded {
