@@ -4,12 +4,12 @@ import Tensor
 /// CLIP's vision transformer, as LLaVA uses it: it returns the hidden states of the feature layers.
 public enum CLIP {
     public struct EncoderLayer: Sendable {
-        public var layerNorm1: LayerNormWeights
+        var layerNorm1: LayerNormWeights
         public var query: LinearWeights
         public var key: LinearWeights
         public var value: LinearWeights
         public var output: LinearWeights
-        public var layerNorm2: LayerNormWeights
+        var layerNorm2: LayerNormWeights
         public var fc1: LinearWeights
         public var fc2: LinearWeights
     }
@@ -17,12 +17,12 @@ public enum CLIP {
     public struct VisionWeights: Sendable {
         /// Patch convolution as a matrix: (hidden, channels·patch·patch).
         public var patchEmbedding: Tensor
-        public var classEmbedding: Tensor  // (hidden)
-        public var positionEmbedding: Tensor  // (patches + 1, hidden)
-        public var preLayerNorm: LayerNormWeights
+        var classEmbedding: Tensor  // (hidden)
+        var positionEmbedding: Tensor  // (patches + 1, hidden)
+        var preLayerNorm: LayerNormWeights
         public var layers: [EncoderLayer]
         /// Present in checkpoints, unused by LLaVA; kept so exports round-trip.
-        public var postLayerNorm: LayerNormWeights?
+        var postLayerNorm: LayerNormWeights?
     }
 
     /// Unfolds a (C, H, W) image into (patches, C·P·P) rows ordered as the convolution weight is.
@@ -45,7 +45,7 @@ public enum CLIP {
 
     /// Runs the tower on one preprocessed image (C, H, W) and returns the requested hidden states
     /// (indices into [embeddings, layer 1, …, layer L]), each (patches + 1, hidden).
-    public static func hiddenStates(weights: VisionWeights, config: CLIPVisionConfig, pixels: Tensor, indices: [Int]) -> [Int: Tensor] {
+    static func hiddenStates(weights: VisionWeights, config: CLIPVisionConfig, pixels: Tensor, indices: [Int]) -> [Int: Tensor] {
         let hidden = config.hiddenSize, tokens = config.patchCount + 1
         let embeddings = Tensor(zeros: [tokens, hidden])
         // Row 0 is the class embedding; rows 1… are the patch projections (a stride-P convolution without bias).

@@ -55,7 +55,7 @@ public enum Greedy {
     }
 
     /// Index of the largest value; the first on ties, as torch.argmax.
-    public static func argmax(_ logits: Tensor) -> Int {
+    static func argmax(_ logits: Tensor) -> Int {
         var best = 0
         var bestValue = -Float.infinity
         for i in 0 ..< logits.count where logits.data[i] > bestValue {

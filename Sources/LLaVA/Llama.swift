@@ -4,12 +4,12 @@ import Tensor
 /// The Llama decoder: RMSNorm, grouped-query attention with rotary positions, SwiGLU MLP.
 public enum Llama {
     public struct DecoderLayer: Sendable {
-        public var inputNorm: Tensor
+        var inputNorm: Tensor
         public var query: LinearWeights
         public var key: LinearWeights
         public var value: LinearWeights
         public var output: LinearWeights
-        public var postAttentionNorm: Tensor
+        var postAttentionNorm: Tensor
         public var gate: LinearWeights
         public var up: LinearWeights
         public var down: LinearWeights
@@ -51,7 +51,7 @@ public enum Llama {
         public var layers: [DecoderLayer]
         public var norm: Tensor
         /// (vocab, hidden); the same tensor as `embedTokens` when embeddings are tied.
-        public var lmHead: Tensor
+        var lmHead: Tensor
     }
 
     /// New rows of one sequence inside a batch; its positions continue from `cache.length`.

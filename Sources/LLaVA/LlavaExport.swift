@@ -5,7 +5,7 @@ import Tensor
 extension LlavaModel {
     /// Every weight under the key layout transformers 5 writes (`model.vision_tower.vision_model.…`,
     /// `model.multi_modal_projector.…`, `model.language_model.…`, `lm_head`), the LM head omitted when tied.
-    public func exportTensors() -> [String: Tensor] {
+    func exportTensors() -> [String: Tensor] {
         var tensors = visionTowerTensors()
         tensors.merge(projector.linear1.tensors(prefix: "model.multi_modal_projector.linear_1")) { $1 }
         tensors.merge(projector.linear2.tensors(prefix: "model.multi_modal_projector.linear_2")) { $1 }
@@ -26,7 +26,7 @@ extension LlavaModel {
     }
 
     /// The vision tower's weights alone, under the same keys (what pretraining's tower phase trains).
-    public func visionTowerTensors() -> [String: Tensor] {
+    func visionTowerTensors() -> [String: Tensor] {
         var tensors: [String: Tensor] = [:]
         let v = config.visionConfig
         let vision = "model.vision_tower.vision_model."

@@ -12,7 +12,7 @@ public struct LlavaPipeline: Sendable {
     public let settings: ModelSettings
     /// The task selector's keys for the base model itself (task 0), when the model ships them: one or more
     /// prototypes, rows flattened.
-    public var baseKeys: (image: [Float], text: [Float])?
+    var baseKeys: (image: [Float], text: [Float])?
 
     public init(model: LlavaModel, tokenizer: Tokenizer, preprocessor: CLIPImagePreprocessor, settings: ModelSettings) {
         self.model = model

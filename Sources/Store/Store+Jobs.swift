@@ -27,7 +27,7 @@ extension Store {
     /// Queued, running and evaluating jobs in creation order: what the server (re-)queues at start-up. After a
     /// writable open, jobs of crashed writers are already back in `queued`; `running`/`evaluating` ones listed
     /// here belong to a live writer.
-    public func unfinishedJobs() throws -> [JobRecord] {
+    func unfinishedJobs() throws -> [JobRecord] {
         try jobs().filter { $0.state.isUnfinished }
     }
 

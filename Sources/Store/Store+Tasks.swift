@@ -114,7 +114,7 @@ extension Store {
     }
 
     /// The directory of task `id` (a docs/DESIGN.md §5 dataset: `data.jsonl` + `images/`).
-    public func taskDirectory(_ id: String) throws -> URL {
+    func taskDirectory(_ id: String) throws -> URL {
         _ = try task(id)
         return layout.task(id)
     }

@@ -110,7 +110,7 @@ public final class AdapterSet: @unchecked Sendable {
     }
 
     /// Whether every adapter has a dense update for `task` (then serving costs a plain dense forward).
-    public func isMergeable(task: Int) -> Bool {
+    func isMergeable(task: Int) -> Bool {
         layers.allSatisfy { $0.values.allSatisfy { $0.mergedDelta(task: task) != nil } }
     }
 

@@ -67,7 +67,7 @@ public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
     }
 
     /// Total gate mass each branch carries over the recorded tasks.
-    public func branchUsage() -> [Float] {
+    func branchUsage() -> [Float] {
         var usage = [Float](repeating: 0, count: branchCount)
         for gates in recordedGates.values { for (i, g) in gates.enumerated() { usage[i] += g } }
         return usage

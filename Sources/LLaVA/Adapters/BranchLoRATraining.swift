@@ -31,7 +31,7 @@ public enum BranchLoRATraining {
 
 extension LlamaTraining.Activations {
     /// What the adapter on `projection` of `layer` received in this forward pass (N, in).
-    public func adapterInput(layer index: Int, projection: String) -> Tensor? {
+    func adapterInput(layer index: Int, projection: String) -> Tensor? {
         let saved = layers[index]
         switch projection {
         case "q_proj", "k_proj", "v_proj": return saved.normed1

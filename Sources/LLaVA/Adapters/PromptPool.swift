@@ -37,7 +37,7 @@ public final class PromptPool: @unchecked Sendable {
 
     public var length: Int { prompts.first?.rows ?? 0 }
     /// Soft-prompt rows a query gets.
-    public var rowsPerQuery: Int { topK * length }
+    var rowsPerQuery: Int { topK * length }
 
     /// Indices of the `topK` prompts whose keys best match `features`, best first.
     public func select(_ features: [Float]) -> [Int] {

@@ -124,7 +124,7 @@ public enum CLIPTraining {
     }
 
     /// Projector only, from cached vision features (selected hidden states) of a frozen tower.
-    public static func projectorForward(model: LlavaModel, selected: Tensor) -> Activations {
+    static func projectorForward(model: LlavaModel, selected: Tensor) -> Activations {
         let activations = Activations(images: 0, tokens: 0)
         activations.selected = selected
         activations.projectorInner = model.projector.linear1.forward(selected)

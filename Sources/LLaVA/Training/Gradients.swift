@@ -29,7 +29,7 @@ public final class Gradients: @unchecked Sendable {
 
     public func of(_ tensor: Tensor?) -> Tensor? { tensor.flatMap { of($0) } }
 
-    public func isTrainable(_ tensor: Tensor) -> Bool { buffers[ObjectIdentifier(tensor.storage)] != nil }
+    func isTrainable(_ tensor: Tensor) -> Bool { buffers[ObjectIdentifier(tensor.storage)] != nil }
 
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
 

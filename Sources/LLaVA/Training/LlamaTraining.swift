@@ -64,7 +64,7 @@ public enum LlamaTraining {
         var sequences: [Range<Int>] { (0 ..< batch).map { $0 * length ..< ($0 + 1) * length } }
 
         /// Index into `hidden` of batch row `row`, if it was computed.
-        public func hiddenIndex(ofRow row: Int) -> Int? {
+        func hiddenIndex(ofRow row: Int) -> Int? {
             guard let outputRows else { return row }
             return outputRows.firstIndex(of: row)
         }

@@ -63,7 +63,7 @@ public enum LlavaTraining {
         public var attentionSupervision: AttentionSupervision?
         /// Set when these examples are one shard of a larger batch: the losses are means over the whole batch,
         /// so the shards' gradients and losses add up to the batch's.
-        public var batchTotals: BatchTotals?
+        var batchTotals: BatchTotals?
 
         public init(adapters: AdapterSet? = nil, task: Int = 0, padId: Int = 0) {
             self.adapters = adapters
@@ -74,9 +74,9 @@ public enum LlavaTraining {
 
     /// What a whole batch holds, for losses averaged over it rather than over one shard.
     public struct BatchTotals: Sendable {
-        public var answerTokens: Int
+        var answerTokens: Int
         /// Labelled patches per patch head.
-        public var labelledPatches: [Int]
+        var labelledPatches: [Int]
         /// (Example, slot, position) triples with attention targets.
         public var supervisedSlots: Int
 

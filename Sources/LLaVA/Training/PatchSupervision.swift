@@ -27,7 +27,7 @@ public final class PatchSupervision: @unchecked Sendable {
     }
 
     /// Labelled patches (label ≥ 0) per head over images' label sets (`labels[image][head][patch]`).
-    public func labelledPatches(in labels: [[[Int]]]) -> [Int] {
+    func labelledPatches(in labels: [[[Int]]]) -> [Int] {
         heads.indices.map { head in labels.reduce(0) { $0 + $1[head].filter { $0 >= 0 }.count } }
     }
 

@@ -18,7 +18,7 @@ public enum TrainingYield {
 
     /// Runs `body` without pausing at the points inside it: inference that borrows a training forward pass
     /// (the batched vision tower) pauses between whole answers, not between its layers.
-    public static func withoutPauses<Result>(_ body: () throws -> Result) rethrows -> Result {
+    static func withoutPauses<Result>(_ body: () throws -> Result) rethrows -> Result {
         guard isInstalledOnCurrentThread, !suppressed.load(ordering: .relaxed) else { return try body() }
         suppressed.store(true, ordering: .relaxed)
         defer { suppressed.store(false, ordering: .relaxed) }
