@@ -84,6 +84,9 @@ extension Store {
             guard registry.previousActive != id else {
                 throw StoreError.inUse("snapshot \(id) is the one a rollback returns to; promote another snapshot first")
             }
+            guard registry.canary?.candidate != id else {
+                throw StoreError.inUse("snapshot \(id) is serving as a canary (here and on the replicas); complete or roll it back first")
+            }
             if registry.candidates.contains(id) || registry.history.contains(id) || registry.labels[id] != nil {
                 registry.candidates.removeAll { $0 == id }
                 registry.history.removeAll { $0 == id }
@@ -107,7 +110,7 @@ extension Store {
     @discardableResult
     public func pruneSnapshots(keep: Int) throws -> [String] {
         let registry = try registry()
-        let spared = Set([registry.active, registry.previousActive].compactMap { $0 }).union(registry.labels.keys)
+        let spared = Set([registry.active, registry.previousActive, registry.canary?.candidate].compactMap { $0 }).union(registry.labels.keys)
         let tuned = try snapshots().filter { $0.kind != .base }
         let doomed = tuned.dropLast(max(0, keep)).filter { !spared.contains($0.id) }
         for snapshot in doomed { try deleteSnapshot(snapshot.id) }

@@ -122,6 +122,21 @@ final class RegistryTests: XCTestCase {
         XCTAssertStoreError(try store.deleteSnapshot(base), .inUse("snapshot \(base) is the base model every other snapshot is built on"))
     }
 
+    /// A canary's snapshot serves (here and on replicas): it is neither deleted nor pruned while the canary runs.
+    func testACanarysSnapshotIsKept() throws {
+        let scratch = try Scratch()
+        let store = try Store(directory: scratch.data)
+        let base = try store.commit(try store.beginSnapshot(parent: nil), SnapshotDetails(kind: .base)).id
+        let tuned = try (0 ..< 3).map { _ in try store.commit(try store.beginSnapshot(parent: base), SnapshotDetails(kind: .tuned)).id }
+        try store.promote(tuned[2])
+        try store.setCanary(Registry.Canary(candidate: tuned[0], active: tuned[2], traffic: 0.2, shadow: 0, startedAt: Date()))
+        XCTAssertEqual(try store.pruneSnapshots(keep: 1), [tuned[1]], "the canary's snapshot is spared")
+        XCTAssertStoreError(try store.deleteSnapshot(tuned[0]),
+                            .inUse("snapshot \(tuned[0]) is serving as a canary (here and on the replicas); complete or roll it back first"))
+        try store.setCanary(nil)
+        XCTAssertNoThrow(try store.deleteSnapshot(tuned[0]))
+    }
+
     func testWatcherReportsEachChangeOnce() throws {
         let scratch = try Scratch()
         let store = try Store(directory: scratch.data)
