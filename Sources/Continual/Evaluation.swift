@@ -36,13 +36,13 @@ public enum Evaluation {
         let forced: String? = if case let .task(name) = routing { name } else { nil }
         // Items go through the snapshot's batched answer a chunk at a time, one chunk per core on
         // single-threaded BLAS: items on two-threaded BLAS at once oversubscribe the cores (1,000 items of
-        // `mneme eval`: 32 s against 12 s). Beside a server's queries (a pause handler is installed) chunks are
-        // small and a round is one chunk per core, pausing between rounds, so a query waits for one round at most.
-        let cores = ProcessInfo.processInfo.activeProcessorCount
+        // `mneme eval`: 32 s against 12 s). Beside a server's queries (a pause handler is installed) the BLAS
+        // threads are the process's and stay as they are (changing them under a running product is not safe):
+        // a round is one small chunk on this thread, with a pause before each.
         let beside = TrainingYield.isInstalledOnCurrentThread
-        let size = beside ? 2 : 16
+        let size = beside ? 4 : 16
         let chunks = stride(from: 0, to: items.count, by: size).map { $0 ..< min(items.count, $0 + size) }
-        let perRound = beside ? cores : max(1, chunks.count)
+        let perRound = beside ? 1 : max(1, chunks.count)
         let answer: @Sendable (Range<Int>) -> Void = { range in
             let routed = snapshot.answer(range.map { Snapshot.Query(image: items[$0].image, question: items[$0].question, task: forced,
                                                                      maxNewTokens: maxNewTokens) })
@@ -59,7 +59,11 @@ public enum Evaluation {
             TrainingYield.point()
             if shouldStop?() == true { throw CancellationError() }
             let round = Array(chunks[first ..< min(chunks.count, first + perRound)])
-            BLAS.withThreads(1) { DispatchQueue.concurrentPerform(iterations: round.count) { answer(round[$0]) } }
+            if beside {
+                round.forEach(answer)
+            } else {
+                BLAS.withThreads(1) { DispatchQueue.concurrentPerform(iterations: round.count) { answer(round[$0]) } }
+            }
         }
         let predictions = try results.values()
         var selectorAccuracy: Double?

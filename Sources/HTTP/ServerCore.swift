@@ -130,6 +130,9 @@ final class ServerCore: Sendable {
                     }
                     state.spool = spool
                     state.body = Data()
+                    // Its memory reservation goes back: from here the body holds disk.
+                    budget.release(state.reserved)
+                    state.reserved = 0
                 }
                 if let spool = state.spool {
                     let needed = spool.count + chunk.count - state.spooledReserved

@@ -24,6 +24,7 @@ enum AnswerRoutes {
                     // Shadow: the candidate answers too, after the client has its answer; only agreement is kept.
                     let activeAnswer = routed.answer.text, task = routed.task
                     Task.detached {
+                        defer { canary.shadowDone() }
                         guard let shadowed = try? await context.answer(input, snapshot: candidate) else { return }
                         canary.recordShadow(task: task, agreed: shadowed.answer.text == activeAnswer)
                     }

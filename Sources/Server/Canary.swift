@@ -10,9 +10,9 @@ import Synchronization
 final class Canary: Sendable {
     /// When a canary is decided. Accuracy: a one-sided two-proportion z-test (pooled) at `level` once both
     /// snapshots have `minimumLabelled` judged answers — better: completed; worse: rolled back; with
-    /// `enoughLabelled` each and not worse: completed. Health, once the candidate has `minimumAnswers`: an
-    /// error rate more than `maxErrorRateGap` above the active one's, or a p99 latency over `maxLatencyRatio`
-    /// times the active one's, rolls it back.
+    /// `enoughLabelled` each and not worse: completed. Health: an error rate more than `maxErrorRateGap` above
+    /// the active one's (after `minimumAnswers` each), or a p99 latency over `maxLatencyRatio` times the active
+    /// one's (after `minimumLatencyAnswers` each), rolls it back.
     struct Rule: Sendable {
         var level = 0.05
         var minimumLabelled = 20
@@ -20,6 +20,8 @@ final class Canary: Sendable {
         var minimumAnswers = 50
         var maxErrorRateGap = 0.02
         var maxLatencyRatio = 1.5
+        /// A p99 needs enough answers not to be one slow outlier (a cold load, a first merge).
+        var minimumLatencyAnswers = 500
 
         /// The one-sided critical value of `level`.
         var critical: Double { Self.quantile(1 - level) }
@@ -108,8 +110,23 @@ final class Canary: Sendable {
     /// What replicas read from the registry to split their traffic the same way.
     var record: Registry.Canary { Registry.Canary(candidate: candidate, active: active, traffic: share, shadow: shadow, startedAt: started) }
 
-    /// Whether this answer of the active snapshot is also given by the candidate, in the background.
-    func shadows() -> Bool { shadow > 0 && Double.random(in: 0 ..< 1) < shadow }
+    /// Shadow answers being computed; more than `maxShadowsInFlight` and a sample is skipped (shadowing never
+    /// builds a backlog behind the clients' queries).
+    private let shadowsInFlight = Atomic<Int>(0)
+    static let maxShadowsInFlight = 4
+
+    /// Whether this answer of the active snapshot is also given by the candidate, in the background; if so the
+    /// caller calls `shadowDone()` when it is.
+    func shadows() -> Bool {
+        guard shadow > 0, Double.random(in: 0 ..< 1) < shadow else { return false }
+        guard shadowsInFlight.add(1, ordering: .relaxed).newValue <= Self.maxShadowsInFlight else {
+            shadowsInFlight.subtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func shadowDone() { shadowsInFlight.subtract(1, ordering: .relaxed) }
 
     func recordShadow(task: String, agreed: Bool) {
         agreement.withLock { table in
@@ -175,7 +192,8 @@ final class Canary: Sendable {
             if gap > rule.maxErrorRateGap {
                 return decide(.rolledBack, String(format: "error rate %.1f%% above the active snapshot's", gap * 100))
             }
-            if let cp = c.p99, let ap = a.p99, cp > rule.maxLatencyRatio * ap {
+            if c.answers >= rule.minimumLatencyAnswers, a.answers >= rule.minimumLatencyAnswers, let cp = c.p99, let ap = a.p99,
+               cp > rule.maxLatencyRatio * ap {
                 return decide(.rolledBack, String(format: "p99 latency %.0f ms against %.0f ms (over %.1f×)", cp, ap, rule.maxLatencyRatio))
             }
         }

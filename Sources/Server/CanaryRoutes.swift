@@ -37,6 +37,7 @@ enum CanaryRoutes {
         router.post("/v1/canary/complete") { request, _ in
             try context.authorizeWrite(request)
             let decision = try decide(.completed, "completed by the operator", context: context)
+            guard decision.action == .completed else { throw HTTPError.conflict(decision.reason, code: "not_completed") }
             return try .json(object: ["decision": decision.json, "active": decision.candidate])
         }
     }
@@ -45,7 +46,10 @@ enum CanaryRoutes {
         guard let canary = context.canary else { throw HTTPError.conflict("no canary is running", code: "no_canary") }
         let decision = Canary.Decision(action: action, reason: reason, candidate: canary.candidate, active: canary.active, at: Date(),
                                        arms: canary.state, z: nil)
-        try context.finishCanary(decision)
-        return decision
+        guard context.finishCanary(canary, decision) else {
+            throw HTTPError.conflict("the canary was decided meanwhile; see GET /v1/canary", code: "already_decided")
+        }
+        // What was done: a completion that could not be applied ended rolled back.
+        return context.canaryDecisions.last ?? decision
     }
 }

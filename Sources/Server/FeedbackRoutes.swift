@@ -54,7 +54,9 @@ enum FeedbackRoutes {
         }
         router.post("/v1/tasks/{name}/corrections/tune") { request, parameters in
             try context.authorizeWrite(request)
-            let (task, job, corrections) = try context.tuneFromFeedback(task: try parameters.require("name"))
+            guard let (task, job, corrections) = try context.tuneFromFeedback(task: try parameters.require("name")) else {
+                throw HTTPError.conflict("no corrections to tune", code: "no_corrections")
+            }
             return try .json(object: ["task_id": task.id, "job_id": job.id, "name": task.name, "items": task.itemCount, "corrections": corrections],
                              status: .accepted)
         }
@@ -135,11 +137,16 @@ enum FeedbackRoutes {
         if let authorization = request.headers["Authorization"] { outgoing.setValue(authorization, forHTTPHeaderField: "Authorization") }
         outgoing.httpBody = try JSONEncoder().encode(forwarded)
         outgoing.timeoutInterval = 30
-        let (data, status): (Data, Int) = try await withCheckedThrowingContinuation { continuation in
-            URLSession.shared.dataTask(with: outgoing) { data, response, error in
-                if let error { continuation.resume(throwing: error); return }
-                continuation.resume(returning: (data ?? Data(), (response as? HTTPURLResponse)?.statusCode ?? 502))
-            }.resume()
+        let (data, status): (Data, Int)
+        do {
+            (data, status) = try await withCheckedThrowingContinuation { continuation in
+                URLSession.shared.dataTask(with: outgoing) { data, response, error in
+                    if let error { continuation.resume(throwing: error); return }
+                    continuation.resume(returning: (data ?? Data(), (response as? HTTPURLResponse)?.statusCode ?? 502))
+                }.resume()
+            }
+        } catch {
+            throw HTTPError(502, code: "tuner_unreachable", message: "the tuner (--tuner-url) could not be reached to store the feedback; retry")
         }
         var response = HTTPResponse.file(data, contentType: "application/json")
         response.status = HTTPStatus(status)

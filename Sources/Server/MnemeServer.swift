@@ -151,7 +151,7 @@ public final class MnemeServer: Sendable {
             try context.loaded.activate(registry.active!)
             let tuner = Tuner(store: store, loaded: context.loaded, turns: context.scheduler.turns, baseSnapshotId: baseId, settings: context.tunerSettings,
                               metrics: context.metrics, logger: context.logger)
-            tuner.startCanary = { [context] id, share in _ = try context.startCanary(candidate: id, share: share) }
+            tuner.startCanary = { [context] id, share, parent in _ = try context.startCanary(candidate: id, share: share, against: parent) }
             // A canary left running by the last process goes on, if it still compares what is active.
             if let canary = registry.canary, canary.active == registry.active { context.followCanary(canary) } else if registry.canary != nil {
                 try store.setCanary(nil)

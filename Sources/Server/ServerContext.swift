@@ -76,7 +76,7 @@ final class ServerContext: Sendable {
     /// Makes a task of the feedback on answers routed to the base model — a right answer as it was given, a wrong
     /// one with its correction — and queues its tuning job. Corrections to a task a snapshot learned would need
     /// that task's adapter tuned further, which the strategies do not offer yet.
-    func tuneFromFeedback(task: String) throws -> (task: TaskRecord, job: JobRecord, corrections: Int) {
+    func tuneFromFeedback(task: String, minimumCorrections: Int = 1) throws -> (task: TaskRecord, job: JobRecord, corrections: Int)? {
         let store = try requireStore()
         guard task == "base" else {
             throw HTTPError.conflict("corrections to a learned task (\(task)) cannot be tuned yet: only corrections to the base model's "
@@ -84,6 +84,8 @@ final class ServerContext: Sendable {
         }
         return try pushLock.withLock { _ in
             let (records, corrections) = try unusedFeedback(task: task)
+            // Checked under the lock: two feedbacks at the threshold at once start one task, not two.
+            if minimumCorrections > 1, corrections < minimumCorrections { return nil }
             guard corrections > 0 else {
                 throw HTTPError.conflict("no corrections to the base model's answers that a task was not made from already", code: "no_corrections")
             }
@@ -107,7 +109,7 @@ final class ServerContext: Sendable {
         guard correctionsThreshold > 0, task == "base", role != .replica else { return }
         do {
             guard try unusedFeedback(task: task).corrections >= correctionsThreshold else { return }
-            _ = try tuneFromFeedback(task: task)
+            _ = try tuneFromFeedback(task: task, minimumCorrections: correctionsThreshold)
         } catch {
             logger.error("could not start a task from feedback: \(error)")
         }
@@ -122,39 +124,59 @@ final class ServerContext: Sendable {
     /// Decisions taken on canaries since start, oldest first.
     var canaryDecisions: [Canary.Decision] { canaryState.withLock { $0.decisions } }
 
-    /// Starts sending `share` of the unpinned queries to `candidate`.
-    func startCanary(candidate: String, share: Double, shadow: Double = 0) throws -> Canary {
+    /// Starts sending `share` of the unpinned queries to `candidate`, compared with the active snapshot — which
+    /// must be `against` when given (a snapshot tuned on top of it; another switch since would make the
+    /// comparison, and a completion, drop what that switch brought).
+    func startCanary(candidate: String, share: Double, shadow: Double = 0, against expected: String? = nil) throws -> Canary {
         _ = try snapshot(named: candidate)
         guard let active = loaded.activeId else { throw HTTPError.serviceUnavailable("no active snapshot yet", code: "not_ready") }
         guard candidate != active else { throw HTTPError.conflict("\(candidate) is the active snapshot already", code: "already_active") }
-        return try canaryState.withLock { state in
+        if let expected, expected != active {
+            throw HTTPError.conflict("the active snapshot is \(active), not \(expected) that \(candidate) was built on", code: "registry_changed")
+        }
+        let canary = Canary(candidate: candidate, active: active, share: share, shadow: shadow)
+        try canaryState.withLock { state in
             if let running = state.canary {
                 throw HTTPError.conflict("a canary of \(running.candidate) is running; complete or roll it back first", code: "canary_running")
             }
-            let canary = Canary(candidate: candidate, active: active, share: share, shadow: shadow)
-            // In the registry too, so that replicas split their traffic the same way.
-            try store?.setCanary(canary.record)
             state.canary = canary
-            let shadowing = shadow > 0 ? ", and shadows \(Int(shadow * 100))% of the active one's" : ""
-            logger.notice("canary: \(candidate) gets \(Int(share * 100))% of unpinned queries against \(active)\(shadowing)")
-            return canary
         }
+        // In the registry too, so that replicas split their traffic the same way.
+        do { try store?.setCanary(canary.record) } catch {
+            canaryState.withLock { state in if state.canary === canary { state.canary = nil } }
+            throw error
+        }
+        let shadowing = shadow > 0 ? ", and shadows \(Int(shadow * 100))% of the active one's" : ""
+        logger.notice("canary: \(candidate) gets \(Int(share * 100))% of unpinned queries against \(active)\(shadowing)")
+        return canary
     }
 
-    /// Ends the canary with `decision`: completed promotes the candidate; rolled back leaves the active snapshot
-    /// all the traffic. Logged with its numbers and kept for `GET /v1/canary`.
-    func finishCanary(_ decision: Canary.Decision) throws {
-        let ended = canaryState.withLock { state -> Bool in
-            guard state.canary?.candidate == decision.candidate else { return false }
+    /// Ends `canary` with `decision` if it is still the one running (one decision per canary; returns whether
+    /// this call made it): completed promotes the candidate, but only while the snapshot it was compared with is
+    /// active — otherwise, or if the promotion fails, it ends rolled back with the reason. Logged with its
+    /// numbers and kept for `GET /v1/canary`.
+    @discardableResult
+    func finishCanary(_ canary: Canary, _ decision: Canary.Decision) -> Bool {
+        let claimed = canaryState.withLock { state -> Bool in
+            guard state.canary === canary else { return false }
             state.canary = nil
-            do { try store?.setCanary(nil) } catch { logger.error("canary: could not clear it from the registry: \(error)") }
-            state.decisions.append(decision)
-            if state.decisions.count > 100 { state.decisions.removeFirst() }
             return true
         }
-        guard ended else { return }
+        guard claimed else { return false }
+        var decision = decision
+        if decision.action == .completed {
+            do { try promote(canary.candidate, replacing: canary.active) } catch {
+                decision.action = .rolledBack
+                decision.reason = "not completed (\(decision.reason)): \(error)"
+            }
+        }
+        do { try store?.setCanary(nil) } catch { logger.error("canary: could not clear it from the registry: \(error)") }
+        canaryState.withLock { state in
+            state.decisions.append(decision)
+            if state.decisions.count > 100 { state.decisions.removeFirst() }
+        }
         logger.notice("canary \(decision.candidate) \(decision.action.rawValue): \(decision.reason)")
-        if decision.action == .completed { try promote(decision.candidate) }
+        return true
     }
 
     /// Follows the registry's canary: a replica splits its traffic as the tuner does (only the tuner decides), and
@@ -173,19 +195,25 @@ final class ServerContext: Sendable {
             // Promoted or rolled back by hand, or by the tuner: the comparison no longer holds.
             let decision = Canary.Decision(action: .rolledBack, reason: "ended: the active snapshot became \(active)", candidate: canary.candidate,
                                            active: canary.active, at: Date(), arms: canary.state, z: nil)
-            do { try finishCanary(decision) } catch { logger.error("canary \(canary.candidate): \(error)") }
+            finishCanary(canary, decision)
             return
         }
         guard let decision = canary.judge() else { return }
-        do { try finishCanary(decision) } catch { logger.error("canary \(canary.candidate): \(error)") }
+        finishCanary(canary, decision)
     }
 
     /// Makes `id` the active snapshot (recorded in the registry first), then applies the retention policy.
-    func promote(_ id: String) throws {
+    /// `replacing`: only if that snapshot is still the active one when the switch happens.
+    func promote(_ id: String, replacing expected: String? = nil) throws {
         let store = try requireStore()
         _ = try StoreRoutes.mapStoreErrors { try store.snapshot(id) }
         let previous = loaded.activeId
-        try loaded.activate(id) { try StoreRoutes.mapStoreErrors { try store.promote(id) } }
+        try loaded.activate(id) {
+            if let expected, try store.registry().active != expected {
+                throw HTTPError.conflict("the active snapshot changed meanwhile", code: "registry_changed")
+            }
+            return try StoreRoutes.mapStoreErrors { try store.promote(id) }
+        }
         metrics.activeSnapshot(id, previous: previous)
         tuner?.pruneSnapshots()
     }

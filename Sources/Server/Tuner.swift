@@ -45,12 +45,12 @@ final class Tuner: @unchecked Sendable {
     private let logger: Logger
     /// The store id of the base snapshot that tuned snapshots build on.
     private let baseSnapshotId: String
-    /// Starts a canary of a snapshot (set by the server; `ServerContext.startCanary`).
-    var startCanary: (@Sendable (String, Double) throws -> Void)? {
+    /// Starts a canary of a snapshot against its parent (set by the server; `ServerContext.startCanary`).
+    var startCanary: (@Sendable (String, Double, String) throws -> Void)? {
         get { canaryStarter.withLock { $0 } }
         set { canaryStarter.withLock { $0 = newValue } }
     }
-    private let canaryStarter = Mutex<(@Sendable (String, Double) throws -> Void)?>(nil)
+    private let canaryStarter = Mutex<(@Sendable (String, Double, String) throws -> Void)?>(nil)
     private let condition = NSCondition()
     private var stopped = false
     private var wakeups = 0
@@ -278,7 +278,7 @@ final class Tuner: @unchecked Sendable {
         }
         if fromFeedback, settings.feedbackCanaryShare > 0, let startCanary {
             do {
-                try startCanary(id, settings.feedbackCanaryShare)
+                try startCanary(id, settings.feedbackCanaryShare, parentId)
                 logger.notice("snapshot \(id) (from feedback) entered as a \(Int(settings.feedbackCanaryShare * 100))% canary")
             } catch {
                 logger.warning("snapshot \(id) kept as a candidate: no canary could start (\(error))")

@@ -58,7 +58,9 @@ extension Store {
         }
         var record = record
         record.image = "image." + Self.fileExtension(of: image)
-        let temporary = layout.temporaryFeedback(record.queryId, token: lease.token)
+        // Each attempt its own temporary (two requests for one query at once must not share one); recovery
+        // removes it by its writer token should the process die.
+        let temporary = layout.temporaryFeedback(record.queryId + "-" + StoreID.randomSuffix(count: 6), token: lease.token)
         do {
             try Durable.makeDirectory(temporary)
             try Durable.createFile(image, at: temporary.appendingPathComponent(record.image))

@@ -36,8 +36,15 @@ final class CanaryTests: XCTestCase {
         }
         XCTAssertEqual(failing?.action, .rolledBack)
         XCTAssertTrue(failing?.reason.contains("error rate") == true)
-        let slow = canary { canary in
+        let early = canary { canary in
             for _ in 0 ..< 60 {
+                canary.recordAnswer(snapshot: "b", milliseconds: 40, failed: false)
+                canary.recordAnswer(snapshot: "a", milliseconds: 10, failed: false)
+            }
+        }
+        XCTAssertNil(early, "sixty answers are too few for a p99: one slow answer would decide")
+        let slow = canary { canary in
+            for _ in 0 ..< 600 {
                 canary.recordAnswer(snapshot: "b", milliseconds: 40, failed: false)
                 canary.recordAnswer(snapshot: "a", milliseconds: 10, failed: false)
             }
