@@ -84,6 +84,7 @@ extension Store {
                 throw error
             }
             try Durable.syncDirectory(layout.feedbackRoot)
+            feedbackCache.withLock { cache in cache?[record.queryId] = record }
             return (record, false)
         }
     }
@@ -96,16 +97,30 @@ extension Store {
     /// The feedback on query `id`, if any.
     public func feedback(_ id: String) throws -> FeedbackRecord? {
         guard StoreID.isValid(id) else { return nil }
+        if let cached = feedbackCache.withLock({ $0?[id] }) { return cached }
         return try StoreJSON.load(FeedbackRecord.self, from: layout.feedback(id).appendingPathComponent("record.json"))
     }
 
-    /// Every feedback record, oldest query first. Unreadable ones are logged and left out.
+    /// Every feedback record, oldest query first. Unreadable ones are logged and left out. The writer reads the
+    /// directory once and keeps the records (it alone adds them); a read-only store reads it every time.
     public func feedbackRecords() throws -> [FeedbackRecord] {
-        try Durable.names(in: layout.feedbackRoot).filter { !$0.hasPrefix(".") && StoreID.isValid($0) }.sorted().compactMap { id in
-            do { return try feedback(id) } catch {
-                logger.warning("skipping feedback \(id): \(error)")
-                return nil
+        if let cached = feedbackCache.withLock({ $0 }) { return cached.values.sorted { $0.queryId < $1.queryId } }
+        let read = { [self] in
+            try Durable.names(in: layout.feedbackRoot).filter { !$0.hasPrefix(".") && StoreID.isValid($0) }.sorted().compactMap { id in
+                do { return try feedback(id) } catch {
+                    logger.warning("skipping feedback \(id): \(error)")
+                    return nil
+                }
             }
+        }
+        guard lease != nil else { return try read() }
+        // Read under the writer lock, which every new record is published under: none can slip between.
+        return try withWriterLock {
+            let records = try read()
+            feedbackCache.withLock { cache in
+                if cache == nil { cache = Dictionary(records.map { ($0.queryId, $0) }, uniquingKeysWith: { first, _ in first }) }
+            }
+            return records
         }
     }
 

@@ -69,6 +69,8 @@ public final class Store: Sendable {
     let snapshotCache = Mutex<[String: SnapshotMetadata]>([:])
     /// Snapshot sizes on disk, measured once: a committed snapshot never changes.
     let snapshotSizes = Mutex<[String: Int]>([:])
+    /// Every feedback record by query id, read once by the writer (it alone adds records); nil until then.
+    let feedbackCache = Mutex<[String: FeedbackRecord]?>(nil)
 
     /// Opens (and for `.readWrite` creates and recovers) the data directory at `directory`.
     /// A read-only open needs the directory to exist; missing subdirectories read as empty.
