@@ -113,98 +113,37 @@ public enum LlavaTraining {
     }
 
     /// Runs forward and backward, adding gradients of the mean answer-token loss into `gradients`.
-    /// With `gradients` nil it only computes the loss.
+    /// With `gradients` nil it only computes the loss. The steps: the batch's token inputs (`TokenInputs`), the
+    /// image features put in place (`ImagePath`), the decoder and the loss heads, then backward through the
+    /// decoder, the tokens and soft prompts, and the vision path.
     @discardableResult
     public static func step(model: LlavaModel, examples: [TrainingExample], options: Options, gradients: Gradients?) -> StepResult {
-        let config = model.config, text = config.textConfig
-        let batch = examples.count
-        let length = examples.map { $0.tokens.count }.max() ?? 0
-        let hidden = text.hiddenSize
-        // Token ids, padded at the end; the targets are the answer positions.
-        var ids = [Int](repeating: options.padId, count: batch * length)
-        var targetRows: [Int] = [], targets: [Int] = []
-        for (b, example) in examples.enumerated() {
-            let tokens = example.tokens
-            for (i, token) in tokens.enumerated() { ids[b * length + i] = token }
-            for offset in 0 ..< example.answerIds.count {
-                let position = example.promptIds.count - 1 + offset
-                targetRows.append(b * length + position)
-                targets.append(tokens[position + 1])
-            }
-        }
-        let embeddings = Tensor(zeros: [batch * length, hidden])
-        Embedding.forward(out: embeddings, table: model.text.embedTokens,
-                          ids: ids.map { $0 == TrainingExample.softPromptId ? options.padId : $0 })
-        var softRows: [(row: Int, tensor: Tensor, index: Int)] = []
-        for (b, example) in examples.enumerated() where !example.softPrompts.isEmpty {
-            let sources = example.softPrompts.flatMap { tensor in (0 ..< tensor.rows).map { (tensor, $0) } }
-            let positions = example.promptIds.indices.filter { example.promptIds[$0] == TrainingExample.softPromptId }
-            precondition(positions.count == sources.count, "example \(b): \(positions.count) soft-prompt positions for \(sources.count) rows")
-            for (position, (tensor, index)) in zip(positions, sources) {
-                (embeddings.data + (b * length + position) * hidden).update(from: tensor.data + index * hidden, count: hidden)
-                softRows.append((b * length + position, tensor, index))
-            }
-        }
-
-        // Image features: run whatever part of the vision path is not cached, image by image in batch order.
-        let pixelExamples = examples.enumerated().filter { if case .pixels = $0.element.image { return true }; return false }
-        let stateExamples = examples.enumerated().filter { if case .visionStates = $0.element.image { return true }; return false }
-        var towerActivations: CLIPTraining.Activations?
-        var projectorActivations: CLIPTraining.Activations?
-        var featureRows: [Int: Tensor] = [:]  // example index → its feature rows
-        if !pixelExamples.isEmpty {
-            let pixels = pixelExamples.map { if case let .pixels(p) = $0.element.image! { return p }; fatalError() }
-            let activations = CLIPTraining.forward(model: model, pixels: pixels)
-            let perImage = activations.features.rows / pixels.count
-            for (slot, entry) in pixelExamples.enumerated() {
-                featureRows[entry.offset] = activations.features.slice(slot * perImage ..< (slot + 1) * perImage)
-            }
-            towerActivations = activations
-        }
-        if !stateExamples.isEmpty {
-            let states = stateExamples.map { if case let .visionStates(s) = $0.element.image! { return s }; fatalError() }
-            let perImage = states[0].rows
-            let stacked = Tensor(zeros: [perImage * states.count, states[0].columns])
-            for (slot, state) in states.enumerated() { stacked.slice(slot * perImage ..< (slot + 1) * perImage).copy(from: state) }
-            let activations = CLIPTraining.projectorForward(model: model, selected: stacked)
-            for (slot, entry) in stateExamples.enumerated() {
-                featureRows[entry.offset] = activations.features.slice(slot * perImage ..< (slot + 1) * perImage)
-            }
-            projectorActivations = activations
-        }
-        for (index, example) in examples.enumerated() {
-            if case let .features(features) = example.image { featureRows[index] = features }
-        }
-        var imagePositions: [Int: [Int]] = [:]
-        for (b, example) in examples.enumerated() {
-            let positions = example.promptIds.indices.filter { example.promptIds[$0] == config.imageTokenIndex }
-            guard let features = featureRows[b] else { continue }
-            precondition(features.rows == positions.count, "example \(b): \(positions.count) image tokens for \(features.rows) features")
-            imagePositions[b] = positions
-            for (row, position) in positions.enumerated() {
-                (embeddings.data + (b * length + position) * hidden).update(from: features.data + row * hidden, count: hidden)
-            }
-        }
+        let text = model.config.textConfig
+        let batch = examples.count, hidden = text.hiddenSize
+        let inputs = TokenInputs(model: model, examples: examples, padId: options.padId)
+        let length = inputs.length
+        let images = ImagePath(model: model, examples: examples, embeddings: inputs.embeddings, length: length)
 
         // Only the answer positions' outputs matter: the last layer computes just those.
         let outputs = examples.map { $0.promptIds.count - 1 ..< $0.promptIds.count - 1 + $0.answerIds.count }
-        let activations = LlamaTraining.forward(weights: model.text, config: text, rope: model.rope, input: embeddings,
+        let activations = LlamaTraining.forward(weights: model.text, config: text, rope: model.rope, input: inputs.embeddings,
                                                 batch: batch, length: length, adapters: options.adapters, task: options.task,
                                                 outputs: outputs)
-        let hiddenRows = targetRows.map { activations.hiddenIndex(ofRow: $0)! }
-        let rows = Tensor(zeros: [targetRows.count, hidden])
+        let hiddenRows = inputs.targetRows.map { activations.hiddenIndex(ofRow: $0)! }
+        let rows = Tensor(zeros: [inputs.targetRows.count, hidden])
         for (i, row) in hiddenRows.enumerated() {
             (rows.data + i * hidden).update(from: activations.hidden.data + row * hidden, count: hidden)
         }
-        let logits = Tensor(zeros: [targetRows.count, text.vocabSize])
+        let targets = inputs.targets
+        let logits = Tensor(zeros: [targets.count, text.vocabSize])
         Linear.forward(out: logits, input: rows, weight: model.text.lmHead, bias: nil)
         let probabilities = Tensor(zeros: logits.shape)
         var loss = CrossEntropy.forward(logits: logits, targets: targets, probabilities: probabilities)
         // A shard's mean, re-weighted to its share of the batch's answer tokens.
         let share = options.batchTotals.map { Float(targets.count) / Float(max($0.answerTokens, 1)) } ?? 1
         let teacher = options.softTargets.map { soft in
-            teacherDistributions(model: model, embeddings: embeddings, batch: batch, length: length, outputs: outputs,
-                                 targetRows: targetRows, adapters: soft.adapters, task: options.task)
+            teacherDistributions(model: model, embeddings: inputs.embeddings, batch: batch, length: length, outputs: outputs,
+                                 targetRows: inputs.targetRows, adapters: soft.adapters, task: options.task)
         }
         if let teacher, let weight = options.softTargets?.weight {
             loss = (1 - weight) * loss + weight * CrossEntropy.softLoss(probabilities: probabilities, targets: teacher)
@@ -215,7 +154,7 @@ public enum LlavaTraining {
         if let supervision = options.attentionSupervision {
             if let problem = supervision.problem(layers: text.numHiddenLayers, heads: text.numAttentionHeads) { preconditionFailure(problem) }
             (attentionLoss, dProbabilities) = supervision.lossAndGradient(
-                probabilities: activations.probabilities(layer:), examples: examples, imagePositions: imagePositions,
+                probabilities: activations.probabilities(layer:), examples: examples, imagePositions: images.positions,
                 totalSlots: options.batchTotals?.supervisedSlots ?? supervision.supervisedSlots(in: examples))
         }
         guard let gradients else { return StepResult(loss: loss, tokens: targets.count, attentionLoss: attentionLoss) }
@@ -236,9 +175,9 @@ public enum LlavaTraining {
             let target = dHidden.data + row * hidden, source = dRows.data + i * hidden
             for j in 0 ..< hidden { target[j] += source[j] }
         }
-        let imagesTrain = (towerActivations != nil || projectorActivations != nil)
+        let imagesTrain = images.hasActivations
             && (gradients.isTrainable(model.projector.linear1.weight) || gradients.isTrainable(model.vision.patchEmbedding))
-        let promptsTrain = softRows.contains { gradients.isTrainable($0.tensor) }
+        let promptsTrain = inputs.softRows.contains { gradients.isTrainable($0.tensor) }
         let needInput = gradients.isTrainable(model.text.embedTokens) || imagesTrain || promptsTrain
         guard let dEmbeddings = LlamaTraining.backward(weights: model.text, config: text, rope: model.rope, activations: activations,
                                                        dHidden: dHidden, adapters: options.adapters, task: options.task,
@@ -246,50 +185,159 @@ public enum LlavaTraining {
                                                        dProbabilities: dProbabilities) else {
             return StepResult(loss: loss, tokens: targets.count, attentionLoss: attentionLoss)
         }
-        // Image rows go back to the vision path; the rest to the token embedding table.
-        var tokenIds = ids
-        func imageGradient(for entries: [(offset: Int, element: TrainingExample)], perImage: Int) -> Tensor {
-            let dFeatures = Tensor(zeros: [entries.count * perImage, hidden])
-            for (slot, entry) in entries.enumerated() {
-                for (row, position) in imagePositions[entry.offset]!.enumerated() {
-                    (dFeatures.data + (slot * perImage + row) * hidden)
-                        .update(from: dEmbeddings.data + (entry.offset * length + position) * hidden, count: hidden)
+        inputs.backward(dEmbeddings: dEmbeddings, imagePositions: images.positions, model: model, gradients: gradients)
+        let patchLoss = images.backward(dEmbeddings: dEmbeddings, length: length, model: model, options: options, gradients: gradients)
+        return StepResult(loss: loss, tokens: targets.count, patchLoss: patchLoss, attentionLoss: attentionLoss)
+    }
+
+    /// A batch's token side: ids padded at the end, the answer positions and their targets, the embeddings with
+    /// soft prompts in place — and, backward, the embedding table's and the soft prompts' gradients.
+    struct TokenInputs {
+        let length: Int
+        let ids: [Int]
+        /// Rows (b × length + position) whose next token is an answer token, and those tokens.
+        let targetRows: [Int]
+        let targets: [Int]
+        let embeddings: Tensor
+        let softRows: [(row: Int, tensor: Tensor, index: Int)]
+
+        init(model: LlavaModel, examples: [TrainingExample], padId: Int) {
+            let hidden = model.config.textConfig.hiddenSize
+            let length = examples.map { $0.tokens.count }.max() ?? 0
+            var ids = [Int](repeating: padId, count: examples.count * length)
+            var targetRows: [Int] = [], targets: [Int] = []
+            for (b, example) in examples.enumerated() {
+                let tokens = example.tokens
+                for (i, token) in tokens.enumerated() { ids[b * length + i] = token }
+                for offset in 0 ..< example.answerIds.count {
+                    let position = example.promptIds.count - 1 + offset
+                    targetRows.append(b * length + position)
+                    targets.append(tokens[position + 1])
                 }
             }
-            return dFeatures
-        }
-        for (b, positions) in imagePositions { for p in positions { tokenIds[b * length + p] = -1 } }
-        for soft in softRows {
-            tokenIds[soft.row] = -1
-            guard let dPrompt = gradients.of(soft.tensor) else { continue }
-            let target = dPrompt.data + soft.index * hidden, source = dEmbeddings.data + soft.row * hidden
-            for j in 0 ..< hidden { target[j] += source[j] }
-        }
-        if let dTable = gradients.of(model.text.embedTokens) {
-            Embedding.backward(dTable: dTable, dOut: dEmbeddings, ids: tokenIds)
-        }
-        var patchLoss: Float?
-        if let towerActivations {
-            let perImage = towerActivations.features.rows / pixelExamples.count
-            var dSelected: Tensor?
-            if let supervision = options.patchSupervision, pixelExamples.allSatisfy({ $0.element.patchLabels != nil }) {
-                let labels = supervision.heads.indices.map { head in pixelExamples.flatMap { $0.element.patchLabels![head] } }
-                let (loss, gradient) = supervision.lossAndGradient(features: towerActivations.selected, labels: labels, gradients: gradients,
-                                                                   labelledTotals: options.batchTotals?.labelledPatches)
-                patchLoss = loss
-                dSelected = gradient
+            let embeddings = Tensor(zeros: [examples.count * length, hidden])
+            Embedding.forward(out: embeddings, table: model.text.embedTokens,
+                              ids: ids.map { $0 == TrainingExample.softPromptId ? padId : $0 })
+            var softRows: [(row: Int, tensor: Tensor, index: Int)] = []
+            for (b, example) in examples.enumerated() where !example.softPrompts.isEmpty {
+                let sources = example.softPrompts.flatMap { tensor in (0 ..< tensor.rows).map { (tensor, $0) } }
+                let positions = example.promptIds.indices.filter { example.promptIds[$0] == TrainingExample.softPromptId }
+                precondition(positions.count == sources.count, "example \(b): \(positions.count) soft-prompt positions for \(sources.count) rows")
+                for (position, (tensor, index)) in zip(positions, sources) {
+                    (embeddings.data + (b * length + position) * hidden).update(from: tensor.data + index * hidden, count: hidden)
+                    softRows.append((b * length + position, tensor, index))
+                }
             }
-            CLIPTraining.backward(model: model, activations: towerActivations,
-                                  dFeatures: imageGradient(for: pixelExamples, perImage: perImage), gradients: gradients,
-                                  throughTower: gradients.isTrainable(model.vision.patchEmbedding), dSelected: dSelected)
+            (self.length, self.ids, self.targetRows, self.targets, self.embeddings, self.softRows) = (length, ids, targetRows, targets, embeddings, softRows)
         }
-        if let projectorActivations {
-            let perImage = projectorActivations.features.rows / stateExamples.count
-            CLIPTraining.backward(model: model, activations: projectorActivations,
-                                  dFeatures: imageGradient(for: stateExamples, perImage: perImage), gradients: gradients,
-                                  throughTower: false)
+
+        /// Soft-prompt rows to their tensors, token rows to the embedding table; image rows go to the vision path.
+        func backward(dEmbeddings: Tensor, imagePositions: [Int: [Int]], model: LlavaModel, gradients: Gradients) {
+            let hidden = model.config.textConfig.hiddenSize
+            var tokenIds = ids
+            for (b, positions) in imagePositions { for p in positions { tokenIds[b * length + p] = -1 } }
+            for soft in softRows {
+                tokenIds[soft.row] = -1
+                guard let dPrompt = gradients.of(soft.tensor) else { continue }
+                let target = dPrompt.data + soft.index * hidden, source = dEmbeddings.data + soft.row * hidden
+                for j in 0 ..< hidden { target[j] += source[j] }
+            }
+            if let dTable = gradients.of(model.text.embedTokens) {
+                Embedding.backward(dTable: dTable, dOut: dEmbeddings, ids: tokenIds)
+            }
         }
-        return StepResult(loss: loss, tokens: targets.count, patchLoss: patchLoss, attentionLoss: attentionLoss)
+    }
+
+    /// A batch's image side: whatever part of the vision path is not cached, run image by image in batch order,
+    /// its features written over the image tokens' embeddings — and, backward, the gradients through it (with
+    /// the patch heads' loss when they supervise the tower).
+    struct ImagePath {
+        let pixelExamples: [(offset: Int, element: TrainingExample)]
+        let stateExamples: [(offset: Int, element: TrainingExample)]
+        let tower: CLIPTraining.Activations?
+        let projector: CLIPTraining.Activations?
+        /// Image-token positions by example.
+        let positions: [Int: [Int]]
+
+        var hasActivations: Bool { tower != nil || projector != nil }
+
+        init(model: LlavaModel, examples: [TrainingExample], embeddings: Tensor, length: Int) {
+            let config = model.config, hidden = config.textConfig.hiddenSize
+            pixelExamples = examples.enumerated().filter { if case .pixels = $0.element.image { return true }; return false }
+            stateExamples = examples.enumerated().filter { if case .visionStates = $0.element.image { return true }; return false }
+            var featureRows: [Int: Tensor] = [:]  // example index → its feature rows
+            var tower: CLIPTraining.Activations?, projector: CLIPTraining.Activations?
+            if !pixelExamples.isEmpty {
+                let pixels = pixelExamples.map { if case let .pixels(p) = $0.element.image! { return p }; fatalError() }
+                let activations = CLIPTraining.forward(model: model, pixels: pixels)
+                let perImage = activations.features.rows / pixels.count
+                for (slot, entry) in pixelExamples.enumerated() {
+                    featureRows[entry.offset] = activations.features.slice(slot * perImage ..< (slot + 1) * perImage)
+                }
+                tower = activations
+            }
+            if !stateExamples.isEmpty {
+                let states = stateExamples.map { if case let .visionStates(s) = $0.element.image! { return s }; fatalError() }
+                let perImage = states[0].rows
+                let stacked = Tensor(zeros: [perImage * states.count, states[0].columns])
+                for (slot, state) in states.enumerated() { stacked.slice(slot * perImage ..< (slot + 1) * perImage).copy(from: state) }
+                let activations = CLIPTraining.projectorForward(model: model, selected: stacked)
+                for (slot, entry) in stateExamples.enumerated() {
+                    featureRows[entry.offset] = activations.features.slice(slot * perImage ..< (slot + 1) * perImage)
+                }
+                projector = activations
+            }
+            for (index, example) in examples.enumerated() {
+                if case let .features(features) = example.image { featureRows[index] = features }
+            }
+            var positions: [Int: [Int]] = [:]
+            for (b, example) in examples.enumerated() {
+                let found = example.promptIds.indices.filter { example.promptIds[$0] == config.imageTokenIndex }
+                guard let features = featureRows[b] else { continue }
+                precondition(features.rows == found.count, "example \(b): \(found.count) image tokens for \(features.rows) features")
+                positions[b] = found
+                for (row, position) in found.enumerated() {
+                    (embeddings.data + (b * length + position) * hidden).update(from: features.data + row * hidden, count: hidden)
+                }
+            }
+            (self.tower, self.projector, self.positions) = (tower, projector, positions)
+        }
+
+        /// The image rows of `dEmbeddings` back through the projector (and the tower when it trains); returns the
+        /// patch heads' loss when they ran.
+        func backward(dEmbeddings: Tensor, length: Int, model: LlavaModel, options: Options, gradients: Gradients) -> Float? {
+            let hidden = model.config.textConfig.hiddenSize
+            func imageGradient(for entries: [(offset: Int, element: TrainingExample)], perImage: Int) -> Tensor {
+                let dFeatures = Tensor(zeros: [entries.count * perImage, hidden])
+                for (slot, entry) in entries.enumerated() {
+                    for (row, position) in positions[entry.offset]!.enumerated() {
+                        (dFeatures.data + (slot * perImage + row) * hidden)
+                            .update(from: dEmbeddings.data + (entry.offset * length + position) * hidden, count: hidden)
+                    }
+                }
+                return dFeatures
+            }
+            var patchLoss: Float?
+            if let tower {
+                let perImage = tower.features.rows / pixelExamples.count
+                var dSelected: Tensor?
+                if let supervision = options.patchSupervision, pixelExamples.allSatisfy({ $0.element.patchLabels != nil }) {
+                    let labels = supervision.heads.indices.map { head in pixelExamples.flatMap { $0.element.patchLabels![head] } }
+                    let (loss, gradient) = supervision.lossAndGradient(features: tower.selected, labels: labels, gradients: gradients,
+                                                                       labelledTotals: options.batchTotals?.labelledPatches)
+                    patchLoss = loss
+                    dSelected = gradient
+                }
+                CLIPTraining.backward(model: model, activations: tower, dFeatures: imageGradient(for: pixelExamples, perImage: perImage),
+                                      gradients: gradients, throughTower: gradients.isTrainable(model.vision.patchEmbedding), dSelected: dSelected)
+            }
+            if let projector {
+                let perImage = projector.features.rows / stateExamples.count
+                CLIPTraining.backward(model: model, activations: projector, dFeatures: imageGradient(for: stateExamples, perImage: perImage),
+                                      gradients: gradients, throughTower: false)
+            }
+            return patchLoss
+        }
     }
 
     /// The teacher's next-token distributions (targets × vocab) at the answer positions.
