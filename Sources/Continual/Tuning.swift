@@ -40,9 +40,11 @@ public struct AdapterTuning {
     /// Learns `name` from `examples`; `baseExamples` (optional) give the base model's own selector keys the
     /// first time a selector is created; `plan` is how a strategy changes the run.
     /// With `watch`, the run is checked on held-out items as it trains, stops on a plateau and ends at its best state.
+    /// `plan` nil: what the adapter kind alone needs (`TuningPlan(for:)`).
     public func tune(snapshot: Snapshot, name: String, examples: [PreparedExample], baseExamples: [PreparedExample] = [],
-                     plan: TuningPlan = TuningPlan(), watch: TrainingWatch? = nil,
+                     plan: TuningPlan? = nil, watch: TrainingWatch? = nil,
                      progress: ((TrainingProgress) -> Void)? = nil) throws -> (Snapshot, TrainingReport) {
+        let plan = plan ?? TuningPlan(for: adapterSettings.kind)
         guard !examples.isEmpty else { throw TuningError.emptyTask(name) }
         if let problem = adapterSettings.problem { throw TuningError.invalidSettings(problem) }
         guard snapshot.taskId(named: name) == nil else { throw TuningError.duplicateTask(name) }
@@ -59,10 +61,7 @@ public struct AdapterTuning {
         let selector = snapshot.selector?.copy()
             ?? TaskSelector.startingWithBase(pipeline: base, baseImages: baseExamples.map(\.imageFeature), baseTexts: baseExamples.map(\.textFeature))
         let taskId = snapshot.tasks.count
-        if adapters.settings.kind == .branchLora {
-            let added = BranchLoRATraining.addTask(adapters: adapters, seed: training.seed &+ UInt64(taskId) &* 1_000_003)
-            precondition(added == taskId, "router count \(added) out of step with task id \(taskId)")
-        }
+        plan.addTask?(adapters, taskId, training.seed)
         let selectorTask = selector.addTask(name: name, images: examples.map(\.imageFeature), texts: examples.map(\.textFeature), prototypes: TaskSelector.prototypesPerTask)
         precondition(selectorTask == taskId, "selector out of step with the task list")
 
@@ -89,13 +88,7 @@ public struct AdapterTuning {
         let firstToken = examples[0].example.promptIds[0]
         let watching = watch.map { watch in
             watch.attach(to: trainer, examples: examples.count) { [tasks = snapshot.tasks] in
-                // BranchLoRA's live router would gate every decoded token by that token itself: the probe
-                // answers with a copy whose gates are recorded from the first token, as the served snapshot will.
-                var probed = adapters
-                if adapters.settings.kind == .branchLora {
-                    probed = adapters.copy()
-                    Self.recordGates(task: taskId, adapters: probed, base: base, firstToken: firstToken)
-                }
+                let probed = plan.servedNow?(adapters, taskId, base, firstToken) ?? adapters
                 return Snapshot(base: probeBase, adapters: probed, selector: selector, tasks: tasks + [name], mergedWeights: TrainingWatch.probeWeights)
             }
         }
@@ -116,10 +109,7 @@ public struct AdapterTuning {
         }, progress: progress)
         if let watch, let watching { try watch.finish(watching) }
         plan.finish?(run)
-
-        if adapters.settings.kind == .branchLora {
-            Self.recordGates(task: taskId, adapters: adapters, base: base, firstToken: firstToken)
-        }
+        plan.settle?(adapters, taskId, base, firstToken)
         let served = plan.consolidate?(run) ?? adapters
         let tuned = Snapshot(base: base, adapters: served, selector: selector, tasks: snapshot.tasks + [name])
         return (tuned, report)
@@ -162,7 +152,37 @@ public struct TuningPlan {
     /// The adapters the new snapshot serves, made from the run's (e.g. consolidated with earlier updates).
     public var consolidate: ((TuningRun) -> AdapterSet)?
 
+    // What an adapter kind needs around the run (`init(for:)`): BranchLoRA's per-task router and gates.
+    /// Before training, the adapters get what the new task `task` needs; `seed` is the run's.
+    public var addTask: ((AdapterSet, _ task: Int, _ seed: UInt64) -> Void)?
+    /// The adapters as they would be served if training stopped now, without changing the trained ones (what
+    /// the training watch answers with); nil: the trained adapters themselves.
+    public var servedNow: ((AdapterSet, _ task: Int, LlavaPipeline, _ firstToken: Int) -> AdapterSet)?
+    /// After training, the adapters settle into what is served.
+    public var settle: ((AdapterSet, _ task: Int, LlavaPipeline, _ firstToken: Int) -> Void)?
+
     public init() {}
+
+    /// The plan an adapter kind needs before any strategy changes it: nothing for LoRA and MoE-LoRA; for
+    /// BranchLoRA a router per task (added before training), and its gates recorded from the live router at the
+    /// first token and its top branches frozen (after training, and on a copy for the watch's probes).
+    public init(for kind: AdapterSet.Kind) {
+        guard kind == .branchLora else { return }
+        addTask = { adapters, task, seed in
+            let added = BranchLoRATraining.addTask(adapters: adapters, seed: seed &+ UInt64(task) &* 1_000_003)
+            precondition(added == task, "router count \(added) out of step with task id \(task)")
+        }
+        // The live router would gate every decoded token by that token itself: the served snapshot's gates are
+        // recorded from the first token.
+        servedNow = { adapters, task, base, firstToken in
+            let copy = adapters.copy()
+            AdapterTuning.recordGates(task: task, adapters: copy, base: base, firstToken: firstToken)
+            return copy
+        }
+        settle = { adapters, task, base, firstToken in
+            AdapterTuning.recordGates(task: task, adapters: adapters, base: base, firstToken: firstToken)
+        }
+    }
 }
 
 /// The state of a run that strategy hooks may read and change.

@@ -31,7 +31,7 @@ public struct LLaCAEMA: ContinualStrategy {
 
     public func plan(task: ContinualTask, earlier: [ContinualTask], snapshot: Snapshot) throws -> TuningPlan {
         let state = State()
-        var plan = TuningPlan()
+        var plan = TuningPlan(for: adapterKind)
         plan.beforeUpdate = { run, step in
             // The average starts at the weights this task starts from.
             guard step == 0 else { return }

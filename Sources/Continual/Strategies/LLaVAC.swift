@@ -26,7 +26,7 @@ public struct LLaVAC: ContinualStrategy {
         if let accumulated = snapshot.adapters, accumulated.settings.kind != .lora {
             throw AdapterTuning.TuningError.kindMismatch(snapshot: accumulated.settings.kind, requested: .lora)
         }
-        var plan = TuningPlan()
+        var plan = TuningPlan(for: adapterKind)
         plan.freshAdapters = true
         let base = snapshot.base
         var trainingModel = base.model

@@ -43,7 +43,7 @@ extension ContinualStrategy {
     /// Whether each task starts from new adapters (then any adapter snapshot can be built on).
     var startsFreshAdapters: Bool { false }
 
-    public func plan(task: ContinualTask, earlier: [ContinualTask], snapshot: Snapshot) throws -> TuningPlan { TuningPlan() }
+    public func plan(task: ContinualTask, earlier: [ContinualTask], snapshot: Snapshot) throws -> TuningPlan { TuningPlan(for: adapterKind) }
 
     public func learn(snapshot: Snapshot, task: ContinualTask, earlier: [ContinualTask], adapterSettings: AdapterSet.Settings,
                       training: TrainingSettings, baseExamples: [PreparedExample], watch: TrainingWatch?,
@@ -104,7 +104,7 @@ public struct JointTraining: ContinualStrategy {
     public init() {}
 
     public func plan(task: ContinualTask, earlier: [ContinualTask], snapshot: Snapshot) throws -> TuningPlan {
-        var plan = TuningPlan()
+        var plan = TuningPlan(for: adapterKind)
         plan.freshAdapters = true
         plan.jointPool = earlier.flatMap(\.examples)
         return plan
@@ -126,7 +126,7 @@ public struct Replay: ContinualStrategy {
     }
 
     public func plan(task: ContinualTask, earlier: [ContinualTask], snapshot: Snapshot) throws -> TuningPlan {
-        var plan = TuningPlan()
+        var plan = TuningPlan(for: adapterKind)
         plan.rehearsal = (Self.buffer(earlier, perTask: bufferPerTask), fraction)
         return plan
     }
