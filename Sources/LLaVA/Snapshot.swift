@@ -4,26 +4,19 @@ import Synchronization
 import ModelIO
 import Tensor
 
-/// `snapshot.json`: what a snapshot directory adds to its base model.
+/// `snapshot.json`: what a snapshot directory needs to load on its own — where its base model is, and the
+/// strategy that made its adapters. The task list is the adapter file's; lineage, accuracy and times are the
+/// store's (`metadata.json`), kept there only. Older files' `tasks`, `parent` and `created_at` are ignored.
 public struct SnapshotManifest: Codable, Sendable, Equatable {
     public var format: Int
     /// The base model directory, relative to the snapshot directory or absolute.
     public var base: String
     public var strategy: String
-    /// Task names by id; id 0 is the base model.
-    public var tasks: [String]
-    public var parent: String?
-    public var createdAt: String
 
-    enum CodingKeys: String, CodingKey { case format, base, strategy, tasks, parent, createdAt = "created_at" }
-
-    public init(base: String, strategy: String, tasks: [String], parent: String?, createdAt: String = ISO8601DateFormatter().string(from: Date())) {
+    public init(base: String, strategy: String) {
         format = 1
         self.base = base
         self.strategy = strategy
-        self.tasks = tasks
-        self.parent = parent
-        self.createdAt = createdAt
     }
 }
 
@@ -82,7 +75,7 @@ public final class Snapshot: @unchecked Sendable {
             : directory.appendingPathComponent(manifest.base).standardizedFileURL
         let base = try loadBase(baseURL)
         var adapters: AdapterSet?, selector: TaskSelector?
-        var tasks = manifest.tasks
+        var tasks = ["base"]
         if FileManager.default.fileExists(atPath: directory.appendingPathComponent("adapters.json").path) {
             let loaded = try AdapterFile.load(from: directory, decoder: base.model.text)
             adapters = loaded.adapters

@@ -254,8 +254,7 @@ final class Tuner: @unchecked Sendable {
         for entry in outcome.earlierAfter where entry.score.items > 0 { measured[entry.name] = entry.score }
         let draft = try store.beginSnapshot(parent: parentId)
         do {
-            try tuned.save(to: draft.directory, manifest: SnapshotManifest(base: "../\(baseSnapshotId)", strategy: strategy.name,
-                                                                           tasks: tuned.tasks, parent: parentId))
+            try tuned.save(to: draft.directory, manifest: SnapshotManifest(base: "../\(baseSnapshotId)", strategy: strategy.name))
             store.reach(.snapshotWrite)
         } catch {
             try? store.discard(draft)

@@ -67,8 +67,7 @@ struct Tune: ParsableCommand {
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
         let basePath = (snapshot.manifest.map { $0.base.hasPrefix("/") ? $0.base : modelURL.appendingPathComponent($0.base).standardizedFileURL.path })
             ?? modelURL.standardizedFileURL.path
-        try tuned.save(to: outURL, manifest: SnapshotManifest(base: basePath, strategy: chosen.name, tasks: tuned.tasks,
-                                                              parent: snapshot.manifest == nil ? nil : modelURL.lastPathComponent))
+        try tuned.save(to: outURL, manifest: SnapshotManifest(base: basePath, strategy: chosen.name))
         print(String(format: "wrote %@ in %.1f s (%.1f items/s, final loss %.4f)", out, report.seconds, report.itemsPerSecond, report.finalLoss))
         print(outcome.summary)
     }

@@ -112,7 +112,7 @@ final class StrategyChainTests: XCTestCase {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mneme-\(name)-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: directory) }
-            try second.save(to: directory, manifest: SnapshotManifest(base: TuningTests.modelDirectory.path, strategy: name, tasks: second.tasks, parent: nil))
+            try second.save(to: directory, manifest: SnapshotManifest(base: TuningTests.modelDirectory.path, strategy: name))
             let loaded = try Snapshot.load(from: directory)
             let item = cold.examples[0].item
             let a = try second.answer(image: item.image, question: item.question, task: "cold", maxNewTokens: 3)

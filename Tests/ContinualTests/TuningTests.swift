@@ -77,7 +77,7 @@ final class TuningTests: XCTestCase {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mneme-snapshot-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        try tuned.save(to: directory, manifest: SnapshotManifest(base: Self.modelDirectory.path, strategy: "branchlora", tasks: tuned.tasks, parent: nil))
+        try tuned.save(to: directory, manifest: SnapshotManifest(base: Self.modelDirectory.path, strategy: "branchlora"))
         let loaded = try Snapshot.load(from: directory)
         XCTAssertEqual(loaded.tasks, tuned.tasks)
         let item = Self.colourTask(Self.warm, question: "What colour is the background?", count: 1, seed: 9)[0]
