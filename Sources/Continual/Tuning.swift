@@ -49,15 +49,7 @@ public struct AdapterTuning {
         if let problem = adapterSettings.problem { throw TuningError.invalidSettings(problem) }
         guard snapshot.taskId(named: name) == nil else { throw TuningError.duplicateTask(name) }
         let base = snapshot.base
-        let adapters: AdapterSet
-        if let existing = snapshot.adapters, !plan.freshAdapters {
-            guard existing.settings.kind == adapterSettings.kind else {
-                throw TuningError.kindMismatch(snapshot: existing.settings.kind, requested: adapterSettings.kind)
-            }
-            adapters = existing.copy()
-        } else {
-            adapters = AdapterSet(settings: adapterSettings, decoder: base.model.text, seed: training.seed)
-        }
+        let adapters = try startingAdapters(snapshot: snapshot, plan: plan)
         let selector = snapshot.selector?.copy()
             ?? TaskSelector.startingWithBase(pipeline: base, baseImages: baseExamples.map(\.imageFeature), baseTexts: baseExamples.map(\.textFeature))
         let taskId = snapshot.tasks.count
@@ -78,10 +70,6 @@ public struct AdapterTuning {
                             padId: padId(base))
         trainer.beforeUpdate = plan.beforeUpdate.map { hook in { step in hook(run, step) } }
         trainer.afterStep = plan.afterStep.map { hook in { step in hook(run, step) } }
-        let pool = examples + plan.jointPool
-        var sampler = BatchSampler(count: pool.count, seed: training.seed)
-        var rehearsalSampler = BatchSampler(count: plan.rehearsal?.examples.count ?? 0, seed: training.seed &+ 1)
-        let rehearsalCount = plan.rehearsal.map { r in r.examples.isEmpty ? 0 : Int((Double(training.batchSize) * r.fraction).rounded()) } ?? 0
         let weight = alignmentWeight
         var probeBase = base
         probeBase.model = plan.trainingModel ?? base.model
@@ -92,15 +80,11 @@ public struct AdapterTuning {
                 return Snapshot(base: probeBase, adapters: probed, selector: selector, tasks: tasks + [name], mergedWeights: TrainingWatch.probeWeights)
             }
         }
+        var batches = batchSource(examples: examples, plan: plan)
         let report = trainer.run(batch: { step in
-            let indices = sampler.next(training.batchSize - rehearsalCount)
-            var batch = indices.map { pool[$0].example }
-            if rehearsalCount > 0, let rehearsal = plan.rehearsal {
-                batch += rehearsalSampler.next(rehearsalCount).map { rehearsal.examples[$0].example }
-            }
-            // Keys align only with the new task's own items (joint pools hold earlier tasks too).
-            let own = indices.filter { $0 < examples.count }
+            let (batch, own) = batches.next()
             return TrainingBatch(examples: batch) { gradients in
+                // Keys align only with the new task's own items (joint pools hold earlier tasks too).
                 var loss = weight * selector.alignmentLoss(task: taskId, images: own.map { examples[$0].imageFeature },
                                                            texts: own.map { examples[$0].textFeature }, gradients: gradients)
                 if let auxiliary = plan.auxiliaryLoss { loss += auxiliary(run, step, gradients) }
@@ -113,6 +97,45 @@ public struct AdapterTuning {
         let served = plan.consolidate?(run) ?? adapters
         let tuned = Snapshot(base: base, adapters: served, selector: selector, tasks: snapshot.tasks + [name])
         return (tuned, report)
+    }
+
+    /// The adapters the run trains: the snapshot's, copied, or fresh ones when the plan says so or it has none.
+    private func startingAdapters(snapshot: Snapshot, plan: TuningPlan) throws -> AdapterSet {
+        guard let existing = snapshot.adapters, !plan.freshAdapters else {
+            return AdapterSet(settings: adapterSettings, decoder: snapshot.base.model.text, seed: training.seed)
+        }
+        guard existing.settings.kind == adapterSettings.kind else {
+            throw TuningError.kindMismatch(snapshot: existing.settings.kind, requested: adapterSettings.kind)
+        }
+        return existing.copy()
+    }
+
+    /// Batches of the task's items (and a joint pool's), with the plan's rehearsal mixed in; each batch comes with
+    /// the indices of the task's own items in it.
+    private struct BatchSource {
+        let pool: [PreparedExample]
+        let rehearsal: [PreparedExample]
+        let rehearsalCount: Int
+        let batchSize: Int
+        let ownCount: Int
+        var sampler: BatchSampler
+        var rehearsalSampler: BatchSampler
+
+        mutating func next() -> (batch: [TrainingExample], own: [Int]) {
+            let indices = sampler.next(batchSize - rehearsalCount)
+            var batch = indices.map { pool[$0].example }
+            if rehearsalCount > 0 { batch += rehearsalSampler.next(rehearsalCount).map { rehearsal[$0].example } }
+            return (batch, indices.filter { $0 < ownCount })
+        }
+    }
+
+    private func batchSource(examples: [PreparedExample], plan: TuningPlan) -> BatchSource {
+        let pool = examples + plan.jointPool
+        let rehearsal = plan.rehearsal?.examples ?? []
+        let rehearsalCount = plan.rehearsal.map { r in r.examples.isEmpty ? 0 : Int((Double(training.batchSize) * r.fraction).rounded()) } ?? 0
+        return BatchSource(pool: pool, rehearsal: rehearsal, rehearsalCount: rehearsalCount, batchSize: training.batchSize,
+                           ownCount: examples.count, sampler: BatchSampler(count: pool.count, seed: training.seed),
+                           rehearsalSampler: BatchSampler(count: rehearsal.count, seed: training.seed &+ 1))
     }
 
     /// Records a BranchLoRA task's gates from its live routers at the first token, and freezes its top branches.

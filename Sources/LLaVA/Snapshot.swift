@@ -109,14 +109,11 @@ public final class Snapshot: @unchecked Sendable {
     public func model(forTask task: Int) -> LlavaModel {
         let task = min(max(task, 0), tasks.count - 1)
         guard let adapters else { return base.model }
-        // LoRA-style kinds adapt every query (they have no per-task state); BranchLoRA answers per task and
-        // its base task uses the base weights.
-        if adapters.settings.kind == .branchLora && task == 0 { return base.model }
-        let served = adapters.settings.kind == .branchLora ? task : max(task, 1)
+        guard let served = adapters.settings.kind.servedTask(for: task) else { return base.model }
         var unmerged = base.model
         unmerged.adapters = adapters
         unmerged.task = served
-        guard adapters.settings.kind != .moeLora, mergedBytes <= mergedWeights.budgetBytes else {
+        guard adapters.settings.kind.merges, mergedBytes <= mergedWeights.budgetBytes else {
             return unmerged
         }
         return mergedWeights.model(owner: owner, task: served) {

@@ -5,6 +5,19 @@ import Tensor
 public final class AdapterSet: @unchecked Sendable {
     public enum Kind: String, Codable, Sendable, CaseIterable {
         case lora, moeLora = "moe-lora", branchLora = "branchlora"
+
+        /// The adapter task a routed task is answered with, nil for the base weights alone: BranchLoRA answers
+        /// per task and its base task is the base model; LoRA-style kinds have no per-task state and adapt
+        /// every query, the base task's included.
+        func servedTask(for task: Int) -> Int? {
+            switch self {
+            case .branchLora: task == 0 ? nil : task
+            case .lora, .moeLora: max(task, 1)
+            }
+        }
+
+        /// Whether a task's adapters fold into dense weights (MoELoRA's input-dependent gates do not).
+        var merges: Bool { self != .moeLora }
     }
 
     public struct Settings: Codable, Sendable, Equatable {
