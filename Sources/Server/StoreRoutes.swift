@@ -178,6 +178,11 @@ enum StoreRoutes {
                                    "created_at": timestamp(job.createdAt), "updated_at": timestamp(job.updatedAt),
                                    "attempts": job.attempts]
         if let task { body["task"] = task.name }
+        // What a task made of feedback learns from: corrections to wrong answers, and answers judged right.
+        if let ids = task?.feedback, let store = context.store {
+            let records = ids.compactMap { try? store.feedback($0) }
+            body["from_feedback"] = ["corrections": records.filter { !$0.correct }.count, "judged_right": records.filter(\.correct).count]
+        }
         // The strategy the job uses: the push's, or the server's default.
         body["strategy"] = job.strategy ?? task?.strategy ?? context.defaultStrategy
         if let progress = job.progress {

@@ -162,6 +162,9 @@ final class FeedbackTests: XCTestCase {
         for index in 0 ..< 16 { XCTAssertNotEqual(try askAndJudge(index).answer, "blue team", "the base model does not know it") }
         let job = try XCTUnwrap((try server.request("GET", "/v1/jobs").object["jobs"] as? [[String: Any]])?.first, "16 corrections started a job")
         XCTAssertEqual(job["task"] as? String, "from-feedback-1")
+        let learnedFrom = try XCTUnwrap(job["from_feedback"] as? [String: Any], "the job shows what it learns from")
+        XCTAssertEqual(learnedFrom["corrections"] as? Int, 16)
+        XCTAssertEqual(learnedFrom["judged_right"] as? Int, 0)
         let finished = try server.waitForJob(try XCTUnwrap(job["id"] as? String))
         let candidate = try XCTUnwrap(finished["snapshot"] as? String, "\(finished)")
         let canary = try XCTUnwrap(server.request("GET", "/v1/canary").object["canary"] as? [String: Any], "the new snapshot entered as a canary")
