@@ -81,6 +81,16 @@ struct Recovery {
                 logger.error("cannot read \(url.path): \(error); leaving it for an operator")
                 continue
             }
+            if job.state == .done || job.state == .failed {
+                // A task deletion that died between removing the task and its job: the job goes too.
+                if !Durable.exists(layout.task(job.taskId)) {
+                    unlink(url.path)
+                    unlink(layout.workMark(job.id).path)
+                    report.removedTemporaries.append("jobs/\(name)")
+                    logger.notice("removed job \(job.id): its task \(job.taskId) was deleted")
+                }
+                continue
+            }
             guard job.state == .running || job.state == .evaluating, !(job.owner.map(isAlive) ?? false) else { continue }
             var requeued = Store.requeued(job)
             requeued.updatedAt = StoreJSON.now()

@@ -67,6 +67,23 @@ final class RecoveryTests: XCTestCase {
         XCTAssertEqual(try reopened.unfinishedJobs().map(\.id), [job.id, other.id], "creation order is kept")
     }
 
+    /// A task deletion that died after removing the task and before its job: the finished job goes at the next open.
+    func testAFinishedJobWhoseTaskWasDeletedIsRemoved() throws {
+        let scratch = try Scratch()
+        var store: Store? = try Store(directory: scratch.data)
+        let (task, job) = try store!.createTask(name: "gone", items: Samples.items(3))
+        let (_, kept) = try store!.createTask(name: "kept", items: Samples.items(3, seed: 9))
+        _ = try store!.claimNextJob()
+        _ = try store!.failJob(job.id, reason: "cancelled by the operator")
+        store = nil
+        try FileManager.default.removeItem(at: scratch.data.appendingPathComponent("tasks/\(task.id)"))
+
+        let reopened = try Store(directory: scratch.data)
+        XCTAssertEqual(reopened.openingRecovery.removedTemporaries, ["jobs/\(job.id).json"])
+        XCTAssertThrowsError(try reopened.job(job.id))
+        XCTAssertEqual(try reopened.job(kept.id).state, .queued, "a job whose task is there stays")
+    }
+
     func testJobsOfAStoppedWriterAreRequeuedAndItsDraftRemoved() throws {
         let scratch = try Scratch()
         var tuner: Store? = try Store(directory: scratch.data)
