@@ -181,6 +181,12 @@ final class Canary: Sendable {
 
     var state: (candidate: Arm, active: Arm) { arms.withLock { ($0[candidate] ?? Arm(), $0[active] ?? Arm()) } }
 
+    /// A decision taken outside the rule (by an operator, or because the active snapshot changed), with the
+    /// numbers as they stand.
+    func decided(_ action: Decision.Action, because reason: String) -> Decision {
+        Decision(action: action, reason: reason, candidate: candidate, active: active, at: Date(), arms: state, z: nil)
+    }
+
     /// The decision the rule makes now, if any.
     func judge(now: Date = Date()) -> Decision? {
         let (c, a) = state

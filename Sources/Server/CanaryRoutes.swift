@@ -44,12 +44,10 @@ enum CanaryRoutes {
 
     private static func decide(_ action: Canary.Decision.Action, _ reason: String, context: ServerContext) throws -> Canary.Decision {
         guard let canary = context.canary else { throw HTTPError.conflict("no canary is running", code: "no_canary") }
-        let decision = Canary.Decision(action: action, reason: reason, candidate: canary.candidate, active: canary.active, at: Date(),
-                                       arms: canary.state, z: nil)
-        guard context.finishCanary(canary, decision) else {
+        // What was done: a completion that could not be applied ends rolled back.
+        guard let decision = context.finishCanary(canary, canary.decided(action, because: reason)) else {
             throw HTTPError.conflict("the canary was decided meanwhile; see GET /v1/canary", code: "already_decided")
         }
-        // What was done: a completion that could not be applied ended rolled back.
-        return context.canaryDecisions.last ?? decision
+        return decision
     }
 }

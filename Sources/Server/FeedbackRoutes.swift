@@ -23,15 +23,7 @@ enum FeedbackRoutes {
                 }
                 return try .json(object: json(stored, repeated: true))
             }
-            let entry: QueryLog.Entry
-            switch context.queryLog.lookUp(body.query_id) {
-            case .found(let found): entry = found
-            case .expired:
-                throw HTTPError(410, code: "query_expired",
-                                message: "query \(body.query_id) is no longer held (queries are kept for a bounded time and size, and not across restarts)")
-            case .unknown:
-                throw HTTPError.notFound("no query with id '\(body.query_id)'", code: "unknown_query")
-            }
+            let entry = try heldQuery(body.query_id, context: context)
             let record = FeedbackRecord(queryId: entry.id, snapshot: entry.snapshot, task: entry.task, question: entry.question,
                                         answer: entry.answer, correct: body.correct, correction: correction, askedAt: entry.askedAt)
             return try keep(record, image: entry.image, store: store, context: context)
@@ -102,6 +94,17 @@ enum FeedbackRoutes {
         var judgement: Judgement { Judgement(query_id: query_id, correct: correct, answer: answer) }
     }
 
+    /// The answered query this process holds for feedback; 410 when it held it once, 404 when never.
+    private static func heldQuery(_ id: String, context: ServerContext) throws -> QueryLog.Entry {
+        switch context.queryLog.lookUp(id) {
+        case .found(let entry): return entry
+        case .expired:
+            throw HTTPError(410, code: "query_expired",
+                            message: "query \(id) is no longer held here (queries are kept for a bounded time and size, and not across restarts)")
+        case .unknown: throw HTTPError.notFound("no query with id '\(id)' here", code: "unknown_query")
+        }
+    }
+
     /// Stores a judgement (once per answer) and lets it count: metrics, a running canary, corrections.
     private static func keep(_ record: FeedbackRecord, image: Data, store: Store, context: ServerContext) throws -> HTTPResponse {
         let (stored, repeated) = try StoreRoutes.mapStoreErrors { try store.recordFeedback(record, image: image) }
@@ -121,12 +124,7 @@ enum FeedbackRoutes {
             throw HTTPError.forbidden("this is a read-only serving replica without --tuner-url; send feedback to the tuner", code: "read_only_replica")
         }
         let body = try request.decodeJSON(Judgement.self, maxDepth: context.limits.maxJSONDepth)
-        let entry: QueryLog.Entry
-        switch context.queryLog.lookUp(body.query_id) {
-        case .found(let found): entry = found
-        case .expired: throw HTTPError(410, code: "query_expired", message: "query \(body.query_id) is no longer held by this replica")
-        case .unknown: throw HTTPError.notFound("no query with id '\(body.query_id)' on this replica", code: "unknown_query")
-        }
+        let entry = try heldQuery(body.query_id, context: context)
         let forwarded = Forwarded(query_id: body.query_id, correct: body.correct, answer: body.answer,
                                   query: .init(snapshot: entry.snapshot, task: entry.task, question: entry.question, answer: entry.answer,
                                                image: entry.image.base64EncodedString(),

@@ -151,18 +151,18 @@ final class ServerContext: Sendable {
         return canary
     }
 
-    /// Ends `canary` with `decision` if it is still the one running (one decision per canary; returns whether
-    /// this call made it): completed promotes the candidate, but only while the snapshot it was compared with is
-    /// active — otherwise, or if the promotion fails, it ends rolled back with the reason. Logged with its
-    /// numbers and kept for `GET /v1/canary`.
+    /// Ends `canary` with `decision` if it is still the one running (one decision per canary; returns the
+    /// decision this call recorded, nil when another was first): completed promotes the candidate, but only
+    /// while the snapshot it was compared with is active — otherwise, or if the promotion fails, it ends rolled
+    /// back with the reason. Logged with its numbers and kept for `GET /v1/canary`.
     @discardableResult
-    func finishCanary(_ canary: Canary, _ decision: Canary.Decision) -> Bool {
+    func finishCanary(_ canary: Canary, _ decision: Canary.Decision) -> Canary.Decision? {
         let claimed = canaryState.withLock { state -> Bool in
             guard state.canary === canary else { return false }
             state.canary = nil
             return true
         }
-        guard claimed else { return false }
+        guard claimed else { return nil }
         var decision = decision
         if decision.action == .completed {
             do { try promote(canary.candidate, replacing: canary.active) } catch {
@@ -176,7 +176,7 @@ final class ServerContext: Sendable {
             if state.decisions.count > 100 { state.decisions.removeFirst() }
         }
         logger.notice("canary \(decision.candidate) \(decision.action.rawValue): \(decision.reason)")
-        return true
+        return decision
     }
 
     /// Follows the registry's canary: a replica splits its traffic as the tuner does (only the tuner decides), and
@@ -193,9 +193,7 @@ final class ServerContext: Sendable {
         guard role != .replica, let canary else { return }
         if let active = loaded.activeId, active != canary.active {
             // Promoted or rolled back by hand, or by the tuner: the comparison no longer holds.
-            let decision = Canary.Decision(action: .rolledBack, reason: "ended: the active snapshot became \(active)", candidate: canary.candidate,
-                                           active: canary.active, at: Date(), arms: canary.state, z: nil)
-            finishCanary(canary, decision)
+            finishCanary(canary, canary.decided(.rolledBack, because: "ended: the active snapshot became \(active)"))
             return
         }
         guard let decision = canary.judge() else { return }
