@@ -45,13 +45,7 @@ struct BenchFeedback: ParsableCommand {
     }
 
     func run() throws {
-        let families = try tasks.split(separator: ",").map { name -> QuestionFamily in
-            guard let family = QuestionFamily(rawValue: name.trimmingCharacters(in: .whitespaces)),
-                  ShapesWorld.continualSequence.contains(family) else {
-                throw ValidationError("unknown task \(name); the continual sequence is \(ShapesWorld.continualSequence.map(\.rawValue).joined(separator: ", "))")
-            }
-            return family
-        }
+        let families = try ContinualBench.tasks(tasks)
         let sizes = try corrections.split(separator: ",").map { text -> Int in
             guard let size = Int(text.trimmingCharacters(in: .whitespaces)), size >= 2 else {
                 throw ValidationError("--corrections takes numbers of at least 2, comma-separated")
@@ -86,13 +80,7 @@ struct BenchFeedback: ParsableCommand {
             rows.append(row)
             print("| \(row.task) | \(Self.percent(row.before)) | " + sizes.map { Self.percent(row.after[$0] ?? 0) }.joined(separator: " | ")
                   + " | \(row.needed.map(String.init) ?? "–") |")
-            if let json {
-                struct Output: Codable { var command: String; var rows: [Row] }
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try encoder.encode(Output(command: "mneme " + CommandLine.arguments.dropFirst().joined(separator: " "), rows: rows))
-                    .write(to: URL(fileURLWithPath: json))
-            }
+            if let json { try ContinualBench.write(rows, to: json) }
         }
     }
 

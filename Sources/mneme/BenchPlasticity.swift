@@ -63,13 +63,7 @@ struct BenchPlasticity: ParsableCommand {
     }
 
     func run() throws {
-        let families = try tasks.split(separator: ",").map { name -> QuestionFamily in
-            guard let family = QuestionFamily(rawValue: name.trimmingCharacters(in: .whitespaces)),
-                  ShapesWorld.continualSequence.contains(family) else {
-                throw ValidationError("unknown task \(name); the continual sequence is \(ShapesWorld.continualSequence.map(\.rawValue).joined(separator: ", "))")
-            }
-            return family
-        }
+        let families = try ContinualBench.tasks(tasks)
         let configurations = try search.split(separator: " ").map { try Self.configuration(String($0)) }
         let run = Set(parts.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         let directory = try DefaultModel.resolve(model)
@@ -134,14 +128,7 @@ struct BenchPlasticity: ParsableCommand {
             let best = row.bestAdapter.map { "\(cell(row.adapter[$0])) (\($0))" } ?? "–"
             print("| \(row.task) | \(cell(row.before)) | " + configurations.map { cell(row.adapter[$0.label]) }.joined(separator: " | ")
                   + " | \(best) | \(cell(row.full)) | \(cell(row.fresh)) |")
-            if let json {
-                let encoder = JSONEncoder()
-                encoder.keyEncodingStrategy = .convertToSnakeCase
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                struct Report: Encodable { var command: String; var rows: [Row] }
-                try encoder.encode(Report(command: CommandLine.arguments.joined(separator: " "), rows: rows))
-                    .write(to: URL(fileURLWithPath: json), options: .atomic)
-            }
+            if let json { try ContinualBench.write(rows, to: json) }
         }
     }
 
