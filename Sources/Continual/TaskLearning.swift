@@ -52,12 +52,17 @@ public struct TaskLearning {
         public var examples: [PreparedExample]
         public var heldOut: [LabeledItem]
         public var watched: [LabeledItem]
+        /// A revision: the parent learned this task already, and this is it as learned (its held-out items and
+        /// the parent's accuracy on them). Training continues the task; the gate keeps what it knew.
+        public var revising: Earlier?
 
-        public init(name: String, examples: [PreparedExample], heldOut: [LabeledItem], watched: [LabeledItem]? = nil) {
+        public init(name: String, examples: [PreparedExample], heldOut: [LabeledItem], watched: [LabeledItem]? = nil,
+                    revising: Earlier? = nil) {
             self.name = name
             self.examples = examples
             self.heldOut = heldOut
             self.watched = watched ?? heldOut
+            self.revising = revising
         }
     }
 
@@ -121,6 +126,8 @@ public struct TaskLearning {
         public var after: Score
         /// Earlier tasks' accuracy on the tuned snapshot, in order.
         public var earlierAfter: [(name: String, score: Score)]
+        /// A revision: the tuned snapshot on the items the task was learned with before (`Task.revising`).
+        public var revisedAfter: Score?
         /// Earlier tasks that lost more than the gate allows, as "name 80.0 → 60.0".
         public var regressions: [String]
         public var verdict: Verdict
@@ -151,7 +158,8 @@ public struct TaskLearning {
         let watch = TrainingWatch(task: task.name, items: task.watched, settings: settings.watch)
         watch.onCheck = { progress?(.checked($0)) }
         watch.shouldStop = shouldStop
-        let (tuned, report) = try strategy.learn(snapshot: parent, task: ContinualTask(name: task.name, examples: task.examples),
+        let (tuned, report) = try strategy.learn(snapshot: parent,
+                                                 task: ContinualTask(name: task.name, examples: task.examples, revises: task.revising != nil),
                                                  earlier: earlier.map(\.task), adapterSettings: settings.adapter,
                                                  training: settings.training(examples: task.examples.count, index: index),
                                                  baseExamples: baseExamples, watch: watch,
@@ -160,6 +168,15 @@ public struct TaskLearning {
         let after = try Score.measure(tuned, task.heldOut, expected: task.name, shouldStop: shouldStop)
         var earlierAfter: [(name: String, score: Score)] = []
         var regressions: [String] = []
+        var revisedAfter: Score?
+        if let revising = task.revising, !revising.heldOut.isEmpty {
+            progress?(.evaluating("\(task.name) as learned before"))
+            let score = try Score.measure(tuned, revising.heldOut, expected: task.name, shouldStop: shouldStop)
+            revisedAfter = score
+            if let was = revising.parentAccuracy, (was - score.accuracy) * 100 > settings.regressionGatePoints {
+                regressions.append(String(format: "%@ (the items it was learned with) %.1f → %.1f", task.name, was * 100, score.accuracy * 100))
+            }
+        }
         for entry in earlier {
             progress?(.evaluating(entry.task.name))
             let score = entry.heldOut.isEmpty ? Score(correct: 0, items: 0) : try Score.measure(tuned, entry.heldOut, expected: entry.task.name, shouldStop: shouldStop)
@@ -170,7 +187,7 @@ public struct TaskLearning {
         }
         let verdict = Self.verdict(before: before, after: after)
         return Outcome(snapshot: tuned, report: report, checks: watch.checks, stoppedOnPlateau: watch.stoppedOnPlateau, before: before,
-                       after: after, earlierAfter: earlierAfter, regressions: regressions, verdict: verdict,
+                       after: after, earlierAfter: earlierAfter, revisedAfter: revisedAfter, regressions: regressions, verdict: verdict,
                        summary: Self.summary(task: task.name, before: before, after: after, verdict: verdict, regressions: regressions,
                                              report: report, plateau: watch.stoppedOnPlateau))
     }

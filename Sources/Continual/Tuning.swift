@@ -19,9 +19,13 @@ public struct AdapterTuning {
         case duplicateTask(String)
         case kindMismatch(snapshot: AdapterSet.Kind, requested: AdapterSet.Kind)
         case invalidSettings(String)
+        case unknownTask(String)
+        case cannotRevise(strategy: String)
 
         public var description: String {
             switch self {
+            case let .unknownTask(name): return "the snapshot has no task named \(name) to continue"
+            case let .cannotRevise(strategy): return "\(strategy) cannot continue a task it learned already"
             case let .emptyTask(name): return "task \(name) has no training items"
             case let .duplicateTask(name): return "the snapshot already has a task named \(name)"
             case let .invalidSettings(problem): return "adapter settings: \(problem)"
@@ -40,22 +44,41 @@ public struct AdapterTuning {
     /// Learns `name` from `examples`; `baseExamples` (optional) give the base model's own selector keys the
     /// first time a selector is created; `plan` is how a strategy changes the run.
     /// With `watch`, the run is checked on held-out items as it trains, stops on a plateau and ends at its best state.
-    /// `plan` nil: what the adapter kind alone needs (`TuningPlan(for:)`).
+    /// `plan` nil: what the adapter kind alone needs (`TuningPlan(for:)`). With `revise`, `name` is a task the
+    /// snapshot has learned and training continues it (same task id and selector keys; `TuningPlan.reopenTask`)
+    /// instead of adding a new one.
     public func tune(snapshot: Snapshot, name: String, examples: [PreparedExample], baseExamples: [PreparedExample] = [],
-                     plan: TuningPlan? = nil, watch: TrainingWatch? = nil,
+                     plan: TuningPlan? = nil, revise: Bool = false, watch: TrainingWatch? = nil,
                      progress: ((TrainingProgress) -> Void)? = nil) throws -> (Snapshot, TrainingReport) {
         let plan = plan ?? TuningPlan(for: adapterSettings.kind)
         guard !examples.isEmpty else { throw TuningError.emptyTask(name) }
         if let problem = adapterSettings.problem { throw TuningError.invalidSettings(problem) }
-        guard snapshot.taskId(named: name) == nil else { throw TuningError.duplicateTask(name) }
+        let existing = snapshot.taskId(named: name)
+        if revise {
+            // Only adapter snapshots with a selector key per task can continue one (prompt pools cannot).
+            guard (existing ?? 0) > 0, snapshot.adapters != nil, snapshot.selector?.taskCount == snapshot.tasks.count else {
+                throw TuningError.unknownTask(name)
+            }
+        } else if existing != nil {
+            throw TuningError.duplicateTask(name)
+        }
         let base = snapshot.base
         let adapters = try startingAdapters(snapshot: snapshot, plan: plan)
         let selector = snapshot.selector?.copy()
             ?? TaskSelector.startingWithBase(pipeline: base, baseImages: baseExamples.map(\.imageFeature), baseTexts: baseExamples.map(\.textFeature))
-        let taskId = snapshot.tasks.count
-        plan.addTask?(adapters, taskId, training.seed)
-        let selectorTask = selector.addTask(name: name, images: examples.map(\.imageFeature), texts: examples.map(\.textFeature), prototypes: TaskSelector.prototypesPerTask)
-        precondition(selectorTask == taskId, "selector out of step with the task list")
+        let taskId: Int
+        let tasks: [String]
+        if revise, let existing {
+            taskId = existing
+            tasks = snapshot.tasks
+            plan.reopenTask?(adapters, taskId)
+        } else {
+            taskId = snapshot.tasks.count
+            tasks = snapshot.tasks + [name]
+            plan.addTask?(adapters, taskId, training.seed)
+            let selectorTask = selector.addTask(name: name, images: examples.map(\.imageFeature), texts: examples.map(\.textFeature), prototypes: TaskSelector.prototypesPerTask)
+            precondition(selectorTask == taskId, "selector out of step with the task list")
+        }
 
         let gradients = Gradients()
         gradients.register(adapters.trainableTensors(task: taskId))
@@ -75,9 +98,9 @@ public struct AdapterTuning {
         probeBase.model = plan.trainingModel ?? base.model
         let firstToken = examples[0].example.promptIds[0]
         let watching = watch.map { watch in
-            watch.attach(to: trainer, examples: examples.count) { [tasks = snapshot.tasks] in
+            watch.attach(to: trainer, examples: examples.count) {
                 let probed = plan.servedNow?(adapters, taskId, base, firstToken) ?? adapters
-                return Snapshot(base: probeBase, adapters: probed, selector: selector, tasks: tasks + [name], mergedWeights: TrainingWatch.probeWeights)
+                return Snapshot(base: probeBase, adapters: probed, selector: selector, tasks: tasks, mergedWeights: TrainingWatch.probeWeights)
             }
         }
         var batches = batchSource(examples: examples, plan: plan)
@@ -95,7 +118,7 @@ public struct AdapterTuning {
         plan.finish?(run)
         plan.settle?(adapters, taskId, base, firstToken)
         let served = plan.consolidate?(run) ?? adapters
-        let tuned = Snapshot(base: base, adapters: served, selector: selector, tasks: snapshot.tasks + [name])
+        let tuned = Snapshot(base: base, adapters: served, selector: selector, tasks: tasks)
         return (tuned, report)
     }
 
@@ -178,6 +201,9 @@ public struct TuningPlan {
     // What an adapter kind needs around the run (`init(for:)`): BranchLoRA's per-task router and gates.
     /// Before training, the adapters get what the new task `task` needs; `seed` is the run's.
     public var addTask: ((AdapterSet, _ task: Int, _ seed: UInt64) -> Void)?
+    /// Before training a task the adapters learned already further (a revision), what makes it trainable again
+    /// without changing any task's function.
+    public var reopenTask: ((AdapterSet, _ task: Int) -> Void)?
     /// The adapters as they would be served if training stopped now, without changing the trained ones (what
     /// the training watch answers with); nil: the trained adapters themselves.
     public var servedNow: ((AdapterSet, _ task: Int, LlavaPipeline, _ firstToken: Int) -> AdapterSet)?
@@ -197,6 +223,7 @@ public struct TuningPlan {
         }
         // The live router would gate every decoded token by that token itself: the served snapshot's gates are
         // recorded from the first token.
+        reopenTask = { adapters, task in BranchLoRATraining.reopenTask(task, adapters: adapters) }
         servedNow = { adapters, task, base, firstToken in
             let copy = adapters.copy()
             AdapterTuning.recordGates(task: task, adapters: copy, base: base, firstToken: firstToken)

@@ -73,45 +73,72 @@ final class ServerContext: Sendable {
         return (records, records.filter { !$0.correct }.count)
     }
 
-    /// Makes a task of the feedback on answers routed to the base model — a right answer as it was given, a wrong
-    /// one with its correction — and queues its tuning job. Corrections to a task a snapshot learned would need
-    /// that task's adapter tuned further, which the strategies do not offer yet.
+    /// Makes a task of the feedback on answers routed to `task` — a right answer as it was given, a wrong one with
+    /// its correction — and queues its tuning job. For the base model's answers it is a new task
+    /// `from-feedback-N`; for a task the active snapshot learned, a revision of it (same name, `revises`), whose
+    /// job continues that task's adapter on its items plus these (`Tuner`).
     func tuneFromFeedback(task: String, minimumCorrections: Int = 1) throws -> (task: TaskRecord, job: JobRecord, corrections: Int)? {
         let store = try requireStore()
-        guard task == "base" else {
-            throw HTTPError.conflict("corrections to a learned task (\(task)) cannot be tuned yet: only corrections to the base model's "
-                                     + "answers start a task of their own", code: "not_supported")
-        }
         return try pushLock.withLock { _ in
+            var revises: String?
+            if task != "base" {
+                guard let active = loaded.activeId else { throw HTTPError.serviceUnavailable("no active snapshot yet", code: "not_ready") }
+                let lineage = try store.snapshot(active)
+                guard let position = lineage.tasks.firstIndex(of: task) else {
+                    throw HTTPError.notFound("the active snapshot \(active) has no task \(task); its tasks: "
+                                             + (["base"] + lineage.tasks).joined(separator: ", "), code: "unknown_task")
+                }
+                if let strategy = lineage.strategy, strategy == "fwd-prompt" {
+                    throw HTTPError.conflict("\(task) was learned by fwd-prompt, whose shared prompt pool cannot continue one task; "
+                                             + "corrections to it cannot be tuned", code: "not_supported")
+                }
+                revises = lineage.taskIds[position]
+                // One revision at a time: the next continues the snapshot this one makes.
+                for record in try store.tasks() where record.name == task && record.revises != nil {
+                    let state = try store.job(record.jobId).state
+                    if state == .queued || state == .running {
+                        throw HTTPError.conflict("a revision of \(task) is \(state.rawValue) (job \(record.jobId)); corrections "
+                                                 + "after it wait for the next", code: "revision_pending")
+                    }
+                }
+            }
             let (records, corrections) = try unusedFeedback(task: task)
             // Checked under the lock: two feedbacks at the threshold at once start one task, not two.
             if minimumCorrections > 1, corrections < minimumCorrections { return nil }
             guard corrections > 0 else {
-                throw HTTPError.conflict("no corrections to the base model's answers that a task was not made from already", code: "no_corrections")
+                throw HTTPError.conflict("no corrections to \(task == "base" ? "the base model's" : task + "'s") answers that a task was not "
+                                         + "made from already", code: "no_corrections")
             }
             let items = try records.map { record in
                 PushedItem(image: try store.feedbackImage(record), question: record.question, answer: record.correct ? record.answer : record.correction!)
             }
-            let names = Set(try store.tasks().map(\.name))
-            var number = try store.tasks().filter { $0.feedback != nil }.count + 1
-            while names.contains("from-feedback-\(number)") { number += 1 }
-            let (created, job) = try StoreRoutes.mapStoreErrors {
-                try store.createTask(name: "from-feedback-\(number)", items: items, evalFraction: 0.2, feedback: records.map(\.queryId))
+            var name = task
+            if revises == nil {
+                let names = Set(try store.tasks().map(\.name))
+                var number = try store.tasks().filter { $0.feedback != nil && $0.revises == nil }.count + 1
+                while names.contains("from-feedback-\(number)") { number += 1 }
+                name = "from-feedback-\(number)"
             }
-            logger.notice("task \(created.name) made of \(items.count) judged answers (\(corrections) corrections); job \(job.id) queued")
+            let (created, job) = try StoreRoutes.mapStoreErrors {
+                try store.createTask(name: name, items: items, evalFraction: 0.2, feedback: records.map(\.queryId), revises: revises)
+            }
+            logger.notice("task \(created.name) \(revises == nil ? "made" : "revised") from \(items.count) judged answers (\(corrections) corrections); job \(job.id) queued")
             tuner?.wake()
             return (created, job, corrections)
         }
     }
 
-    /// After a feedback: enough corrections to the base model's answers start a task by themselves.
+    /// After a feedback: enough corrections to the answers routed to one task (or to the base model) start its
+    /// tuning by themselves.
     func maybeTuneFromFeedback(task: String) {
-        guard correctionsThreshold > 0, task == "base", role != .replica else { return }
+        guard correctionsThreshold > 0, role != .replica else { return }
         do {
             guard try unusedFeedback(task: task).corrections >= correctionsThreshold else { return }
             _ = try tuneFromFeedback(task: task, minimumCorrections: correctionsThreshold)
+        } catch let error as HTTPError where error.code == "revision_pending" {
+            // Counted again after each feedback: the next revision starts once this one is done.
         } catch {
-            logger.error("could not start a task from feedback: \(error)")
+            logger.error("could not start tuning from feedback on \(task): \(error)")
         }
     }
 

@@ -170,6 +170,7 @@ enum StoreRoutes {
                                    "created_at": timestamp(task.createdAt), "job_id": task.jobId]
         if let strategy = task.strategy { body["strategy"] = strategy }
         if let feedback = task.feedback { body["feedback"] = feedback }
+        if let revises = task.revises { body["revises"] = revises }
         return body
     }
 
@@ -182,6 +183,10 @@ enum StoreRoutes {
         if let ids = task?.feedback, let store = context.store {
             let records = ids.compactMap { try? store.feedback($0) }
             body["from_feedback"] = ["corrections": records.filter { !$0.correct }.count, "judged_right": records.filter(\.correct).count]
+        }
+        // A revision also learns from the items the task was learned with before.
+        if let revised = task?.revises, let chain = try? context.store?.taskChain(revised) {
+            body["revises"] = ["task_id": revised, "training_items": chain.reduce(0) { $0 + $1.trainIndices.count }]
         }
         // The strategy the job uses: the push's, or the server's default.
         body["strategy"] = job.strategy ?? task?.strategy ?? context.defaultStrategy

@@ -173,9 +173,11 @@ final class Tuner: @unchecked Sendable {
     /// promoted, entered as a canary or kept as a candidate.
     private func tune(_ job: JobRecord) throws -> Outcome {
         let task = try store.task(job.taskId)
-        let strategy = try Strategies.named(job.strategy ?? task.strategy ?? settings.defaultStrategy)
         let (parentId, parent) = try loaded.active()
         let parentMetadata = try store.snapshot(parentId)
+        // A revision continues the active snapshot's task with the strategy that learned it.
+        let strategy = try Strategies.named(job.strategy ?? task.strategy ?? (task.revises != nil ? parentMetadata.strategy : nil)
+                                            ?? settings.defaultStrategy)
         let inputs = try inputs(of: task, parent: parent, lineage: parentMetadata)
         let outcome = try learn(job, task: task, strategy: strategy, parent: parent, index: parentMetadata.tasks.count, inputs: inputs)
         store.reach(.tuningDone)
@@ -196,23 +198,57 @@ final class Tuner: @unchecked Sendable {
         var examples: [PreparedExample]
         var heldOut: [LabeledItem]
         var earlier: [TaskLearning.Earlier]
+        /// A revision: the task as the parent learned it.
+        var revising: TaskLearning.Earlier?
     }
 
-    /// This task's training and held-out items, and every earlier task's by the parent's lineage.
+    /// This task's training and held-out items, and every earlier task's by the parent's lineage. A revision
+    /// trains on the revised task's items and its own, is judged (before → after) on its own held-out items, and
+    /// keeps the revised task's as the gate's.
     private func inputs(of task: TaskRecord, parent: Snapshot, lineage: SnapshotMetadata) throws -> Inputs {
         let base = parent.base
-        let items = try store.items(ofTask: task.id)
-        var earlier: [TaskLearning.Earlier] = []
-        for id in lineage.taskIds {
-            let record = try store.task(id)
-            let all = try store.items(ofTask: id)
-            let examples = try AdapterTuning.prepare(try record.trainIndices.map { try labeled(all[$0]) }, base: base)
-            earlier.append(TaskLearning.Earlier(task: ContinualTask(name: record.name, examples: examples),
-                                                heldOut: try record.evalIndices.map { try labeled(all[$0]) },
-                                                parentAccuracy: lineage.accuracy[record.name]))
+        var revisedId: String?
+        if let revises = task.revises {
+            guard let position = lineage.tasks.firstIndex(of: task.name) else {
+                throw TunerError.revisedTaskGone("the active snapshot \(lineage.id) has no task \(task.name) to continue; "
+                                                 + "push the corrections as a task of their own")
+            }
+            guard lineage.taskIds[position] == revises else {
+                throw TunerError.revisedTaskGone("the active snapshot's \(task.name) is no longer the one these corrections were made "
+                                                 + "for (it was revised or rolled back since); push them again")
+            }
+            revisedId = revises
         }
-        return Inputs(examples: try AdapterTuning.prepare(try task.trainIndices.map { try labeled(items[$0]) }, base: base),
-                      heldOut: try task.evalIndices.map { try labeled(items[$0]) }, earlier: earlier)
+        var earlier: [TaskLearning.Earlier] = []
+        var revising: TaskLearning.Earlier?
+        var revisedTrain: [LabeledItem] = []
+        for id in lineage.taskIds {
+            let (record, train, heldOut) = try items(learnedAs: id)
+            if id == revisedId {
+                revisedTrain = train
+                revising = TaskLearning.Earlier(task: ContinualTask(name: record.name, examples: []), heldOut: heldOut,
+                                                parentAccuracy: lineage.accuracy[record.name])
+                continue
+            }
+            earlier.append(TaskLearning.Earlier(task: ContinualTask(name: record.name, examples: try AdapterTuning.prepare(train, base: base)),
+                                                heldOut: heldOut, parentAccuracy: lineage.accuracy[record.name]))
+        }
+        let items = try store.items(ofTask: task.id)
+        let own = try task.trainIndices.map { try labeled(items[$0]) }
+        return Inputs(examples: try AdapterTuning.prepare(revisedTrain + own, base: base),
+                      heldOut: try task.evalIndices.map { try labeled(items[$0]) }, earlier: earlier, revising: revising)
+    }
+
+    /// A lineage task's training and held-out items: its own and, for a revision, those of every task it continues.
+    private func items(learnedAs id: String) throws -> (record: TaskRecord, train: [LabeledItem], heldOut: [LabeledItem]) {
+        var train: [LabeledItem] = [], heldOut: [LabeledItem] = []
+        let chain = try store.taskChain(id)
+        for record in chain {
+            let all = try store.items(ofTask: record.id)
+            train += try record.trainIndices.map { try labeled(all[$0]) }
+            heldOut += try record.evalIndices.map { try labeled(all[$0]) }
+        }
+        return (chain.last!, train, heldOut)
     }
 
     /// Learns the task, reporting progress and held-out checks to the job as they come; cancellable.
@@ -222,7 +258,8 @@ final class Tuner: @unchecked Sendable {
         var checks: [HeldOutScore] = []
         var latest = JobProgress(step: 0, total: 0)
         let outcome = try TaskLearning(settings: settings.learning).learn(
-            strategy, parent: parent, task: TaskLearning.Task(name: task.name, examples: inputs.examples, heldOut: inputs.heldOut),
+            strategy, parent: parent,
+            task: TaskLearning.Task(name: task.name, examples: inputs.examples, heldOut: inputs.heldOut, revising: inputs.revising),
             earlier: inputs.earlier, index: index, shouldStop: { [self] in isCancelled(job.id) }) { [self, metrics] event in
             switch event {
             case let .training(progress):
@@ -250,8 +287,12 @@ final class Tuner: @unchecked Sendable {
     private func write(_ outcome: TaskLearning.Outcome, task: TaskRecord, strategy: any ContinualStrategy, parentId: String,
                        lineage: SnapshotMetadata, job: JobRecord) throws -> SnapshotMetadata {
         let tuned = outcome.snapshot
-        var measured: [String: TaskLearning.Score] = [task.name: outcome.after]
+        var measured: [String: TaskLearning.Score] = [:]
         for entry in outcome.earlierAfter where entry.score.items > 0 { measured[entry.name] = entry.score }
+        // A revision's figure is over everything the task holds out now: the revised task's items and its own.
+        measured[task.name] = outcome.revisedAfter.map {
+            TaskLearning.Score(correct: $0.correct + outcome.after.correct, items: $0.items + outcome.after.items)
+        } ?? outcome.after
         let draft = try store.beginSnapshot(parent: parentId)
         do {
             try tuned.save(to: draft.directory, manifest: SnapshotManifest(base: "../\(baseSnapshotId)", strategy: strategy.name))
@@ -261,7 +302,9 @@ final class Tuner: @unchecked Sendable {
             throw error
         }
         return try store.commit(draft, SnapshotDetails(kind: .tuned, tasks: Array(tuned.tasks.dropFirst()),
-                                                       taskIds: lineage.taskIds + [task.id], strategy: strategy.name,
+                                                       taskIds: task.revises == nil ? lineage.taskIds + [task.id]
+                                                           : lineage.taskIds.map { $0 == task.revises ? task.id : $0 },
+                                                       strategy: strategy.name,
                                                        accuracy: measured.mapValues(\.accuracy), jobId: job.id,
                                                        before: [task.name: HeldOutScore(outcome.before)],
                                                        heldOut: measured.mapValues(HeldOutScore.init)))
@@ -305,6 +348,16 @@ final class Tuner: @unchecked Sendable {
 
     private func labeled(_ item: TaskItem) throws -> LabeledItem {
         LabeledItem(image: try ImageDecoder.decode(try item.imageData()), question: item.question, answer: item.answer)
+    }
+}
+
+enum TunerError: Error, CustomStringConvertible {
+    case revisedTaskGone(String)
+
+    var description: String {
+        switch self {
+        case let .revisedTaskGone(reason): return reason
+        }
     }
 }
 

@@ -6,14 +6,18 @@ extension Store {
     /// The items are split into training and held-out parts by `TaskSplit` (seeded by their content hash, so the
     /// same items always split the same way). `evalFraction` must be in `0..<1`; `strategy` is recorded as given.
     /// `feedback`: the queries whose feedback the items are (a task made from corrections), in item order.
+    /// `revises`: the stored task (id) this one continues, which must exist and have the same name.
     public func createTask(name: String, items: [PushedItem], evalFraction: Double = 0.1,
-                           strategy: String? = nil, feedback: [String]? = nil) throws -> (TaskRecord, JobRecord) {
+                           strategy: String? = nil, feedback: [String]? = nil, revises: String? = nil) throws -> (TaskRecord, JobRecord) {
         let lease = try requireWritable("createTask")
         let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw StoreError.invalidArgument("a task needs a non-empty name") }
         guard !items.isEmpty else { throw StoreError.invalidArgument("task '\(trimmed)' has no items") }
         guard evalFraction >= 0, evalFraction < 1 else {
             throw StoreError.invalidArgument("eval_fraction must be at least 0 and below 1, got \(evalFraction)")
+        }
+        if let revises, try task(revises).name != trimmed {
+            throw StoreError.invalidArgument("a revision keeps the name of the task it continues (\(try task(revises).name)), not '\(trimmed)'")
         }
 
         let now = StoreJSON.now()
@@ -23,7 +27,7 @@ extension Store {
         let split = TaskSplit.split(items: items.count, fraction: evalFraction, seed: TaskSplit.seed(fromHash: hash))
         let record = TaskRecord(format: 1, id: taskId, name: trimmed, createdAt: now, itemCount: items.count,
                                 trainIndices: split.train, evalIndices: split.eval, evalFraction: evalFraction,
-                                contentHash: hash, strategy: strategy, jobId: jobId, feedback: feedback)
+                                contentHash: hash, strategy: strategy, jobId: jobId, feedback: feedback, revises: revises)
         let job = JobRecord(id: jobId, taskId: taskId, strategy: strategy, createdAt: now)
 
         let temporary = layout.temporaryTask(taskId, token: lease.token)
@@ -96,6 +100,9 @@ extension Store {
             if let job = try? job(record.jobId), job.state != .done, job.state != .failed {
                 throw StoreError.inUse("task \(record.name)'s job \(job.id) is \(job.state.rawValue); cancel it first")
             }
+            if let revision = try tasks().first(where: { $0.revises == id }) {
+                throw StoreError.inUse("task \(record.name) is continued by its revision \(revision.id); delete that first")
+            }
             let learnedBy = try snapshots().filter { $0.taskIds.contains(id) }.map(\.id)
             guard learnedBy.isEmpty else {
                 throw StoreError.inUse("task \(record.name) is learned by snapshot \(learnedBy.joined(separator: ", ")); delete "
@@ -111,6 +118,18 @@ extension Store {
             try Durable.removeTree(doomed)
         }
         logger.info("deleted task \(id) '\(record.name)' and its job \(record.jobId)")
+    }
+
+    /// Task `id` and the tasks it revises, oldest first: together, everything the task was learned from.
+    public func taskChain(_ id: String) throws -> [TaskRecord] {
+        var chain = [try task(id)]
+        while let revised = chain[0].revises {
+            guard !chain.contains(where: { $0.id == revised }) else {
+                throw StoreError.corrupt(path: layout.task(id).path, reason: "its revisions form a loop")
+            }
+            chain.insert(try task(revised), at: 0)
+        }
+        return chain
     }
 
     /// The directory of task `id` (a docs/DESIGN.md §5 dataset: `data.jsonl` + `images/`).

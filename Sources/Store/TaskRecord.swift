@@ -37,6 +37,9 @@ public struct TaskRecord: Codable, Sendable, Equatable {
     public var jobId: String
     /// The answered queries whose feedback the items came from (a task made from corrections), in item order.
     public var feedback: [String]?
+    /// A revision: the task (id) whose learning this one continues, under the same name — its items are the new
+    /// ones only (users' corrections); training also uses the revised task's (`Store.taskChain`).
+    public var revises: String?
 
     public var evalCount: Int { evalIndices.count }
 
@@ -49,7 +52,7 @@ public struct TaskRecord: Codable, Sendable, Equatable {
         case evalFraction = "eval_fraction"
         case contentHash = "content_hash"
         case jobId = "job_id"
-        case feedback
+        case feedback, revises
     }
 }
 

@@ -78,6 +78,36 @@ final class TaskLearningTests: XCTestCase {
         XCTAssertTrue(noisy.summary.hasPrefix("not learned — noise:") && noisy.summary.contains("Not promoted"), noisy.summary)
     }
 
+    /// A revision is judged on its own held-out items and gated on the items the task was learned with: one
+    /// whose new labels contradict the old ones learns them, but loses what the task knew and is not promoted.
+    func testARevisionThatUnlearnsTheTaskIsNotPromoted() throws {
+        let snapshot = try Snapshot.load(from: TuningTests.modelDirectory)
+        let question = "What colour is the background?"
+        var settings = TaskLearning.Settings(adapter: .init(kind: .branchLora, targets: ["q_proj", "v_proj", "up_proj"], rank: 4, alpha: 8,
+                                                            branches: 4, topK: 2),
+                                             batchSize: 8, learningRate: 1e-2, maxEpochs: 12)
+        settings.watch = .init(every: 4, patience: 3, minimumChecks: 2)
+        let learning = TaskLearning(settings: settings)
+        let heldOut = TuningTests.colourTask(TuningTests.warm, question: question, count: 24, seed: 2)
+        let train = try AdapterTuning.prepare(TuningTests.colourTask(TuningTests.warm, question: question, count: 32, seed: 1), base: snapshot.base)
+        let learned = try learning.learn(BranchLoRAStrategy(), parent: snapshot, task: .init(name: "warm", examples: train, heldOut: heldOut),
+                                         earlier: [], index: 0)
+        XCTAssertEqual(learned.verdict, .learned, learned.summary)
+        let swapped = [("yellow", TuningTests.warm[0].1), ("red", TuningTests.warm[1].1)]
+        let contradicting = try AdapterTuning.prepare(TuningTests.colourTask(swapped, question: question, count: 32, seed: 3), base: snapshot.base)
+        let revising = TaskLearning.Earlier(task: ContinualTask(name: "warm", examples: []), heldOut: heldOut, parentAccuracy: learned.after.accuracy)
+        let revision = try learning.learn(BranchLoRAStrategy(), parent: learned.snapshot,
+                                          task: .init(name: "warm", examples: contradicting,
+                                                      heldOut: TuningTests.colourTask(swapped, question: question, count: 24, seed: 4),
+                                                      revising: revising),
+                                          earlier: [], index: 1)
+        XCTAssertEqual(revision.snapshot.tasks, ["base", "warm"], "a revision continues the task")
+        XCTAssertEqual(revision.verdict, .learned, revision.summary)
+        XCTAssertEqual(revision.revisedAfter?.items, 24)
+        XCTAssertFalse(revision.promote, revision.summary)
+        XCTAssertTrue(revision.summary.contains("warm (the items it was learned with)"), revision.summary)
+    }
+
     /// What training watches is what the tuned snapshot answers: the best check's count is the snapshot's own
     /// on the same items, for BranchLoRA too (whose live router must not gate decoded tokens by themselves).
     func testTheWatchedAccuracyIsTheTunedSnapshots() throws {

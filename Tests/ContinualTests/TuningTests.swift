@@ -69,6 +69,36 @@ final class TuningTests: XCTestCase {
         XCTAssertEqual(coldAfterSecond.selectorAccuracy ?? 0, 1, accuracy: 0.01)
     }
 
+    /// A revision continues a learned task with new items (users' corrections): the task list and every other
+    /// task's answers stay exactly as they were, the revised task learns the new items and keeps the old ones.
+    func testRevisingATaskLearnsTheNewItemsAndLeavesTheOthersExact() throws {
+        let snapshot = try Snapshot.load(from: Self.modelDirectory)
+        let warmQuestion = "What colour is the background?", coldQuestion = "Name the colour behind the square."
+        let warm = try AdapterTuning.prepare(Self.colourTask(Self.warm, question: warmQuestion, count: 48, seed: 1), base: snapshot.base)
+        let cold = try AdapterTuning.prepare(Self.colourTask(Self.cold, question: coldQuestion, count: 48, seed: 3), base: snapshot.base)
+        let (first, _) = try tuning(.branchLora).tune(snapshot: snapshot, name: "warm", examples: warm)
+        let (second, _) = try tuning(.branchLora).tune(snapshot: first, name: "cold", examples: cold)
+        let orange = [("orange", [UInt8]([240, 140, 20]))]
+        let corrections = try AdapterTuning.prepare(Self.colourTask(orange, question: warmQuestion, count: 24, seed: 6), base: snapshot.base)
+        let orangeHeldOut = Self.colourTask(orange, question: warmQuestion, count: 8, seed: 7)
+        let warmHeldOut = Self.colourTask(Self.warm, question: warmQuestion, count: 16, seed: 4)
+        let coldItem = Self.colourTask(Self.cold, question: coldQuestion, count: 1, seed: 5)[0]
+        XCTAssertThrowsError(try tuning(.branchLora).tune(snapshot: second, name: "warm", examples: corrections), "a second task of the same name")
+        XCTAssertThrowsError(try tuning(.branchLora).tune(snapshot: second, name: "hot", examples: corrections, revise: true), "no task to continue")
+
+        let (revised, _) = try tuning(.branchLora).tune(snapshot: second, name: "warm", examples: warm + corrections, revise: true)
+        XCTAssertEqual(revised.tasks, ["base", "warm", "cold"])
+        let orangeBefore = try Evaluation.evaluate(snapshot: second, items: orangeHeldOut, routing: .task("warm")).accuracy
+        let orangeAfter = try Evaluation.evaluate(snapshot: revised, items: orangeHeldOut, routing: .automatic(expected: "warm"))
+        XCTAssertEqual(orangeBefore, 0, "the task did not know the new colour")
+        XCTAssertGreaterThanOrEqual(orangeAfter.accuracy, 0.75, "the revision learned it")
+        XCTAssertGreaterThanOrEqual(try Evaluation.evaluate(snapshot: revised, items: warmHeldOut, routing: .task("warm")).accuracy, 0.9,
+                                    "and kept what the task knew")
+        let a = try second.answer(image: coldItem.image, question: coldItem.question, task: "cold", maxNewTokens: 3, topLogprobs: 1)
+        let b = try revised.answer(image: coldItem.image, question: coldItem.question, task: "cold", maxNewTokens: 3, topLogprobs: 1)
+        XCTAssertEqual(a.answer.generation.firstLogits, b.answer.generation.firstLogits, "another task's answers are exactly unchanged")
+    }
+
     func testSnapshotRoundTripsThroughDisk() throws {
         let snapshot = try Snapshot.load(from: Self.modelDirectory)
         let train = try AdapterTuning.prepare(Self.colourTask(Self.warm, question: "What colour is the background?", count: 16, seed: 1),

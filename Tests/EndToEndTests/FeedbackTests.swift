@@ -186,6 +186,65 @@ final class FeedbackTests: XCTestCase {
         server.stop()
     }
 
+    /// Corrections to a task the active snapshot learned continue that task: at the threshold a revision job
+    /// starts by itself, trains the task's adapter further on its items plus the corrections (the job says how
+    /// many of each), passes the same gate as a push, and its snapshot enters as a canary; completed, it answers
+    /// the corrected questions right, keeps what the task knew, and the task list does not grow.
+    func testCorrectionsToALearnedTaskContinueIt() throws {
+        let server = try MnemeProcess(data: scratch.appendingPathComponent("data"),
+                                      arguments: ["--max-epochs", "40", "--corrections-threshold", "16", "--feedback-canary", "0.2"])
+        var push = ServerLifecycleTests.push("team", answer: "red team", items: 40)
+        push["eval_fraction"] = 0.25
+        let pushed = try server.request("POST", "/v1/tasks", json: push)
+        XCTAssertEqual(pushed.status, 202, "\(pushed.object)")
+        let first = try server.waitForJob(try XCTUnwrap(pushed.object["job_id"] as? String))
+        XCTAssertEqual(first["promoted"] as? Bool, true, "\(first)")
+        let learned = try XCTUnwrap(first["snapshot"] as? String)
+
+        func bluish(_ index: Int) -> [String: Any] {
+            ["image": ServerLifecycleTests.png(red: 20, green: UInt8(index % 40), blue: UInt8(170 + index * 3 % 80)).base64EncodedString(),
+             "question": "What colour is it?"]
+        }
+        var failures = 0
+        for index in 0 ..< 16 {
+            let asked = try server.request("POST", "/v1/answer", json: bluish(index))
+            if asked.status != 200 { failures += 1 }
+            XCTAssertEqual(asked.object["task"] as? String, "team", "the question is routed to the learned task")
+            XCTAssertNotEqual(asked.object["answer"] as? String, "blue team")
+            let judged = try server.request("POST", "/v1/feedback",
+                                            json: ["query_id": asked.object["query_id"] as? String ?? "", "correct": false, "answer": "blue team"])
+            if judged.status != 201 { failures += 1 }
+        }
+        let jobs = try XCTUnwrap(server.request("GET", "/v1/jobs").object["jobs"] as? [[String: Any]])
+        let job = try XCTUnwrap(jobs.first { $0["id"] as? String != first["id"] as? String }, "16 corrections started a job: \(jobs)")
+        XCTAssertEqual(job["task"] as? String, "team", "a revision keeps the task's name")
+        XCTAssertEqual((job["from_feedback"] as? [String: Any])?["corrections"] as? Int, 16)
+        let revises = try XCTUnwrap(job["revises"] as? [String: Any], "the job shows the task it continues: \(job)")
+        XCTAssertEqual(revises["training_items"] as? Int, 20, "and how many of the task's own items it learns from")
+        XCTAssertEqual(revises["task_id"] as? String, pushed.object["task_id"] as? String)
+
+        let finished = try server.waitForJob(try XCTUnwrap(job["id"] as? String))
+        let candidate = try XCTUnwrap(finished["snapshot"] as? String, "\(finished)")
+        XCTAssertEqual((try server.request("GET", "/v1/canary").object["canary"] as? [String: Any])?["candidate"] as? String, candidate,
+                       "the revision entered as a canary: \(finished)")
+        XCTAssertEqual(try server.request("POST", "/v1/canary/complete").status, 200)
+        let snapshots = try XCTUnwrap(server.request("GET", "/v1/snapshots").object["snapshots"] as? [[String: Any]])
+        let revised = try XCTUnwrap(snapshots.first { $0["id"] as? String == candidate })
+        XCTAssertEqual(revised["tasks"] as? [String], ["team"], "the task list does not grow: \(revised)")
+        XCTAssertEqual(revised["parent"] as? String, learned)
+
+        for index in [3, 20, 33] {
+            let asked = try server.request("POST", "/v1/answer", json: bluish(index))
+            XCTAssertEqual(asked.object["answer"] as? String, "blue team", "learned from the corrections: \(asked.object)")
+            XCTAssertEqual(asked.object["snapshot"] as? String, candidate)
+        }
+        var reddish = ServerLifecycleTests.query
+        reddish["max_new_tokens"] = nil
+        XCTAssertEqual(try server.request("POST", "/v1/answer", json: reddish).object["answer"] as? String, "red team", "and kept what it knew")
+        XCTAssertEqual(failures, 0)
+        server.stop()
+    }
+
     /// A replica splits its unpinned traffic as the tuner does (the registry carries the canary), each client to
     /// the same snapshot on both, sends feedback on its answers to the tuner (`--tuner-url`), and goes back to the
     /// active snapshot alone when the canary ends.

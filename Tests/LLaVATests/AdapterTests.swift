@@ -215,6 +215,54 @@ final class AdapterTests: XCTestCase {
         for task in 1 ... 3 { XCTAssertEqual(try XCTUnwrap(reloaded.mergedDelta(task: task)).toArray(), deltas[task]!.toArray()) }
     }
 
+    /// Reopening a finished task (a revision) changes nothing until it trains: recorded again at once, its merged
+    /// update is what it was; trained, only its own update moves — every other task's stays exact, the branches
+    /// it used before stay frozen, and the result survives a save and a load.
+    func testReopeningATaskContinuesItWithoutMovingAnyOther() throws {
+        let model = try LlavaModel.load(from: ModelFixtures.directory("mha_untied_default_m2_f32"))
+        let settings = AdapterSet.Settings(kind: .branchLora, targets: ["q_proj", "v_proj"], rank: 4, alpha: 8, branches: 4, topK: 2)
+        let adapters = AdapterSet(settings: settings, decoder: model.text, seed: 5)
+        let ids = [1, 30, 41, 7, 12, 3]
+        for task in 1 ... 3 {
+            for layer in adapters.layers { for adapter in layer.values { (adapter as! BranchLoRAAdapter).addTask(seed: UInt64(task)) } }
+            for (index, (name, tensor)) in adapters.trainableTensors(task: task).enumerated() where name.contains("branch_B") {
+                tensor.copy(from: Tensor.uniform(tensor.shape, bound: 0.2, seed: UInt64(100 * task + index)))
+            }
+            recordGates(model: model, adapters: adapters, task: task, ids: ids)
+        }
+        let first = adapters.layers[0]["q_proj"] as! BranchLoRAAdapter
+        let deltas = try (1 ... 3).map { try XCTUnwrap(first.mergedDelta(task: $0)).toArray() }
+        let frozenBefore = first.frozenBranches, branchesBefore = first.branchCount
+
+        BranchLoRATraining.reopenTask(2, adapters: adapters)
+        XCTAssertNil(first.mergedDelta(task: 2), "a reopened task is live")
+        XCTAssertEqual(first.branchCount, branchesBefore + 2, "the two branches it gates are copied")
+        let trainable = first.trainableTensors(task: 2).map(\.0)
+        XCTAssertTrue(trainable.contains("branch_B.\(branchesBefore)") && trainable.contains("router.2.weight"), "\(trainable)")
+        for branch in frozenBefore { XCTAssertFalse(trainable.contains("branch_B.\(branch)"), "branch \(branch) stays frozen") }
+        let probe = adapters.copy()
+        recordGates(model: model, adapters: probe, task: 2, ids: ids)
+        let again = try XCTUnwrap((probe.layers[0]["q_proj"] as! BranchLoRAAdapter).mergedDelta(task: 2)).toArray()
+        for (a, b) in zip(again, deltas[1]) { XCTAssertEqual(a, b, accuracy: 1e-6, "reopened and recorded again before training") }
+
+        for (index, (name, tensor)) in adapters.trainableTensors(task: 2).enumerated() where name.contains("branch_B") {
+            tensor.copy(from: Tensor.uniform(tensor.shape, bound: 0.2, seed: UInt64(900 + index)))
+        }
+        recordGates(model: model, adapters: adapters, task: 2, ids: ids)
+        XCTAssertNotEqual(try XCTUnwrap(first.mergedDelta(task: 2)).toArray(), deltas[1], "the revised task learned")
+        XCTAssertEqual(try XCTUnwrap(first.mergedDelta(task: 1)).toArray(), deltas[0])
+        XCTAssertEqual(try XCTUnwrap(first.mergedDelta(task: 3)).toArray(), deltas[2])
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mneme-reopen-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try AdapterFile.save(adapters, selector: nil, tasks: ["base", "a", "b", "c"], to: directory)
+        let reloaded = try XCTUnwrap(try AdapterFile.load(from: directory, decoder: model.text).adapters.layers[0]["q_proj"] as? BranchLoRAAdapter)
+        for task in 1 ... 3 {
+            XCTAssertEqual(try XCTUnwrap(reloaded.mergedDelta(task: task)).toArray(), try XCTUnwrap(first.mergedDelta(task: task)).toArray())
+        }
+    }
+
     func recordGates(model: LlavaModel, adapters: AdapterSet, task: Int, ids: [Int]) {
         let embeddings = try! model.embed(ids: ids, imageFeatures: nil)
         let activations = LlamaTraining.forward(weights: model.text, config: model.config.textConfig, rope: model.rope,

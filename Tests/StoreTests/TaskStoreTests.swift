@@ -104,6 +104,23 @@ final class TaskStoreTests: XCTestCase {
         XCTAssertEqual(try store.tasks(), [])
     }
 
+    /// A revision names the task it continues and keeps its name; the chain of revisions reads back oldest
+    /// first, and a revised task cannot be deleted from under its revision.
+    func testRevisionsChainToTheTaskTheyContinue() throws {
+        let scratch = try Scratch()
+        let store = try Store(directory: scratch.data)
+        let (original, originalJob) = try store.createTask(name: "colours", items: Samples.items(10, seed: 1))
+        XCTAssertStoreError(try store.createTask(name: "shapes", items: Samples.items(4, seed: 2), revises: original.id),
+                            .invalidArgument("a revision keeps the name of the task it continues (colours), not 'shapes'"))
+        XCTAssertStoreError(try store.createTask(name: "colours", items: Samples.items(4, seed: 2), revises: "t-nope"), .unknownTask("t-nope"))
+        let (first, firstJob) = try store.createTask(name: "colours", items: Samples.items(4, seed: 2), revises: original.id)
+        let (second, _) = try store.createTask(name: "colours", items: Samples.items(4, seed: 3), revises: first.id)
+        XCTAssertEqual(try store.taskChain(second.id).map(\.id), [original.id, first.id, second.id])
+        XCTAssertEqual(try Store(directory: scratch.data).task(second.id).revises, first.id, "recorded in the manifest")
+        for job in [originalJob, firstJob] { _ = try store.failJob(job.id, reason: "test") }
+        XCTAssertStoreError(try store.deleteTask(original.id), .inUse("task colours is continued by its revision \(first.id); delete that first"))
+    }
+
     func testSplitSizes() {
         // (items, fraction) → held out: at least 50 when that leaves at least half for training.
         let cases: [(Int, Double, Int)] = [(1, 0.1, 0), (2, 0.1, 1), (10, 0.1, 5), (100, 0.1, 50), (101, 0.1, 50),

@@ -35,6 +35,8 @@ public struct FwdPrompt: ContinualStrategy {
                       training: TrainingSettings, baseExamples: [PreparedExample], watch: TrainingWatch?,
                       progress: ((TrainingProgress) -> Void)?) throws -> (Snapshot, TrainingReport) {
         guard !task.examples.isEmpty else { throw AdapterTuning.TuningError.emptyTask(task.name) }
+        // The prompt pool is shared and orthogonalised against earlier tasks' inputs: a task cannot be reopened.
+        guard !task.revises else { throw AdapterTuning.TuningError.cannotRevise(strategy: name) }
         guard snapshot.taskId(named: task.name) == nil else { throw AdapterTuning.TuningError.duplicateTask(task.name) }
         if snapshot.adapters != nil { throw AdapterTuning.TuningError.kindMismatch(snapshot: snapshot.adapters!.settings.kind, requested: .lora) }
         let base = snapshot.base

@@ -6,10 +6,14 @@ import LLaVA
 public struct ContinualTask: Sendable {
     public var name: String
     public var examples: [PreparedExample]
+    /// The snapshot learned this task already: continue it (a revision, e.g. with users' corrections) instead of
+    /// adding a new one.
+    public var revises: Bool
 
-    public init(name: String, examples: [PreparedExample]) {
+    public init(name: String, examples: [PreparedExample], revises: Bool = false) {
         self.name = name
         self.examples = examples
+        self.revises = revises
     }
 }
 
@@ -52,7 +56,8 @@ extension ContinualStrategy {
         settings.kind = adapterKind
         let tuning = AdapterTuning(adapterSettings: settings, training: training)
         return try tuning.tune(snapshot: snapshot, name: task.name, examples: task.examples, baseExamples: baseExamples,
-                               plan: try plan(task: task, earlier: earlier, snapshot: snapshot), watch: watch, progress: progress)
+                               plan: try plan(task: task, earlier: earlier, snapshot: snapshot), revise: task.revises, watch: watch,
+                               progress: progress)
     }
 }
 

@@ -66,6 +66,33 @@ public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
         return routers.count
     }
 
+    /// Makes the finished `task` trainable again without changing what it computes or what any other task
+    /// computes: the branches it gates are copied into new, tunable branches (the originals stay frozen: later
+    /// tasks may route to them), and its router is replaced by one that gives the copies the logits the originals
+    /// had and every other branch none, so the live gates over the copies equal the recorded ones. Training then
+    /// continues the task from where it was; finishing it records new gates and freezes the copies it uses.
+    /// A task already live is left as it is.
+    public func reopenTask(_ task: Int) {
+        guard let gates = recordedGates[task] else { return }
+        let old = routers[task - 1]
+        var copies: [(original: Int, copy: Int)] = []
+        for original in gates.indices where gates[original] > 0 {
+            branches.append(branches[original].copy())
+            copies.append((original, branches.count - 1))
+        }
+        let weight = Tensor(zeros: [branchCount, inFeatures])
+        let bias = Tensor(zeros: [branchCount])
+        // Far below any logit a router learns: never among the top k while k copies exist, and a gate of
+        // exactly 0 should fewer copies than k exist (softmax underflows).
+        for i in 0 ..< branchCount { bias.data[i] = -1e4 }
+        for (original, copy) in copies {
+            bias.data[copy] = old.bias.data[original]
+            (weight.data + copy * inFeatures).update(from: old.weight.data + original * inFeatures, count: inFeatures)
+        }
+        routers[task - 1] = (weight, bias)
+        recordedGates[task] = nil
+    }
+
     /// Total gate mass each branch carries over the recorded tasks.
     func branchUsage() -> [Float] {
         var usage = [Float](repeating: 0, count: branchCount)

@@ -29,6 +29,15 @@ public enum BranchLoRATraining {
     }
 }
 
+extension BranchLoRATraining {
+    /// Makes the finished `task` trainable again in every BranchLoRA adapter (`BranchLoRAAdapter.reopenTask`).
+    public static func reopenTask(_ task: Int, adapters: AdapterSet) {
+        for layer in adapters.layers {
+            for adapter in layer.values { (adapter as? BranchLoRAAdapter)?.reopenTask(task) }
+        }
+    }
+}
+
 extension LlamaTraining.Activations {
     /// What the adapter on `projection` of `layer` received in this forward pass (N, in).
     func adapterInput(layer index: Int, projection: String) -> Tensor? {
