@@ -358,8 +358,14 @@ function jobRow(job) {
   const learned = outcome
     ? h('div', { class: 'small ' + (outcome.verdict === 'not_learned' ? 'error' : 'hint') }, outcome.summary)
     : last ? h('div', { class: 'small hint' }, `held-out ${last.correct}/${last.items} after ${last.step} steps`) : null;
+  // What a job made of feedback learns from: the corrections, and for a revision the task's earlier items too.
+  const fed = job.from_feedback;
+  const source = fed
+    ? h('div', { class: 'small hint' }, `${fed.corrections} correction${fed.corrections === 1 ? '' : 's'}, ${fed.judged_right} judged right`
+      + (job.revises ? ` + ${job.revises.training_items} earlier items (revision)` : ''))
+    : null;
   return h('tr', {},
-    h('td', {}, h('code', {}, job.id)), h('td', {}, job.task || job.task_id), h('td', {}, job.strategy || '–'),
+    h('td', {}, h('code', {}, job.id)), h('td', {}, job.task || job.task_id, source), h('td', {}, job.strategy || '–'),
     h('td', {}, h('span', { class: `badge state-${job.state}` }, job.state), job.error ? h('div', { class: 'error small' }, job.error) : null),
     h('td', {}, bar), h('td', { class: 'num' }, progress && progress.loss !== undefined ? progress.loss.toFixed(3) : '–'),
     h('td', { class: 'num' }, done || job.state === 'failed' ? '–' : duration(progress && progress.eta_s)),
@@ -449,11 +455,13 @@ async function deleteTask(task, button) {
 }
 
 function renderTasks(tasks, snapshots) {
-  const learnedBy = (name) => snapshots.filter((s) => s.tasks.includes(name)).map((s) => s.id);
+  // By id: a revision keeps its task's name, and a snapshot's lineage names the revision in its place.
+  const learnedBy = (task) => snapshots.filter((s) => (s.task_ids || []).includes(task.id)).map((s) => s.id);
   $('tasks-body').replaceChildren(...(tasks.length ? tasks.map((task) => {
-    const users = learnedBy(task.name);
+    const users = learnedBy(task);
     return h('tr', {},
-      h('td', {}, task.name, h('div', { class: 'small hint' }, h('code', {}, task.id))),
+      h('td', {}, task.name, h('div', { class: 'small hint' }, h('code', {}, task.id),
+        task.revises ? [' revises ', h('code', {}, task.revises)] : null)),
       h('td', { class: 'num' }, String(task.items)), h('td', { class: 'num' }, String(task.eval_items)),
       h('td', {}, users.length ? `${users.length} snapshot${users.length > 1 ? 's' : ''}` : h('span', { class: 'hint' }, 'none')),
       h('td', {}, shortTime(task.created_at)),

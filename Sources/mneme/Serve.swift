@@ -67,7 +67,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Hours a query is kept for feedback.")
     var feedbackKeepHours = 24.0
 
-    @Option(help: "Corrections to the base model's answers (POST /v1/feedback) that start a task of their own (0: only on demand, POST /v1/tasks/base/corrections/tune).")
+    @Option(help: "Corrections (POST /v1/feedback) to the answers routed to one task that start its tuning: a new task for the base model's answers, a revision of a learned task for its own (0: only on demand, POST /v1/tasks/{name}/corrections/tune).")
     var correctionsThreshold = 20
 
     @Option(help: "On a replica: the tuner's address (http://host:port), where feedback on this replica's answers is sent with the query it judges.")
