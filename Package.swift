@@ -25,7 +25,9 @@ let package = Package(
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
 
-        .target(name: "Tensor", dependencies: ["CBLAS", .product(name: "Logging", package: "swift-log")],
+        // bf16 matrix products through oneDNN (Debian's libdnnl-dev), where the CPU has AVX512-BF16 or AMX.
+        .target(name: "CDNNLKernels", cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("dnnl")]),
+        .target(name: "Tensor", dependencies: ["CBLAS", "CDNNLKernels", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: fastMath),
         .target(name: "ModelIO", dependencies: ["Tensor"], swiftSettings: fastMath),
         .target(name: "Tokenizer"),

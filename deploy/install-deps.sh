@@ -3,7 +3,7 @@
 # Idempotent: installs only what is missing. Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
-packages=(pkg-config libopenblas-dev libmicrohttpd-dev libjpeg-dev libpng-dev)
+packages=(pkg-config libopenblas-dev libmicrohttpd-dev libjpeg-dev libpng-dev libdnnl-dev)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

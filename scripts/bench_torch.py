@@ -3,11 +3,17 @@
 Stages: decode_image (PIL open + RGB), preprocess (the checkpoint's image processor), vision (image features
 through the projector), prefill (the prompt with a KV cache), decode (N greedy tokens, EOS ignored), total.
 
-    venv/bin/python scripts/bench_torch.py --model DIR --image FILE [--iterations 50] [--tokens 4] [--threads 2] [--json]
+    venv/bin/python scripts/bench_torch.py --model DIR --image FILE [--iterations 50] [--tokens 4] [--threads 2]
+        [--dtype float32|bfloat16] [--gemm-peak] [--json]
+
+With --gemm-peak it also times one large matrix product in the same dtype (the kernel's peak on this CPU: for
+bfloat16, oneDNN's AVX512-BF16/AMX path where the CPU has one). The JSON carries the process's peak resident
+memory (`peak_rss_mb`).
 """
 import argparse
 import io
 import json
+import resource
 import time
 
 import numpy as np
@@ -26,11 +32,14 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=50)
     parser.add_argument("--tokens", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    parser.add_argument("--gemm-peak", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    dtype = getattr(torch, args.dtype)
 
-    model = LlavaForConditionalGeneration.from_pretrained(args.model, dtype=torch.float32).eval()
+    model = LlavaForConditionalGeneration.from_pretrained(args.model, dtype=dtype).eval()
     processor = AutoImageProcessor.from_pretrained(args.model)
     tokenizer = PreTrainedTokenizerFast(tokenizer_file=f"{args.model}/tokenizer.json")
     config = model.config
@@ -46,7 +55,7 @@ def main() -> None:
             t0 = time.perf_counter()
             image = Image.open(io.BytesIO(image_bytes)).convert("RGB")
             t1 = time.perf_counter()
-            pixels = processor(images=image, return_tensors="pt")["pixel_values"]
+            pixels = processor(images=image, return_tensors="pt")["pixel_values"].to(dtype)
             t2 = time.perf_counter()
             features = model.model.get_image_features(pixel_values=pixels).pooler_output[0]
             t3 = time.perf_counter()
@@ -72,15 +81,31 @@ def main() -> None:
         return float(np.percentile(values, p, method="nearest"))
 
     result = {
-        "torch": torch.__version__, "threads": args.threads, "iterations": args.iterations, "tokens": args.tokens,
+        "torch": torch.__version__, "threads": args.threads, "iterations": args.iterations, "tokens": args.tokens, "dtype": args.dtype,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "stages": {s: {"p50_ms": percentile(samples[s], 50), "p90_ms": percentile(samples[s], 90)} for s in stages},
         "p50_ms": percentile(samples["total"], 50), "p90_ms": percentile(samples["total"], 90),
     }
+    if args.gemm_peak:
+        result["gemm_gflops"] = gemm_peak(dtype)
     if args.json:
         print(json.dumps(result))
     else:
         for stage in stages:
             print(f"{stage:14s} {result['stages'][stage]['p50_ms']:9.3f} ms {result['stages'][stage]['p90_ms']:9.3f} ms")
+
+
+def gemm_peak(dtype, size: int = 1536, repeats: int = 5) -> float:
+    """The best GFLOP/s of a size³ product in `dtype` over a few runs."""
+    a = torch.randn(size, size).to(dtype)
+    b = torch.randn(size, size).to(dtype)
+    torch.matmul(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best / 1e9
 
 
 if __name__ == "__main__":

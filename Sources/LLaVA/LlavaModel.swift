@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import ModelIO
 import Tensor
 
@@ -46,10 +47,11 @@ public struct LlavaModel: Sendable {
                                maxPositions: max(textConfig.maxPositionEmbeddings, 1))
     }
 
-    /// Loads `config.json` and the safetensors weights of a model directory.
+    /// Loads `config.json` and the safetensors weights of a model directory; linear layers of a bf16/f16
+    /// checkpoint stay half precision when the process chose so (`WeightPrecision.keepHalf`).
     public static func load(from directory: URL) throws -> LlavaModel {
         let config = try LlavaConfig.load(from: directory)
-        return try LlavaModel(config: config, checkpoint: Checkpoint(directory: directory))
+        return try LlavaModel(config: config, checkpoint: Checkpoint(directory: directory, keepHalf: WeightPrecision.keepHalf))
     }
 
     /// Read → sanitize → bind strictly.
@@ -148,4 +150,17 @@ public struct LlavaModel: Sendable {
     }
 
     public func logits(hidden: Tensor) -> Tensor { Llama.logits(weights: text, hidden: hidden) }
+}
+
+/// How a half-precision checkpoint is held in memory, chosen once per process at start-up like the BLAS kernel
+/// (`mneme serve --weights`): its linear layers' matrices stay half precision (`LinearWeights.matrix`, products
+/// through `HalfLinear`), or every tensor is widened to float32 (the default for the library, training and
+/// the tests: float32 results exactly). Float32 checkpoints load as float32 either way.
+public enum WeightPrecision {
+    private static let keep = Atomic<Bool>(false)
+
+    public static var keepHalf: Bool {
+        get { keep.load(ordering: .relaxed) }
+        set { keep.store(newValue, ordering: .relaxed) }
+    }
 }

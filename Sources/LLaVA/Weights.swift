@@ -2,26 +2,50 @@ import ModelIO
 import Tensor
 
 /// A linear layer's parameters in PyTorch's layout: weight (out, in), optional bias (out).
+///
+/// The matrix is float32, or half precision as a bf16/f16 checkpoint stores it (`LlavaModel.load(keepHalf:)`):
+/// the forward pass multiplies it as it is (`HalfLinear`); `weight` then widens a copy on every read, which is
+/// what training (backward through a frozen matrix) and merging need, and assigning `weight` makes it float32.
 public struct LinearWeights: Sendable {
-    public var weight: Tensor
+    public var matrix: WeightMatrix
     public var bias: Tensor?
 
     public init(weight: Tensor, bias: Tensor? = nil) {
-        self.weight = weight
+        self.matrix = .full(weight)
         self.bias = bias
     }
 
-    public var inFeatures: Int { weight.shape[1] }
-    public var outFeatures: Int { weight.shape[0] }
+    public init(matrix: WeightMatrix, bias: Tensor? = nil) {
+        self.matrix = matrix
+        self.bias = bias
+    }
+
+    /// The matrix in float32 (for a half-precision one, a widened copy).
+    public var weight: Tensor {
+        get { matrix.widened }
+        set { matrix = .full(newValue) }
+    }
+
+    /// The float32 tensor when the matrix is one (what optimisers and gradients may hold), else nil.
+    public var fullWeight: Tensor? {
+        if case let .full(tensor) = matrix { return tensor }
+        return nil
+    }
+
+    public var inFeatures: Int { matrix.shape[1] }
+    public var outFeatures: Int { matrix.shape[0] }
 
     static func bind(_ binder: WeightBinder, _ prefix: String, in inFeatures: Int, out outFeatures: Int, bias: Bool) throws -> LinearWeights {
-        LinearWeights(weight: try binder.take(prefix + ".weight", shape: [outFeatures, inFeatures]),
+        LinearWeights(matrix: try binder.takeMatrix(prefix + ".weight", shape: [outFeatures, inFeatures]),
                       bias: bias ? try binder.take(prefix + ".bias", shape: [outFeatures]) : nil)
     }
 
     func forward(_ input: Tensor) -> Tensor {
         let out = Tensor(zeros: [input.rows, outFeatures])
-        Linear.forward(out: out, input: input, weight: weight, bias: bias)
+        switch matrix {
+        case let .full(weight): Linear.forward(out: out, input: input, weight: weight, bias: bias)
+        case let .half(weight): HalfLinear.forward(out: out, input: input, weight: weight, bias: bias)
+        }
         return out
     }
 

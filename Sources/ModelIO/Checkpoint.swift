@@ -4,10 +4,15 @@ import Tensor
 /// The tensors of a model directory: `model.safetensors`, or shards listed in `model.safetensors.index.json`.
 public struct Checkpoint: Sendable {
     public private(set) var tensors: [String: Tensor]
+    /// Matrices kept in half precision, in place in their files (`keepHalf`); not also in `tensors`.
+    public private(set) var halves: [String: HalfMatrix] = [:]
 
     public init(tensors: [String: Tensor]) { self.tensors = tensors }
 
-    public init(directory: URL) throws {
+    /// Reads every tensor of the directory. With `keepHalf`, 2-D bf16 and f16 tensors stay as they are in the
+    /// file (`halves`); everything else is widened to float32, each file's pages let go as it is read, so
+    /// loading never holds the file and its widened copy at once.
+    public init(directory: URL, keepHalf: Bool = false) throws {
         let fileManager = FileManager.default
         let index = directory.appendingPathComponent("model.safetensors.index.json")
         var files: [URL] = []
@@ -28,25 +33,38 @@ public struct Checkpoint: Sendable {
             files = [single]
         }
         var tensors: [String: Tensor] = [:]
+        var halves: [String: HalfMatrix] = [:]
         for url in files {
             let file = try SafeTensorsFile(contentsOf: url)
-            for key in file.keys { tensors[key] = try file.tensor(key) }
+            for key in file.keys {
+                if keepHalf, let half = try file.half(key) {
+                    halves[key] = half
+                } else {
+                    tensors[key] = try file.tensor(key)
+                    file.release(key)
+                }
+            }
         }
         self.tensors = tensors
+        self.halves = halves
     }
 
     /// Renames keys by the first matching prefix rule; keys no rule matches stay as they are.
     public mutating func renamePrefixes(_ rules: [(from: String, to: String)]) {
-        var renamed: [String: Tensor] = [:]
-        for (key, value) in tensors {
-            var newKey = key
-            for rule in rules where key.hasPrefix(rule.from) {
-                newKey = rule.to + key.dropFirst(rule.from.count)
-                break
+        func renamed<Value>(_ values: [String: Value]) -> [String: Value] {
+            var result: [String: Value] = [:]
+            for (key, value) in values {
+                var newKey = key
+                for rule in rules where key.hasPrefix(rule.from) {
+                    newKey = rule.to + key.dropFirst(rule.from.count)
+                    break
+                }
+                result[newKey] = value
             }
-            renamed[newKey] = value
+            return result
         }
-        tensors = renamed
+        tensors = renamed(tensors)
+        halves = renamed(halves)
     }
 }
 
@@ -54,30 +72,50 @@ public struct Checkpoint: Sendable {
 /// tensor in the checkpoint must be asked for (or explicitly ignored).
 public final class WeightBinder {
     private let tensors: [String: Tensor]
+    private let halves: [String: HalfMatrix]
     private var used: Set<String> = []
 
-    public init(_ checkpoint: Checkpoint) { tensors = checkpoint.tensors }
+    public init(_ checkpoint: Checkpoint) {
+        tensors = checkpoint.tensors
+        halves = checkpoint.halves
+    }
 
+    /// The tensor in float32 (a half-precision one is widened: only linear layers' matrices stay half).
     public func take(_ key: String, shape: [Int]) throws -> Tensor {
+        if let half = halves[key] {
+            guard half.shape == shape else { throw ModelIOError.shapeMismatch(key: key, expected: shape, got: half.shape) }
+            used.insert(key)
+            return half.widened()
+        }
         guard let tensor = tensors[key] else { throw ModelIOError.missingTensor(key: key) }
         guard tensor.shape == shape else { throw ModelIOError.shapeMismatch(key: key, expected: shape, got: tensor.shape) }
         used.insert(key)
         return tensor
     }
 
-    public func takeIfPresent(_ key: String, shape: [Int]) throws -> Tensor? {
-        tensors[key] == nil ? nil : try take(key, shape: shape)
+    /// A linear layer's matrix: in half precision when the checkpoint was read with `keepHalf` and stores it so.
+    public func takeMatrix(_ key: String, shape: [Int]) throws -> WeightMatrix {
+        if let half = halves[key] {
+            guard half.shape == shape else { throw ModelIOError.shapeMismatch(key: key, expected: shape, got: half.shape) }
+            used.insert(key)
+            return .half(half)
+        }
+        return .full(try take(key, shape: shape))
     }
 
-    public func has(_ key: String) -> Bool { tensors[key] != nil }
+    public func takeIfPresent(_ key: String, shape: [Int]) throws -> Tensor? {
+        has(key) ? try take(key, shape: shape) : nil
+    }
+
+    public func has(_ key: String) -> Bool { tensors[key] != nil || halves[key] != nil }
 
     /// Marks keys as known but unused by this model (e.g. CLIP's post-layernorm, which LLaVA never reads).
     public func ignore(where predicate: (String) -> Bool) {
-        for key in tensors.keys where predicate(key) { used.insert(key) }
+        for key in Array(tensors.keys) + Array(halves.keys) where predicate(key) { used.insert(key) }
     }
 
     public func finish() throws {
-        let unused = tensors.keys.filter { !used.contains($0) }.sorted()
+        let unused = (Array(tensors.keys) + Array(halves.keys)).filter { !used.contains($0) }.sorted()
         if !unused.isEmpty { throw ModelIOError.unusedTensors(keys: unused) }
     }
 }

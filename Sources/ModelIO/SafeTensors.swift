@@ -103,6 +103,31 @@ public final class SafeTensorsFile: @unchecked Sendable {
 
     public var keys: [String] { entries.keys.sorted() }
 
+    /// A 2-D half-precision (bf16 or f16) tensor in place in the mapped file, without a copy; nil for other
+    /// dtypes and ranks, or when its data is not 2-byte aligned in memory.
+    public func half(_ key: String) throws -> HalfMatrix? {
+        guard let entry = entries[key] else { throw ModelIOError.missingTensor(key: key) }
+        guard entry.shape.count == 2, entry.dtype == .bf16 || entry.dtype == .f16 else { return nil }
+        let format: HalfMatrix.Format = entry.dtype == .bf16 ? .bf16 : .f16
+        let base = mapping.withUnsafeBytes { $0.baseAddress! } + dataStart + entry.start
+        guard Int(bitPattern: base) % 2 == 0 else { return nil }
+        return HalfMatrix(rows: entry.shape[0], columns: entry.shape[1], format: format,
+                          bits: base.assumingMemoryBound(to: UInt16.self), owner: self)
+    }
+
+    /// Lets the kernel drop the pages of `key`'s bytes from memory (they are read again from the file if
+    /// touched): after a tensor is widened, its half-precision source need not stay resident beside it.
+    public func release(_ key: String) {
+        guard let entry = entries[key] else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        mapping.withUnsafeBytes { raw in
+            let start = Int(bitPattern: raw.baseAddress!) + dataStart + entry.start
+            let first = (start + page - 1) / page * page, last = (start + entry.end - entry.start) / page * page
+            guard last > first else { return }
+            madvise(UnsafeMutableRawPointer(bitPattern: first), last - first, MADV_DONTNEED)
+        }
+    }
+
     /// The tensor converted to float32.
     public func tensor(_ key: String) throws -> Tensor {
         guard let entry = entries[key] else { throw ModelIOError.missingTensor(key: key) }

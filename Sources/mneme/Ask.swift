@@ -40,7 +40,10 @@ struct Ask: ParsableCommand {
         if question.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw ValidationError("--question is empty") }
     }
 
+    @OptionGroup(title: "Engine") var engine: EngineOptions
+
     func run() throws {
+        engine.apply()
         if let server { return try askServer(server) }
         let clock = ContinuousClock()
         let start = clock.now

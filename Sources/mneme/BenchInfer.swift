@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Imaging
 import LLaVA
+import ModelIO
 import Tensor
 
 struct BenchInfer: ParsableCommand {
@@ -24,10 +25,16 @@ struct BenchInfer: ParsableCommand {
     @Option(help: "Python with the pinned reference libraries: also run scripts/bench_torch.py on the same model and image.")
     var torchPython: String?
 
+    @Option(help: "PyTorch's weight dtype for the comparison: float32 or bfloat16.")
+    var torchDtype = "float32"
+
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
+    @OptionGroup(title: "Engine") var engine: EngineOptions
+
     func run() throws {
+        engine.apply()
         let directory = try DefaultModel.resolve(model)
         let pipeline = try LlavaPipeline.load(from: directory)
         let imageBytes = try image.map { try Data(contentsOf: URL(fileURLWithPath: $0)) } ?? BenchImage.png()
@@ -63,6 +70,8 @@ struct BenchInfer: ParsableCommand {
         let gflops = Double(flops) / (busy / 1000) / 1e9
         var result: [String: Any] = [
             "model": directory.path, "iterations": iterations, "tokens": tokens, "gflops": gflops,
+            "peak_rss_mb": ProcessMemory.peakResidentMB, "checkpoint_mb": ProcessMemory.checkpointMB(directory),
+            "parameters": ProcessMemory.checkpointParameters(directory),
             "blas_core": BLAS.coreName, "blas_threads": BLAS.threads,
             "stages": Dictionary(uniqueKeysWithValues: stages.map { ($0, ["p50_ms": percentile(samples[$0]!, 50), "p90_ms": percentile(samples[$0]!, 90)]) }),
             "p50_ms": percentile(samples["total"]!, 50), "p90_ms": percentile(samples["total"]!, 90),
@@ -71,7 +80,7 @@ struct BenchInfer: ParsableCommand {
         if let torchPython {
             torch = try TorchComparison.run(python: torchPython, script: "bench_torch.py",
                                             arguments: ["--model", directory.path, "--iterations", String(iterations),
-                                                        "--tokens", String(tokens)], image: imageBytes)
+                                                        "--tokens", String(tokens), "--dtype", torchDtype], image: imageBytes)
             result["torch"] = torch
         }
         if json { try writeJSON(result); return }
@@ -88,7 +97,8 @@ struct BenchInfer: ParsableCommand {
             }
             print(line)
         }
-        print(String(format: "GFLOP/s through BLAS during the queries: %.1f", gflops))
+        print(String(format: "GFLOP/s through BLAS during the queries: %.1f; peak memory %.0f MB for a %.0f MB checkpoint", gflops,
+                     ProcessMemory.peakResidentMB, ProcessMemory.checkpointMB(directory)))
     }
 
     func format(_ milliseconds: Double) -> String { String(format: "%9.3f ms", milliseconds) }
@@ -99,6 +109,39 @@ func percentile(_ values: [Double], _ p: Double) -> Double {
     let sorted = values.sorted()
     let rank = Int((p / 100 * Double(sorted.count - 1)).rounded())
     return sorted[min(max(rank, 0), sorted.count - 1)]
+}
+
+/// What this process holds, for benchmarks.
+enum ProcessMemory {
+    /// The peak resident set so far (VmHWM), in MB (10⁶ bytes); 0 where /proc is not there.
+    static var peakResidentMB: Double { status("VmHWM") }
+    /// The resident set now (VmRSS), in MB.
+    static var residentMB: Double { status("VmRSS") }
+
+    private static func status(_ field: String) -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
+              let kB = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        return kB * 1024 / 1e6
+    }
+
+    /// The values stored in a model directory's weight files.
+    static func checkpointParameters(_ directory: URL) -> Int {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return names.filter { $0.hasSuffix(".safetensors") }.reduce(0) { total, name in
+            let file = try? SafeTensorsFile(contentsOf: directory.appendingPathComponent(name))
+            return total + (file?.entries.values.reduce(0) { $0 + $1.shape.reduce(1, *) } ?? 0)
+        }
+    }
+
+    /// The bytes of a model directory's weight files (*.safetensors), in MB.
+    static func checkpointMB(_ directory: URL) -> Double {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        let bytes = names.filter { $0.hasSuffix(".safetensors") }.reduce(0) { total, name in
+            total + ((try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(name).path)[.size] as? Int) ?? 0)
+        }
+        return Double(bytes) / 1e6
+    }
 }
 
 /// A deterministic picture for benchmarks when the user gives none.

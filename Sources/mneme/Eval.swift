@@ -27,7 +27,10 @@ struct Eval: ParsableCommand {
     @Option(help: "Also write every item's question, expected and given answer to this JSONL file, in dataset order.")
     var predictions: String?
 
+    @OptionGroup(title: "Engine") var engine: EngineOptions
+
     func run() throws {
+        engine.apply()
         let snapshot = try Snapshot.load(from: DefaultModel.resolve(model))
         let items = try DatasetLoading.items(at: data)
         let routing: Evaluation.Routing = task == "auto" ? .automatic(expected: expect) : .task(task)

@@ -88,7 +88,10 @@ struct Serve: ParsableCommand {
     @Option(help: "Snapshots kept loaded besides the active one (their adapters and selectors; the base weights are shared).")
     var snapshotCache: Int = 8
 
+    @OptionGroup(title: "Engine") var engine: EngineOptions
+
     func run() throws {
+        engine.apply()
         let logger = Logger(label: "mneme")
         let server = try MnemeServer(configuration: try configuration(), logger: logger)
         try server.start()

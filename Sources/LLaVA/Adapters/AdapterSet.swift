@@ -132,7 +132,7 @@ public final class AdapterSet: @unchecked Sendable {
     public func mergedBytes(decoder: Llama.Weights) -> Int {
         var count = 0
         for (index, adapters) in layers.enumerated() {
-            for name in adapters.keys { count += decoder.layers[index][projection: name]?.weight.count ?? 0 }
+            for name in adapters.keys { count += decoder.layers[index][projection: name].map { $0.inFeatures * $0.outFeatures } ?? 0 }
         }
         return count * MemoryLayout<Float>.stride
     }

@@ -176,7 +176,7 @@ public enum LlavaTraining {
             for j in 0 ..< hidden { target[j] += source[j] }
         }
         let imagesTrain = images.hasActivations
-            && (gradients.isTrainable(model.projector.linear1.weight) || gradients.isTrainable(model.vision.patchEmbedding))
+            && ((model.projector.linear1.fullWeight.map { gradients.isTrainable($0) } ?? false) || gradients.isTrainable(model.vision.patchEmbedding))
         let promptsTrain = inputs.softRows.contains { gradients.isTrainable($0.tensor) }
         let needInput = gradients.isTrainable(model.text.embedTokens) || imagesTrain || promptsTrain
         guard let dEmbeddings = LlamaTraining.backward(weights: model.text, config: text, rope: model.rope, activations: activations,

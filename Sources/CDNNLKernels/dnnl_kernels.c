@@ -1,0 +1,141 @@
+// bf16 matrix products through oneDNN (Debian's libdnnl): the weights stay as the checkpoint stores them
+// (bf16, PyTorch's out × in layout, read in place through strides), the activations are rounded to bf16, and
+// the product accumulates in float. Primitives are cached per shape: creating one costs more than a small product.
+#include "CDNNLKernels.h"
+
+#include <oneapi/dnnl/dnnl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static dnnl_engine_t engine;
+static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
+static dnnl_status_t engine_status = dnnl_success;
+
+static void make_engine(void) { engine_status = dnnl_engine_create(&engine, dnnl_cpu, 0); }
+
+int mneme_dnnl_bf16_native(void) {
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    return isa == dnnl_cpu_isa_avx512_core_bf16 || isa == dnnl_cpu_isa_avx512_core_amx;
+}
+
+const char *mneme_dnnl_version(void) {
+    static char text[32];
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(text, sizeof text, "%d.%d.%d", v->major, v->minor, v->patch);
+    return text;
+}
+
+// ---- Primitive cache: the last shapes used, least recently used out -------------------------------------
+
+enum { CACHE_SIZE = 256 };
+typedef struct {
+    int64_t m, k, n;
+    dnnl_primitive_t primitive;
+    dnnl_memory_desc_t src, weights, dst;
+    uint64_t last_use;
+} entry_t;
+
+static entry_t cache[CACHE_SIZE];
+static int cache_count = 0;
+static uint64_t cache_clock = 0;
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static dnnl_status_t make_entry(entry_t *e, int64_t m, int64_t k, int64_t n) {
+    dnnl_dims_t src_dims = {m, k}, weight_dims = {k, n}, dst_dims = {m, n};
+    dnnl_dims_t src_strides = {k, 1}, weight_strides = {1, k}, dst_strides = {n, 1};
+    dnnl_status_t s;
+    if ((s = dnnl_memory_desc_init_by_strides(&e->src, 2, src_dims, dnnl_bf16, src_strides)) != dnnl_success) return s;
+    if ((s = dnnl_memory_desc_init_by_strides(&e->weights, 2, weight_dims, dnnl_bf16, weight_strides)) != dnnl_success) return s;
+    if ((s = dnnl_memory_desc_init_by_strides(&e->dst, 2, dst_dims, dnnl_f32, dst_strides)) != dnnl_success) return s;
+    dnnl_matmul_desc_t desc;
+    if ((s = dnnl_matmul_desc_init(&desc, &e->src, &e->weights, NULL, &e->dst)) != dnnl_success) return s;
+    dnnl_primitive_desc_t pd;
+    if ((s = dnnl_primitive_desc_create(&pd, &desc, NULL, engine, NULL)) != dnnl_success) return s;
+    s = dnnl_primitive_create(&e->primitive, pd);
+    dnnl_primitive_desc_destroy(pd);
+    e->m = m; e->k = k; e->n = n;
+    return s;
+}
+
+/// The cached entry for the shape (made if new); copied out so the caller needs no lock while it runs.
+static dnnl_status_t lookup(int64_t m, int64_t k, int64_t n, entry_t *out) {
+    pthread_mutex_lock(&cache_lock);
+    entry_t *found = NULL;
+    for (int i = 0; i < cache_count; i++) {
+        if (cache[i].m == m && cache[i].k == k && cache[i].n == n) { found = &cache[i]; break; }
+    }
+    dnnl_status_t s = dnnl_success;
+    if (!found) {
+        int slot = cache_count;
+        if (cache_count == CACHE_SIZE) {
+            // The oldest goes; a primitive may be executing on another thread, so it is kept alive (a leak of
+            // at most one primitive per eviction, bounded by how often shapes change).
+            slot = 0;
+            for (int i = 1; i < CACHE_SIZE; i++) if (cache[i].last_use < cache[slot].last_use) slot = i;
+        } else {
+            cache_count++;
+        }
+        s = make_entry(&cache[slot], m, k, n);
+        if (s != dnnl_success) {
+            if (slot == cache_count - 1) cache_count--;
+            pthread_mutex_unlock(&cache_lock);
+            return s;
+        }
+        found = &cache[slot];
+    }
+    found->last_use = ++cache_clock;
+    *out = *found;
+    pthread_mutex_unlock(&cache_lock);
+    return s;
+}
+
+// ---- Per-thread state: a stream and the bf16 copy of the activations ------------------------------------
+
+static __thread dnnl_stream_t stream;
+static __thread uint16_t *scratch;
+static __thread size_t scratch_count;
+
+static inline uint16_t to_bf16(float value) {
+    uint32_t bits;
+    memcpy(&bits, &value, 4);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((bits >> 16) | 0x40);  // NaN stays NaN
+    bits += 0x7fffu + ((bits >> 16) & 1u);  // round to nearest, ties to even
+    return (uint16_t)(bits >> 16);
+}
+
+int mneme_dnnl_bf16_linear(int64_t m, int64_t k, int64_t n, const float *src, const uint16_t *weights, float *out) {
+    pthread_once(&engine_once, make_engine);
+    if (engine_status != dnnl_success) return engine_status;
+    dnnl_status_t s;
+    if (!stream && (s = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags)) != dnnl_success) return s;
+    size_t count = (size_t)(m * k);
+    if (scratch_count < count) {
+        free(scratch);
+        scratch = malloc(count * sizeof(uint16_t));
+        if (!scratch) { scratch_count = 0; return dnnl_out_of_memory; }
+        scratch_count = count;
+    }
+    for (size_t i = 0; i < count; i++) scratch[i] = to_bf16(src[i]);
+    entry_t e;
+    if ((s = lookup(m, k, n, &e)) != dnnl_success) return s;
+    dnnl_memory_t src_memory, weight_memory, dst_memory;
+    if ((s = dnnl_memory_create(&src_memory, &e.src, engine, scratch)) != dnnl_success) return s;
+    if ((s = dnnl_memory_create(&weight_memory, &e.weights, engine, (void *)weights)) != dnnl_success) {
+        dnnl_memory_destroy(src_memory);
+        return s;
+    }
+    if ((s = dnnl_memory_create(&dst_memory, &e.dst, engine, out)) != dnnl_success) {
+        dnnl_memory_destroy(src_memory);
+        dnnl_memory_destroy(weight_memory);
+        return s;
+    }
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, src_memory}, {DNNL_ARG_WEIGHTS, weight_memory}, {DNNL_ARG_DST, dst_memory}};
+    s = dnnl_primitive_execute(e.primitive, stream, 3, args);
+    if (s == dnnl_success) s = dnnl_stream_wait(stream);
+    dnnl_memory_destroy(src_memory);
+    dnnl_memory_destroy(weight_memory);
+    dnnl_memory_destroy(dst_memory);
+    return s;
+}

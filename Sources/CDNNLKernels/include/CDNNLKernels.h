@@ -1,0 +1,16 @@
+#ifndef MNEME_CDNNL_KERNELS_H
+#define MNEME_CDNNL_KERNELS_H
+
+#include <stdint.h>
+
+/// 1 when oneDNN multiplies bf16 matrices natively on this CPU (AVX512-BF16 or AMX), else 0.
+int mneme_dnnl_bf16_native(void);
+
+/// oneDNN's version, "major.minor.patch".
+const char *mneme_dnnl_version(void);
+
+/// out (m × n, row-major, float) = src (m × k, row-major, float, rounded to bf16) · weightsᵀ, with `weights`
+/// (n × k, row-major, bf16 bit patterns) as a PyTorch linear layer stores them. Returns 0, or oneDNN's status.
+int mneme_dnnl_bf16_linear(int64_t m, int64_t k, int64_t n, const float *src, const uint16_t *weights, float *out);
+
+#endif

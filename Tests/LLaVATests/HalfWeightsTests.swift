@@ -1,0 +1,80 @@
+import Foundation
+import ModelIO
+import Tensor
+import XCTest
+@testable import LLaVA
+
+/// Half-precision checkpoints kept half in memory: widened per product they answer exactly as the float32 model
+/// does; through oneDNN's bf16 matmul (the inputs rounded to bf16) they stay within bf16's precision.
+final class HalfWeightsTests: XCTestCase {
+    override func tearDown() { HalfLinear.kernel = .widen }
+
+    func testRoundingAndWideningAreExactWhereTheyShouldBe() {
+        let values = Tensor(shape: [3, 17], values: (0 ..< 51).map { Float($0) * 0.37 - 9 })
+        for format in [HalfMatrix.Format.bf16, .f16] {
+            let half = HalfMatrix(rounding: values, format: format)
+            let widened = half.widened()
+            let again = HalfMatrix(rounding: widened, format: format).widened().toArray()
+            for i in 0 ..< values.count {
+                let expected = format == .bf16 ? Float(bitPattern: (values.data[i].bitPattern &+ 0x7FFF &+ ((values.data[i].bitPattern >> 16) & 1)) & 0xFFFF_0000)
+                                               : Float(Float16(values.data[i]))
+                XCTAssertEqual(widened.data[i], expected, "\(format) \(i)")
+                XCTAssertEqual(again[i], widened.data[i], "a half value widens and rounds back exactly")
+            }
+        }
+        XCTAssertEqual(HalfMatrix.round(1 + 1.0 / 256, to: .bf16), HalfMatrix.round(1, to: .bf16), "ties go to even")
+    }
+
+    func testBothKernelsAgreeWithTheWidenedProduct() {
+        let input = Tensor.uniform([5, 40], bound: 1, seed: 3)
+        let weight = HalfMatrix(rounding: Tensor.uniform([24, 40], bound: 0.5, seed: 4), format: .bf16)
+        let bias = Tensor.uniform([24], bound: 0.1, seed: 5)
+        let reference = Tensor(zeros: [5, 24])
+        Linear.forward(out: reference, input: input, weight: weight.widened(), bias: bias)
+        let widened = Tensor(zeros: [5, 24])
+        HalfLinear.forward(out: widened, input: input, weight: weight, bias: bias, kernel: .widen)
+        XCTAssertEqual(widened.toArray(), reference.toArray(), "the widening kernel is the float32 product exactly")
+        let onednn = Tensor(zeros: [5, 24])
+        HalfLinear.forward(out: onednn, input: input, weight: weight, bias: bias, kernel: .oneDNN)
+        for i in 0 ..< reference.count {
+            // Inputs rounded to bf16: a relative error of 2⁻⁹ per term at most.
+            XCTAssertEqual(onednn.data[i], reference.data[i], accuracy: 0.02, "element \(i)")
+        }
+    }
+
+    /// The bf16 and f16 fixtures loaded half: their linear matrices stay half, and their logits at every prompt
+    /// position are the float32-widened model's — exactly with the widening kernel, within bf16 with oneDNN.
+    func testHalfCheckpointsAnswerAsTheWidenedModel() throws {
+        for name in ["gqa_bf16_layers_bias_sharded", "gqa_tied_full_m1_f16"] {
+            let directory = ModelFixtures.directory(name)
+            let config = try LlavaConfig.load(from: directory)
+            let full = try LlavaModel(config: config, checkpoint: Checkpoint(directory: directory))
+            let half = try LlavaModel(config: config, checkpoint: Checkpoint(directory: directory, keepHalf: true))
+            guard case .half = half.text.layers[0].query.matrix, case .half = half.vision.layers[0].fc1.matrix else {
+                return XCTFail("\(name): linear matrices should stay half precision")
+            }
+            let reference = try ModelFixtures.tensors(name)
+            let prompt = try ModelFixtures.reference(name).prompt_ids
+            func logits(_ model: LlavaModel) throws -> Tensor {
+                let features = try model.imageFeatures(pixels: reference.tensor("pixel_values"))
+                let embeddings = try model.embed(ids: prompt, imageFeatures: features)
+                let hidden = model.decode(embeddings: embeddings, segments: [.init(cache: model.makeCache(capacity: prompt.count), rows: 0 ..< prompt.count)])
+                return model.logits(hidden: hidden)
+            }
+            let expected = try logits(full)
+            HalfLinear.kernel = .widen
+            XCTAssertEqual(try logits(half).toArray(), expected.toArray(), "\(name): widened per product = widened at load")
+            guard name.contains("bf16") else { continue }
+            HalfLinear.kernel = .oneDNN
+            let bf16 = try logits(half)
+            let (error, diff, _) = ModelFixtures.relativeError(bf16, expected)
+            XCTAssertLessThan(error, 3e-2, "\(name): bf16 products differ by \(diff)")
+            var agree = 0
+            for row in 0 ..< prompt.count {
+                func argmax(_ t: Tensor) -> Int { (0 ..< t.columns).max { t.data[row * t.columns + $0] < t.data[row * t.columns + $1] }! }
+                if argmax(bf16) == argmax(expected) { agree += 1 }
+            }
+            XCTAssertGreaterThanOrEqual(Double(agree) / Double(prompt.count), 0.9, "\(name): top-1 at \(agree) of \(prompt.count) positions")
+        }
+    }
+}
