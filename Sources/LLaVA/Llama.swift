@@ -50,8 +50,22 @@ public enum Llama {
         public var embedTokens: Tensor  // (vocab, hidden)
         public var layers: [DecoderLayer]
         public var norm: Tensor
-        /// (vocab, hidden); the same tensor as `embedTokens` when embeddings are tied.
-        var lmHead: Tensor
+        /// (vocab, hidden); the same tensor as `embedTokens` when embeddings are tied, else possibly half precision.
+        var head: WeightMatrix
+
+        init(embedTokens: Tensor, layers: [DecoderLayer], norm: Tensor, lmHead: Tensor) {
+            self.init(embedTokens: embedTokens, layers: layers, norm: norm, head: .full(lmHead))
+        }
+
+        init(embedTokens: Tensor, layers: [DecoderLayer], norm: Tensor, head: WeightMatrix) {
+            self.embedTokens = embedTokens
+            self.layers = layers
+            self.norm = norm
+            self.head = head
+        }
+
+        /// The output matrix in float32 (for a half-precision one, a widened copy on every read).
+        var lmHead: Tensor { head.widened }
     }
 
     /// New rows of one sequence inside a batch; its positions continue from `cache.length`.
@@ -115,8 +129,11 @@ public enum Llama {
 
     /// logits (N, vocab) for the given final hidden rows.
     public static func logits(weights: Weights, hidden: Tensor) -> Tensor {
-        let out = Tensor(zeros: [hidden.rows, weights.lmHead.rows])
-        Linear.forward(out: out, input: hidden, weight: weights.lmHead, bias: nil)
+        let out = Tensor(zeros: [hidden.rows, weights.head.shape[0]])
+        switch weights.head {
+        case let .full(head): Linear.forward(out: out, input: hidden, weight: head, bias: nil)
+        case let .half(head): HalfLinear.forward(out: out, input: hidden, weight: head, bias: nil)
+        }
         return out
     }
 
@@ -140,14 +157,14 @@ public enum Llama {
                 down: try linear("mlp.down_proj", inner, hidden, config.mlpBias)))
         }
         let embed = try binder.take(prefix + "embed_tokens.weight", shape: [config.vocabSize, hidden])
-        let head: Tensor
+        let head: WeightMatrix
         if tied {
             // Some writers still store the tied head; accept it only if it is the same matrix.
             if let key = lmHeadKey { _ = try binder.takeIfPresent(key, shape: [config.vocabSize, hidden]) }
-            head = embed
+            head = .full(embed)
         } else {
-            head = try binder.take(lmHeadKey ?? "lm_head.weight", shape: [config.vocabSize, hidden])
+            head = try binder.takeMatrix(lmHeadKey ?? "lm_head.weight", shape: [config.vocabSize, hidden])
         }
-        return Weights(embedTokens: embed, layers: layers, norm: try binder.take(prefix + "norm.weight", shape: [hidden]), lmHead: head)
+        return Weights(embedTokens: embed, layers: layers, norm: try binder.take(prefix + "norm.weight", shape: [hidden]), head: head)
     }
 }

@@ -101,6 +101,12 @@ public enum WeightMatrix: Sendable {
         }
     }
 
+    /// The float32 tensor when it is one (what optimisers and gradients may hold), else nil.
+    public var fullTensor: Tensor? {
+        if case let .full(tensor) = self { return tensor }
+        return nil
+    }
+
     /// The values in float32: the tensor itself, or a widened copy (a new allocation on every call).
     public var widened: Tensor {
         switch self {

@@ -31,7 +31,10 @@ struct BenchServe: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
+    @OptionGroup(title: "Engine") var engine: EngineOptions
+
     func run() throws {
+        engine.apply()
         let directory = try DefaultModel.resolve(model)
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("mneme-bench-serve-\(getpid())")
         defer { try? FileManager.default.removeItem(at: data) }

@@ -168,7 +168,7 @@ public enum LlavaTraining {
             CrossEntropy.backward(dLogits: dLogits, probabilities: probabilities, targets: targets, weight: rowWeight)
         }
         let dRows = Tensor(zeros: rows.shape)
-        Linear.backward(dInput: dRows, dWeight: gradients.of(model.text.lmHead), dBias: nil, dOut: dLogits, input: rows,
+        Linear.backward(dInput: dRows, dWeight: model.text.head.fullTensor.flatMap { gradients.of($0) }, dBias: nil, dOut: dLogits, input: rows,
                         weight: model.text.lmHead)
         let dHidden = Tensor(zeros: activations.hidden.shape)
         for (i, row) in hiddenRows.enumerated() {
@@ -423,7 +423,7 @@ public enum Distillation {
             }
         }
         let dGathered = Tensor(zeros: gathered.shape)
-        Linear.backward(dInput: dGathered, dWeight: gradients.of(model.text.lmHead), dBias: nil, dOut: dLogits, input: gathered,
+        Linear.backward(dInput: dGathered, dWeight: model.text.head.fullTensor.flatMap { gradients.of($0) }, dBias: nil, dOut: dLogits, input: gathered,
                         weight: model.text.lmHead)
         let dHidden = Tensor(zeros: activations.hidden.shape)
         for (i, row) in rows.enumerated() {
