@@ -85,6 +85,7 @@ public final class WeightBinder {
         if let half = halves[key] {
             guard half.shape == shape else { throw ModelIOError.shapeMismatch(key: key, expected: shape, got: half.shape) }
             used.insert(key)
+            defer { half.releasePages() }
             return half.widened()
         }
         guard let tensor = tensors[key] else { throw ModelIOError.missingTensor(key: key) }

@@ -112,7 +112,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
         let base = mapping.withUnsafeBytes { $0.baseAddress! } + dataStart + entry.start
         guard Int(bitPattern: base) % 2 == 0 else { return nil }
         return HalfMatrix(rows: entry.shape[0], columns: entry.shape[1], format: format,
-                          bits: base.assumingMemoryBound(to: UInt16.self), owner: self)
+                          bits: base.assumingMemoryBound(to: UInt16.self), owner: self, mapped: true)
     }
 
     /// Lets the kernel drop the pages of `key`'s bytes from memory (they are read again from the file if

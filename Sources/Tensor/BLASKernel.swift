@@ -21,6 +21,8 @@ public enum BLASKernel {
 
     static let variable = "OPENBLAS_CORETYPE"
     static let reexecMarker = "MNEME_OPENBLAS_DETECTED"
+    static let ompWaitPolicy = "OMP_WAIT_POLICY"
+    static let ompMarker = "MNEME_OMP_WAIT_POLICY_SET"
 
     /// The level an OpenBLAS core name implies (unknown names count as generic).
     public static func level(ofCore name: String) -> Level {
@@ -80,13 +82,23 @@ public enum BLASKernel {
         let detected = BLAS.coreName
         let decision = decide(detectedCore: detected, cpuFlags: cpuFlags(),
                               userChoice: environment[variable], alreadyReexecuted: environment[reexecMarker] != nil)
-        if let core = decision.requestedCore {
-            setenv(variable, core, 1)
-            setenv(reexecMarker, detected, 1)
+        // oneDNN's OpenMP threads (bf16 products, `HalfLinear`) would otherwise spin for milliseconds after each
+        // product, on the cores OpenBLAS's threads and the rest need next: prefill at 180 M parameters took twice
+        // as long. libgomp, too, reads its variables only while it loads.
+        let ompUnset = environment[ompWaitPolicy] == nil && environment[ompMarker] == nil
+        if decision.requestedCore != nil || ompUnset {
+            if let core = decision.requestedCore {
+                setenv(variable, core, 1)
+                setenv(reexecMarker, detected, 1)
+            }
+            if ompUnset {
+                setenv(ompWaitPolicy, "PASSIVE", 1)
+                setenv(ompMarker, "1", 1)
+            }
             let arguments = CommandLine.arguments.map { strdup($0) } + [nil]
             execv("/proc/self/exe", arguments)
-            // execv returned: it failed; keep running on the detected kernel.
-            return "OpenBLAS kernel \(detected) (re-exec for \(core) failed: errno \(errno))"
+            // execv returned: it failed; keep running as loaded.
+            return "OpenBLAS kernel \(detected) (re-exec for \(decision.requestedCore ?? "OMP_WAIT_POLICY") failed: errno \(errno))"
         }
         var line = "OpenBLAS kernel \(detected), \(decision.reason)"
         if let original = environment[reexecMarker] { line += " (OpenBLAS alone picked \(original))" }

@@ -14,13 +14,26 @@ public final class HalfMatrix: @unchecked Sendable {
     /// The bit patterns, rows × columns, row-major.
     public let bits: UnsafePointer<UInt16>
     private let owner: AnyObject?
+    /// The bits are a read-only file mapping's (their pages can be dropped and read again).
+    private let mapped: Bool
 
-    public init(rows: Int, columns: Int, format: Format, bits: UnsafePointer<UInt16>, owner: AnyObject?) {
+    public init(rows: Int, columns: Int, format: Format, bits: UnsafePointer<UInt16>, owner: AnyObject?, mapped: Bool = false) {
         self.rows = rows
         self.columns = columns
         self.format = format
         self.bits = bits
         self.owner = owner
+        self.mapped = mapped
+    }
+
+    /// For a matrix in a mapped file that was widened and will not be multiplied as it is: lets the kernel drop
+    /// its pages from memory (they are read again from the file should anything touch them).
+    public func releasePages() {
+        guard mapped else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = Int(bitPattern: bits), end = start + 2 * count
+        let first = (start + page - 1) / page * page, last = end / page * page
+        if last > first { madvise(UnsafeMutableRawPointer(bitPattern: first), last - first, MADV_DONTNEED) }
     }
 
     /// A copy of `values` rounded to `format` (round to nearest, ties to even), owning its memory.

@@ -37,6 +37,7 @@ struct BenchInfer: ParsableCommand {
         engine.apply()
         let directory = try DefaultModel.resolve(model)
         let pipeline = try LlavaPipeline.load(from: directory)
+        let loadedMB = ProcessMemory.residentMB
         let imageBytes = try image.map { try Data(contentsOf: URL(fileURLWithPath: $0)) } ?? BenchImage.png()
         let question = "What colour is the circle?"
         let stages = ["decode_image", "preprocess", "vision", "prefill", "decode", "total"]
@@ -70,7 +71,7 @@ struct BenchInfer: ParsableCommand {
         let gflops = Double(flops) / (busy / 1000) / 1e9
         var result: [String: Any] = [
             "model": directory.path, "iterations": iterations, "tokens": tokens, "gflops": gflops,
-            "peak_rss_mb": ProcessMemory.peakResidentMB, "checkpoint_mb": ProcessMemory.checkpointMB(directory),
+            "peak_rss_mb": ProcessMemory.peakResidentMB, "loaded_rss_mb": loadedMB, "checkpoint_mb": ProcessMemory.checkpointMB(directory),
             "parameters": ProcessMemory.checkpointParameters(directory),
             "blas_core": BLAS.coreName, "blas_threads": BLAS.threads,
             "stages": Dictionary(uniqueKeysWithValues: stages.map { ($0, ["p50_ms": percentile(samples[$0]!, 50), "p90_ms": percentile(samples[$0]!, 90)]) }),
@@ -97,8 +98,8 @@ struct BenchInfer: ParsableCommand {
             }
             print(line)
         }
-        print(String(format: "GFLOP/s through BLAS during the queries: %.1f; peak memory %.0f MB for a %.0f MB checkpoint", gflops,
-                     ProcessMemory.peakResidentMB, ProcessMemory.checkpointMB(directory)))
+        print(String(format: "GFLOP/s through BLAS during the queries: %.1f; memory %.0f MB after loading, peak %.0f MB, for a %.0f MB checkpoint",
+                     gflops, loadedMB, ProcessMemory.peakResidentMB, ProcessMemory.checkpointMB(directory)))
     }
 
     func format(_ milliseconds: Double) -> String { String(format: "%9.3f ms", milliseconds) }
