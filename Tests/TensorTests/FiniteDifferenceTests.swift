@@ -109,6 +109,22 @@ final class FiniteDifferenceTests: XCTestCase {
         }
     }
 
+    /// Heads side by side on the cores (inference) give exactly the one-after-another result, causal, GQA and
+    /// with a longer cache than the valid keys.
+    func testAttentionHeadsInParallelMatchOneAfterAnother() {
+        let threads = BLAS.threads
+        for (causal, heads, kvHeads) in [(true, 6, 2), (false, 4, 4)] {
+            let t = 9, s = 12, d = 8
+            let shape = Attention.Shape(heads: heads, kvHeads: kvHeads, headDim: d, causal: causal)
+            let q = random([t, heads * d]), k = random([s + 3, kvHeads * d]), v = random([s + 3, kvHeads * d])
+            let serial = Tensor(zeros: [t, heads * d]), parallel = Tensor(zeros: [t, heads * d])
+            Attention.forward(out: serial, queries: q, keys: k, values: v, keyCount: s, offset: 3, shape: shape, headsInParallel: false)
+            Attention.forward(out: parallel, queries: q, keys: k, values: v, keyCount: s, offset: 3, shape: shape, headsInParallel: true)
+            XCTAssertEqual(parallel.toArray(), serial.toArray(), "causal=\(causal) \(heads)/\(kvHeads)")
+        }
+        XCTAssertEqual(BLAS.threads, threads, "BLAS's threads are restored")
+    }
+
     func testRoPE() {
         let rope = RotaryEmbedding(headDim: 4, theta: 10000, maxPositions: 16)
         let x = random([3, 8]), r = random([3, 8])

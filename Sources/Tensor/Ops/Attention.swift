@@ -16,14 +16,34 @@ public enum Attention {
         var scale: Float { 1 / Float(headDim).squareRoot() }
     }
 
-    /// `probabilities`, when given, receives (H, T, keyCount) for backward.
+    /// `probabilities`, when given, receives (H, T, keyCount) for backward. Without it (inference), heads run on
+    /// the cores side by side, each on single-threaded BLAS, when there is enough work: the per-head products
+    /// are too small for BLAS's own threads, which mostly wait (`headsInParallel` forces either way, for tests).
     public static func forward(out: Tensor, queries: Tensor, keys: Tensor, values: Tensor, keyCount: Int, offset: Int,
-                               shape: Shape, probabilities: Tensor? = nil) {
+                               shape: Shape, probabilities: Tensor? = nil, headsInParallel: Bool? = nil) {
+        let t = queries.rows, s = keyCount
+        let parallel = probabilities == nil && shape.heads > 1 && Parallel.workers > 1
+            && (headsInParallel ?? (t * s * shape.headDim * shape.heads >= 1 << 20))
+        guard parallel else {
+            forward(heads: 0 ..< shape.heads, out: out, queries: queries, keys: keys, values: values, keyCount: keyCount, offset: offset,
+                    shape: shape, probabilities: probabilities)
+            return
+        }
+        BLAS.withThreads(1) {
+            Parallel.forRanges(shape.heads, work: Int.max) { heads in
+                forward(heads: heads, out: out, queries: queries, keys: keys, values: values, keyCount: keyCount, offset: offset,
+                        shape: shape, probabilities: nil)
+            }
+        }
+    }
+
+    private static func forward(heads: Range<Int>, out: Tensor, queries: Tensor, keys: Tensor, values: Tensor, keyCount: Int,
+                                offset: Int, shape: Shape, probabilities: Tensor?) {
         let t = queries.rows, s = keyCount, d = shape.headDim
         let qWidth = shape.heads * d, kvWidth = shape.kvHeads * d
         let group = shape.heads / shape.kvHeads
         let scratch = probabilities == nil ? Tensor(zeros: [t, s]) : nil
-        for head in 0 ..< shape.heads {
+        for head in heads {
             let kvHead = head / group
             let scores = probabilities.map { $0.data + head * t * s } ?? scratch!.data
             // scores (T, S) = scale · Q_h (T, D) · K_hᵀ (D, S)
