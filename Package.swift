@@ -27,7 +27,9 @@ let package = Package(
 
         // bf16 matrix products through oneDNN (Debian's libdnnl-dev), where the CPU has AVX512-BF16 or AMX.
         .target(name: "CDNNLKernels", cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("dnnl")]),
-        .target(name: "Tensor", dependencies: ["CBLAS", "CDNNLKernels", .product(name: "Logging", package: "swift-log")],
+        // Lane-wise kernels with an AVX2 path chosen at run time (Swift compiles for baseline x86-64).
+        .target(name: "CVectorKernels", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "Tensor", dependencies: ["CBLAS", "CDNNLKernels", "CVectorKernels", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: fastMath),
         .target(name: "ModelIO", dependencies: ["Tensor"], swiftSettings: fastMath),
         .target(name: "Tokenizer"),

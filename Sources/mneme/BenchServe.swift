@@ -83,11 +83,17 @@ struct BenchServe: ParsableCommand {
         var output: [String: Any] = ["model": directory.path, "seconds": seconds, "levels": rows]
         if let stall { output["swap"] = stall }
         var torchRate: Double?
+        var torchBF16Rate: Double?
         if let torchPython {
-            let torch = try TorchComparison.run(python: torchPython, script: "bench_torch.py",
-                                                arguments: ["--model", directory.path, "--iterations", "50", "--tokens", "4"], image: image)
-            if let p50 = torch["p50_ms"] as? Double { torchRate = 1000 / p50 }
+            for dtype in ["float32", "bfloat16"] {
+                let torch = try TorchComparison.run(python: torchPython, script: "bench_torch.py",
+                                                    arguments: ["--model", directory.path, "--iterations", "50", "--tokens", "4", "--dtype", dtype],
+                                                    image: image)
+                guard let p50 = torch["p50_ms"] as? Double else { continue }
+                if dtype == "float32" { torchRate = 1000 / p50 } else { torchBF16Rate = 1000 / p50 }
+            }
             output["torch_one_at_a_time_requests_per_s"] = torchRate
+            output["torch_bf16_one_at_a_time_requests_per_s"] = torchBF16Rate
         }
         if json { try writeJSON(output); return }
         print("mneme bench serve — \(directory.lastPathComponent), POST /v1/answer (64×64 PNG, 4 answer tokens), \(Int(seconds)) s per level")
@@ -108,10 +114,11 @@ struct BenchServe: ParsableCommand {
                          stall["swaps"] as! Int, stall["requests"] as! Int, stall["failures"] as! Int,
                          stall["max_ms"] as! Double, stall["p50_ms"] as! Double))
         }
-        if let torchRate {
-            print(String(format: "transformers answering one query at a time: %.1f req/s", torchRate))
+        for (label, torch) in [("float32", torchRate), ("bfloat16", torchBF16Rate)] {
+            guard let torch else { continue }
+            print(String(format: "transformers (%@) answering one query at a time: %.1f req/s", label, torch))
             if let top = rows.filter({ $0["phase"] as? String == "idle" }).last, let rate = top["requests_per_s"] as? Double {
-                print(String(format: "mneme at %d clients / transformers one at a time: %.2f×", top["clients"] as! Int, rate / torchRate))
+                print(String(format: "mneme at %d clients / transformers (%@) one at a time: %.2f×", top["clients"] as! Int, label, rate / torch))
             }
         }
     }

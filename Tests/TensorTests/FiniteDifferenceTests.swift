@@ -125,6 +125,22 @@ final class FiniteDifferenceTests: XCTestCase {
         XCTAssertEqual(BLAS.threads, threads, "BLAS's threads are restored")
     }
 
+    /// Softmax rows (lane-wise exponential where the CPU has AVX2) against libm's expf, with masked entries.
+    func testSoftmaxRowsAgainstLibm() {
+        for count in [1, 7, 8, 37, 300] {
+            let values = (0 ..< count).map { Float(($0 * 7) % 23) * 4.1 - 95 }
+            var row = values + [5, 5]
+            row.withUnsafeMutableBufferPointer { Softmax.row($0.baseAddress!, count: count, total: count + 2) }
+            let maximum = values.max()!
+            let sum = values.reduce(0) { $0 + expf($1 - maximum) }
+            for i in 0 ..< count {
+                let expected = expf(values[i] - maximum) / sum
+                XCTAssertEqual(row[i], expected, accuracy: max(expected * 1e-6, 1e-30), "\(count): \(i)")
+            }
+            XCTAssertEqual(Array(row[count...]), [0, 0], "masked entries")
+        }
+    }
+
     func testRoPE() {
         let rope = RotaryEmbedding(headDim: 4, theta: 10000, maxPositions: 16)
         let x = random([3, 8]), r = random([3, 8])
