@@ -75,16 +75,3 @@ public enum BatchedGreedy {
         return results
     }
 }
-
-extension LlavaModel {
-    /// Image features of several preprocessed images in one pass through the vision tower and projector.
-    public func imageFeatures(batch pixels: [Tensor]) throws -> [Tensor] {
-        guard pixels.count > 1 else { return try pixels.map { try imageFeatures(pixels: $0) } }
-        let v = config.visionConfig
-        let expected = [v.numChannels, v.imageSize, v.imageSize]
-        for image in pixels where image.shape != expected { throw LlavaError.pixelShape(expected: expected, got: image.shape) }
-        let features = TrainingYield.withoutPauses { CLIPTraining.forward(model: self, pixels: pixels).features! }
-        let perImage = features.rows / pixels.count
-        return (0 ..< pixels.count).map { features.slice($0 * perImage ..< ($0 + 1) * perImage) }
-    }
-}

@@ -43,39 +43,47 @@ public enum CLIP {
         return out
     }
 
-    /// Runs the tower on one preprocessed image (C, H, W) and returns the requested hidden states
-    /// (indices into [embeddings, layer 1, …, layer L]), each (patches + 1, hidden).
-    static func hiddenStates(weights: VisionWeights, config: CLIPVisionConfig, pixels: Tensor, indices: [Int]) -> [Int: Tensor] {
+    /// Runs the tower on preprocessed images (each C, H, W), stacked: every linear layer multiplies all of
+    /// their tokens at once, attention stays within each image. Returns the requested hidden states (indices into
+    /// [embeddings, layer 1, …, layer L]), each (images · (patches + 1), hidden), image after image.
+    static func hiddenStates(weights: VisionWeights, config: CLIPVisionConfig, pixels: [Tensor], indices: [Int]) -> [Int: Tensor] {
         let hidden = config.hiddenSize, tokens = config.patchCount + 1
-        let embeddings = Tensor(zeros: [tokens, hidden])
-        // Row 0 is the class embedding; rows 1… are the patch projections (a stride-P convolution without bias).
-        embeddings.data.update(from: weights.classEmbedding.data, count: hidden)
-        Linear.forward(out: embeddings.slice(1 ..< tokens), input: patches(of: pixels, config: config),
-                       weight: weights.patchEmbedding, bias: nil)
-        Elementwise.add(embeddings, weights.positionEmbedding)
-        var x = Tensor(zeros: [tokens, hidden])
+        let embeddings = Tensor(zeros: [pixels.count * tokens, hidden])
+        for (image, pixels) in pixels.enumerated() {
+            // Row 0 is the class embedding; rows 1… are the patch projections (a stride-P convolution without bias).
+            let rows = embeddings.slice(image * tokens ..< (image + 1) * tokens)
+            rows.data.update(from: weights.classEmbedding.data, count: hidden)
+            Linear.forward(out: rows.slice(1 ..< tokens), input: patches(of: pixels, config: config),
+                           weight: weights.patchEmbedding, bias: nil)
+            Elementwise.add(rows, weights.positionEmbedding)
+        }
+        var x = Tensor(zeros: embeddings.shape)
         LayerNorm.forward(out: x, input: embeddings, weight: weights.preLayerNorm.weight, bias: weights.preLayerNorm.bias,
                           eps: config.layerNormEps)
         var states: [Int: Tensor] = [:]
         if indices.contains(0) { states[0] = x.copy() }
         let needed = indices.max() ?? 0
         for (index, layer) in weights.layers.prefix(needed).enumerated() {
-            x = encoderLayer(layer, config: config, input: x)
+            x = encoderLayer(layer, config: config, input: x, images: pixels.count)
             if indices.contains(index + 1) { states[index + 1] = x }
         }
         return states
     }
 
-    static func encoderLayer(_ layer: EncoderLayer, config: CLIPVisionConfig, input x: Tensor) -> Tensor {
-        let tokens = x.rows, hidden = config.hiddenSize, eps = config.layerNormEps
+    static func encoderLayer(_ layer: EncoderLayer, config: CLIPVisionConfig, input x: Tensor, images: Int = 1) -> Tensor {
+        let rows = x.rows, tokens = rows / images, hidden = config.hiddenSize, eps = config.layerNormEps
         let activation = Activation(name: config.hiddenAct) ?? .quickGelu
-        let normed = Tensor(zeros: [tokens, hidden])
+        let normed = Tensor(zeros: [rows, hidden])
         LayerNorm.forward(out: normed, input: x, weight: layer.layerNorm1.weight, bias: layer.layerNorm1.bias, eps: eps)
         let q = layer.query.forward(normed), k = layer.key.forward(normed), v = layer.value.forward(normed)
-        let attended = Tensor(zeros: [tokens, hidden])
+        let attended = Tensor(zeros: [rows, hidden])
         let shape = Attention.Shape(heads: config.numAttentionHeads, kvHeads: config.numAttentionHeads,
                                     headDim: config.headDim, causal: false)
-        Attention.forward(out: attended, queries: q, keys: k, values: v, keyCount: tokens, offset: 0, shape: shape)
+        for image in 0 ..< images {
+            let slice = image * tokens ..< (image + 1) * tokens
+            Attention.forward(out: attended.slice(slice), queries: q.slice(slice), keys: k.slice(slice), values: v.slice(slice),
+                              keyCount: tokens, offset: 0, shape: shape)
+        }
         let residual = layer.output.forward(attended)
         Elementwise.add(residual, x)
         LayerNorm.forward(out: normed, input: residual, weight: layer.layerNorm2.weight, bias: layer.layerNorm2.bias, eps: eps)

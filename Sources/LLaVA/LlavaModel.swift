@@ -86,26 +86,34 @@ public struct LlavaModel: Sendable {
 
     /// Image features (n, text hidden) of one preprocessed image (C, H, W): the selected vision hidden states,
     /// without the class token under the `default` strategy, through the projector.
-    public func imageFeatures(pixels: Tensor) throws -> Tensor {
+    public func imageFeatures(pixels: Tensor) throws -> Tensor { try imageFeatures(batch: [pixels])[0] }
+
+    /// Image features of several preprocessed images in one pass through the tower and projector: each linear
+    /// layer multiplies every image's tokens at once (inference only; training has `CLIPTraining`).
+    public func imageFeatures(batch pixels: [Tensor]) throws -> [Tensor] {
         let v = config.visionConfig
         let expected = [v.numChannels, v.imageSize, v.imageSize]
-        guard pixels.shape == expected || pixels.shape == [1] + expected else {
-            throw LlavaError.pixelShape(expected: expected, got: pixels.shape)
+        for image in pixels where image.shape != expected && image.shape != [1] + expected {
+            throw LlavaError.pixelShape(expected: expected, got: image.shape)
         }
+        guard !pixels.isEmpty else { return [] }
         let indices = config.featureHiddenStateIndices
         let states = CLIP.hiddenStates(weights: vision, config: v, pixels: pixels, indices: indices)
         let first = config.keepsClassToken ? 0 : 1
-        let tokens = v.patchCount + 1 - first
-        let selected = Tensor(zeros: [tokens, v.hiddenSize * indices.count])
+        let tokens = v.patchCount + 1, kept = tokens - first
+        let selected = Tensor(zeros: [pixels.count * kept, v.hiddenSize * indices.count])
         for (slot, index) in indices.enumerated() {
             let state = states[index]!
-            for row in 0 ..< tokens {
-                (selected.data + row * selected.columns + slot * v.hiddenSize)
-                    .update(from: state.data + (row + first) * v.hiddenSize, count: v.hiddenSize)
+            for image in 0 ..< pixels.count {
+                for row in 0 ..< kept {
+                    (selected.data + (image * kept + row) * selected.columns + slot * v.hiddenSize)
+                        .update(from: state.data + (image * tokens + row + first) * v.hiddenSize, count: v.hiddenSize)
+                }
             }
         }
         let activation = Activation(name: config.projectorHiddenAct) ?? .gelu
-        return Projector.forward(weights: projector, activation: activation, features: selected)
+        let features = Projector.forward(weights: projector, activation: activation, features: selected)
+        return (0 ..< pixels.count).map { features.slice($0 * kept ..< ($0 + 1) * kept) }
     }
 
     /// Prompt embeddings (T, hidden) with the image features spliced in at the image-token positions and

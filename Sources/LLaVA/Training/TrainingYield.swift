@@ -13,17 +13,6 @@ public enum TrainingYield {
     }
 
     private static let installed = Mutex<Installed?>(nil)
-    /// Set while the installed thread runs inference through training code (`withoutPauses`).
-    private static let suppressed = Atomic<Bool>(false)
-
-    /// Runs `body` without pausing at the points inside it: inference that borrows a training forward pass
-    /// (the batched vision tower) pauses between whole answers, not between its layers.
-    static func withoutPauses<Result>(_ body: () throws -> Result) rethrows -> Result {
-        guard isInstalledOnCurrentThread, !suppressed.load(ordering: .relaxed) else { return try body() }
-        suppressed.store(true, ordering: .relaxed)
-        defer { suppressed.store(false, ordering: .relaxed) }
-        return try body()
-    }
 
     /// Installs the pause handler for the calling thread (replacing any other), or removes it with nil.
     public static func install(_ handler: (@Sendable () -> Void)?) {
@@ -43,7 +32,6 @@ public enum TrainingYield {
 
     @inline(__always)
     public static func point() {
-        guard let handler = handlerOfCurrentThread, !suppressed.load(ordering: .relaxed) else { return }
-        handler()
+        handlerOfCurrentThread?()
     }
 }
