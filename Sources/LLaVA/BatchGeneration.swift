@@ -8,11 +8,14 @@ public enum BatchedGreedy {
         public var promptEmbeddings: Tensor
         public var maxNewTokens: Int
         public var topK: Int
+        /// Whether a stop token ends the answer (benchmarks decode a fixed number of tokens).
+        public var stops: Bool
 
-        public init(promptEmbeddings: Tensor, maxNewTokens: Int, topK: Int = 0) {
+        public init(promptEmbeddings: Tensor, maxNewTokens: Int, topK: Int = 0, stops: Bool = true) {
             self.promptEmbeddings = promptEmbeddings
             self.maxNewTokens = maxNewTokens
             self.topK = topK
+            self.stops = stops
         }
     }
 
@@ -57,7 +60,7 @@ public enum BatchedGreedy {
                 if first { results[index].firstLogits = row.toArray() }
                 let token = Greedy.argmax(row)
                 if requests[index].topK > 0 { results[index].topLogprobs.append(Greedy.topLogprobs(row, k: requests[index].topK)) }
-                if stopIds.contains(token) { continue }
+                if requests[index].stops && stopIds.contains(token) { continue }
                 results[index].tokenIds.append(token)
                 if results[index].tokenIds.count >= requests[index].maxNewTokens || caches[index].length >= caches[index].capacity { continue }
                 next.append((index, token))

@@ -168,13 +168,17 @@ public final class Snapshot: @unchecked Sendable {
         public var task: String?
         public var maxNewTokens: Int?
         public var topLogprobs: Int
+        /// Whether a stop token ends the answer (`mneme bench infer` decodes a fixed number of tokens).
+        public var stops: Bool
 
-        public init(image: RGBImage, question: String, task: String? = nil, maxNewTokens: Int? = nil, topLogprobs: Int = 0) {
+        public init(image: RGBImage, question: String, task: String? = nil, maxNewTokens: Int? = nil, topLogprobs: Int = 0,
+                    stops: Bool = true) {
             self.image = image
             self.question = question
             self.task = task
             self.maxNewTokens = maxNewTokens
             self.topLogprobs = topLogprobs
+            self.stops = stops
         }
     }
 
@@ -215,7 +219,7 @@ public final class Snapshot: @unchecked Sendable {
                 let generations = try BatchedGreedy.generate(
                     model: model(forTask: task),
                     requests: members.map { .init(promptEmbeddings: $0.embeddings, maxNewTokens: queries[$0.index].maxNewTokens ?? base.settings.maxAnswerTokens,
-                                                  topK: queries[$0.index].topLogprobs) },
+                                                  topK: queries[$0.index].topLogprobs, stops: queries[$0.index].stops) },
                     stopIds: base.stopIds)
                 for (member, generation) in zip(members, generations) {
                     let text = base.tokenizer.decode(generation.tokenIds, skipSpecialTokens: true).trimmingCharacters(in: .whitespacesAndNewlines)

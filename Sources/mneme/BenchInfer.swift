@@ -38,6 +38,8 @@ struct BenchInfer: ParsableCommand {
         let directory = try DefaultModel.resolve(model)
         let pipeline = try LlavaPipeline.load(from: directory)
         let loadedMB = ProcessMemory.residentMB
+        // The one answer recipe the server, `ask` and `eval` use, on the base model.
+        let snapshot = Snapshot(base: pipeline, adapters: nil, selector: nil, tasks: [])
         let imageBytes = try image.map { try Data(contentsOf: URL(fileURLWithPath: $0)) } ?? BenchImage.png()
         let question = "What colour is the circle?"
         let stages = ["decode_image", "preprocess", "vision", "prefill", "decode", "total"]
@@ -50,20 +52,13 @@ struct BenchInfer: ParsableCommand {
             let t0 = clock.now
             let decoded = try ImageDecoder.decode(imageBytes)
             let t1 = clock.now
-            let pixels = pipeline.pixels(of: decoded)
+            let routed = try snapshot.answer([Snapshot.Query(image: decoded, question: question, maxNewTokens: tokens, stops: false)])[0].get()
             let t2 = clock.now
-            let features = try pipeline.model.imageFeatures(pixels: pixels)
-            let t3 = clock.now
-            let embeddings = try pipeline.model.embed(ids: try pipeline.promptIds(question: question), imageFeatures: features)
-            let generation = try Greedy.generate(model: pipeline.model, promptEmbeddings: embeddings, maxNewTokens: tokens, stopIds: [])
-            let t4 = clock.now
             guard iteration >= 3 else { continue }
+            let timings = routed.answer.timings
             samples["decode_image"]!.append(t0.duration(to: t1).milliseconds)
-            samples["preprocess"]!.append(t1.duration(to: t2).milliseconds)
-            samples["vision"]!.append(t2.duration(to: t3).milliseconds)
-            samples["prefill"]!.append(generation.prefillMilliseconds)
-            samples["decode"]!.append(generation.decodeMilliseconds)
-            let total = t0.duration(to: t4).milliseconds
+            for stage in ["preprocess", "vision", "prefill", "decode"] { samples[stage]!.append(timings[stage] ?? .nan) }
+            let total = t0.duration(to: t2).milliseconds
             samples["total"]!.append(total)
             flops += BLAS.flopCounter.load(ordering: .relaxed) - flopsBefore
             busy += total
