@@ -18,7 +18,7 @@ public struct TaskLearning {
         public var regressionGatePoints: Double
         public var seed: UInt64
 
-        public init(adapter: AdapterSet.Settings = .continualDefault, batchSize: Int = 16, learningRate: Float = 1e-3, maxEpochs: Int = 40,
+        public init(adapter: AdapterSet.Settings = .continualDefault, batchSize: Int = 16, learningRate: Float = 5e-4, maxEpochs: Int = 40,
                     watch: TrainingWatch.Settings = .init(), regressionGatePoints: Double = 5, seed: UInt64 = 0) {
             self.adapter = adapter
             self.batchSize = batchSize

@@ -45,7 +45,7 @@ final class ServeCommandTests: XCTestCase {
         XCTAssertEqual(configuration.tuner.minimumShare, 0.35)
         XCTAssertEqual(configuration.tuner.defaultStrategy, "branchlora")
         XCTAssertEqual(configuration.tuner.learning.adapter.rank, 32)
-        XCTAssertEqual(configuration.tuner.learning.learningRate, 1e-3)
+        XCTAssertEqual(configuration.tuner.learning.learningRate, 5e-4)
         XCTAssertEqual(configuration.tuner.learning.adapter.targets.count, 7)
     }
 
