@@ -1,6 +1,9 @@
 // bf16 matrix products through oneDNN (Debian's libdnnl): the weights stay as the checkpoint stores them
 // (bf16, PyTorch's out × in layout, read in place through strides), the activations are rounded to bf16, and
 // the product accumulates in float. Primitives are cached per shape: creating one costs more than a small product.
+// Several threads may multiply at once (evaluation threads, the tuner beside the queries): each call brings its
+// own scratchpad (user scratchpad mode), because by default oneDNN shares one between primitives, and two
+// products at once then corrupted each other (wrong answers, and a crash reading past a buffer).
 #include "CDNNLKernels.h"
 
 #include <oneapi/dnnl/dnnl.h>
@@ -33,7 +36,7 @@ enum { CACHE_SIZE = 256 };
 typedef struct {
     int64_t m, k, n;
     dnnl_primitive_t primitive;
-    dnnl_memory_desc_t src, weights, dst;
+    dnnl_memory_desc_t src, weights, dst, scratchpad;
     uint64_t last_use;
 } entry_t;
 
@@ -51,8 +54,14 @@ static dnnl_status_t make_entry(entry_t *e, int64_t m, int64_t k, int64_t n) {
     if ((s = dnnl_memory_desc_init_by_strides(&e->dst, 2, dst_dims, dnnl_f32, dst_strides)) != dnnl_success) return s;
     dnnl_matmul_desc_t desc;
     if ((s = dnnl_matmul_desc_init(&desc, &e->src, &e->weights, NULL, &e->dst)) != dnnl_success) return s;
+    dnnl_primitive_attr_t attr;
+    if ((s = dnnl_primitive_attr_create(&attr)) != dnnl_success) return s;
+    s = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
     dnnl_primitive_desc_t pd;
-    if ((s = dnnl_primitive_desc_create(&pd, &desc, NULL, engine, NULL)) != dnnl_success) return s;
+    if (s == dnnl_success) s = dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    if (s != dnnl_success) return s;
+    e->scratchpad = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     s = dnnl_primitive_create(&e->primitive, pd);
     dnnl_primitive_desc_destroy(pd);
     e->m = m; e->k = k; e->n = n;
@@ -96,6 +105,8 @@ static dnnl_status_t lookup(int64_t m, int64_t k, int64_t n, entry_t *out) {
 static __thread dnnl_stream_t stream;
 static __thread uint16_t *scratch;
 static __thread size_t scratch_count;
+static __thread void *scratchpad;
+static __thread size_t scratchpad_bytes;
 
 static inline uint16_t to_bf16(float value) {
     uint32_t bits;
@@ -120,20 +131,35 @@ int mneme_dnnl_bf16_linear(int64_t m, int64_t k, int64_t n, const float *src, co
     for (size_t i = 0; i < count; i++) scratch[i] = to_bf16(src[i]);
     entry_t e;
     if ((s = lookup(m, k, n, &e)) != dnnl_success) return s;
-    dnnl_memory_t src_memory, weight_memory, dst_memory;
-    if ((s = dnnl_memory_create(&src_memory, &e.src, engine, scratch)) != dnnl_success) return s;
+    size_t pad = dnnl_memory_desc_get_size(&e.scratchpad);
+    if (scratchpad_bytes < pad) {
+        free(scratchpad);
+        scratchpad = aligned_alloc(64, (pad + 63) / 64 * 64);
+        if (!scratchpad) { scratchpad_bytes = 0; return dnnl_out_of_memory; }
+        scratchpad_bytes = pad;
+    }
+    dnnl_memory_t src_memory, weight_memory, dst_memory, pad_memory;
+    if ((s = dnnl_memory_create(&pad_memory, &e.scratchpad, engine, scratchpad)) != dnnl_success) return s;
+    if ((s = dnnl_memory_create(&src_memory, &e.src, engine, scratch)) != dnnl_success) {
+        dnnl_memory_destroy(pad_memory);
+        return s;
+    }
     if ((s = dnnl_memory_create(&weight_memory, &e.weights, engine, (void *)weights)) != dnnl_success) {
         dnnl_memory_destroy(src_memory);
+        dnnl_memory_destroy(pad_memory);
         return s;
     }
     if ((s = dnnl_memory_create(&dst_memory, &e.dst, engine, out)) != dnnl_success) {
         dnnl_memory_destroy(src_memory);
         dnnl_memory_destroy(weight_memory);
+        dnnl_memory_destroy(pad_memory);
         return s;
     }
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, src_memory}, {DNNL_ARG_WEIGHTS, weight_memory}, {DNNL_ARG_DST, dst_memory}};
-    s = dnnl_primitive_execute(e.primitive, stream, 3, args);
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, src_memory}, {DNNL_ARG_WEIGHTS, weight_memory}, {DNNL_ARG_DST, dst_memory},
+                               {DNNL_ARG_SCRATCHPAD, pad_memory}};
+    s = dnnl_primitive_execute(e.primitive, stream, 4, args);
     if (s == dnnl_success) s = dnnl_stream_wait(stream);
+    dnnl_memory_destroy(pad_memory);
     dnnl_memory_destroy(src_memory);
     dnnl_memory_destroy(weight_memory);
     dnnl_memory_destroy(dst_memory);

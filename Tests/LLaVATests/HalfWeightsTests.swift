@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import ModelIO
 import Tensor
 import XCTest
@@ -39,6 +40,32 @@ final class HalfWeightsTests: XCTestCase {
         for i in 0 ..< reference.count {
             // Inputs rounded to bf16: a relative error of 2⁻⁹ per term at most.
             XCTAssertEqual(onednn.data[i], reference.data[i], accuracy: 0.02, "element \(i)")
+        }
+    }
+
+    /// Products on several threads at once (evaluation threads, the tuner beside the queries) give what they give
+    /// one at a time: each call has its own oneDNN scratchpad.
+    func testConcurrentBF16ProductsMatchSerialOnes() throws {
+        // Real-sized products (oneDNN's reference kernel, on CPUs without bf16, would take minutes; there the
+        // server multiplies with the widening kernel anyway).
+        try XCTSkipUnless(HalfLinear.nativeBF16, "this CPU has neither AVX512-BF16 nor AMX")
+        let shapes = [(200, 768, 2560), (64, 2560, 768), (17, 768, 3072), (96, 1024, 1024)]
+        let weights = shapes.enumerated().map { HalfMatrix(rounding: Tensor.uniform([$1.2, $1.1], bound: 0.5, seed: UInt64(10 + $0)), format: .bf16) }
+        let inputs = shapes.enumerated().map { Tensor.uniform([$1.0, $1.1], bound: 1, seed: UInt64(20 + $0)) }
+        @Sendable func product(_ index: Int) -> [Float] {
+            let out = Tensor(zeros: [shapes[index].0, shapes[index].2])
+            HalfLinear.forward(out: out, input: inputs[index], weight: weights[index], bias: nil, kernel: .oneDNN)
+            return out.toArray()
+        }
+        let serial = shapes.indices.map(product)
+        let results = Mutex<[Int: [[Float]]]>([:])
+        DispatchQueue.concurrentPerform(iterations: 64) { round in
+            let index = (round / 2) % shapes.count  // neighbouring rounds (on different threads) share a shape
+            let value = product(index)
+            results.withLock { $0[index, default: []].append(value) }
+        }
+        for (index, values) in results.withLock({ $0 }) {
+            XCTAssertTrue(values.allSatisfy { $0 == serial[index] }, "shape \(shapes[index]): a concurrent product differs")
         }
     }
 
