@@ -24,6 +24,9 @@ from transformers import CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, Llav
 
 from make_reference_model import tokenizer
 
+# CLIP ViT-B/16 at 224 px, the tower of the two middle sizes.
+VIT_B16 = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12, image_size=224, patch_size=16)
+
 SIZES = {
     "5m": (dict(hidden_size=128, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4, image_size=64, patch_size=8),
            dict(vocab_size=1024, hidden_size=256, intermediate_size=688, num_hidden_layers=4, num_attention_heads=4,
@@ -31,10 +34,10 @@ SIZES = {
     "25m": (dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=6, num_attention_heads=4, image_size=128, patch_size=16),
             dict(vocab_size=1024, hidden_size=512, intermediate_size=1376, num_hidden_layers=6, num_attention_heads=8,
                  num_key_value_heads=8)),
-    "180m": (dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12, image_size=224, patch_size=16),
+    "180m": (VIT_B16,
              dict(vocab_size=1024, hidden_size=768, intermediate_size=2560, num_hidden_layers=12, num_attention_heads=12,
                   num_key_value_heads=4)),
-    "450m": (dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12, image_size=224, patch_size=16),
+    "450m": (VIT_B16,
              dict(vocab_size=49152, hidden_size=960, intermediate_size=2560, num_hidden_layers=32, num_attention_heads=15,
                   num_key_value_heads=5)),
     "1.4b": (dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16, image_size=336, patch_size=14),

@@ -61,12 +61,10 @@ __attribute__((target("avx2,fma"))) static void softmax_row_avx2(float *x, int c
 
 static int has_avx2 = -1;
 
-int mneme_vector_kernels_avx2(void) {
+static int avx2(void) {
     if (has_avx2 < 0) has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     return has_avx2;
 }
-#else
-int mneme_vector_kernels_avx2(void) { return 0; }
 #endif
 
 static void softmax_row_scalar(float *x, int count, int total) {
@@ -80,7 +78,7 @@ static void softmax_row_scalar(float *x, int count, int total) {
 
 void mneme_softmax_row(float *x, int count, int total) {
 #if defined(__x86_64__)
-    if (mneme_vector_kernels_avx2()) { softmax_row_avx2(x, count, total); return; }
+    if (avx2()) { softmax_row_avx2(x, count, total); return; }
 #endif
     softmax_row_scalar(x, count, total);
 }

@@ -221,9 +221,9 @@ public struct TuningPlan {
             let added = BranchLoRATraining.addTask(adapters: adapters, seed: seed &+ UInt64(task) &* 1_000_003)
             precondition(added == task, "router count \(added) out of step with task id \(task)")
         }
+        reopenTask = { adapters, task in BranchLoRATraining.reopenTask(task, adapters: adapters) }
         // The live router would gate every decoded token by that token itself: the served snapshot's gates are
         // recorded from the first token.
-        reopenTask = { adapters, task in BranchLoRATraining.reopenTask(task, adapters: adapters) }
         servedNow = { adapters, task, base, firstToken in
             let copy = adapters.copy()
             AdapterTuning.recordGates(task: task, adapters: copy, base: base, firstToken: firstToken)

@@ -130,10 +130,7 @@ public enum Llama {
     /// logits (N, vocab) for the given final hidden rows.
     public static func logits(weights: Weights, hidden: Tensor) -> Tensor {
         let out = Tensor(zeros: [hidden.rows, weights.head.shape[0]])
-        switch weights.head {
-        case let .full(head): Linear.forward(out: out, input: hidden, weight: head, bias: nil)
-        case let .half(head): HalfLinear.forward(out: out, input: hidden, weight: head, bias: nil)
-        }
+        Linear.forward(out: out, input: hidden, matrix: weights.head, bias: nil)
         return out
     }
 

@@ -3,7 +3,7 @@ import Tensor
 
 /// A linear layer's parameters in PyTorch's layout: weight (out, in), optional bias (out).
 ///
-/// The matrix is float32, or half precision as a bf16/f16 checkpoint stores it (`LlavaModel.load(keepHalf:)`):
+/// The matrix is float32, or half precision as a bf16/f16 checkpoint stores it (`WeightPrecision.keepHalf`):
 /// the forward pass multiplies it as it is (`HalfLinear`); `weight` then widens a copy on every read, which is
 /// what training (backward through a frozen matrix) and merging need, and assigning `weight` makes it float32.
 public struct LinearWeights: Sendable {
@@ -26,12 +26,6 @@ public struct LinearWeights: Sendable {
         set { matrix = .full(newValue) }
     }
 
-    /// The float32 tensor when the matrix is one (what optimisers and gradients may hold), else nil.
-    public var fullWeight: Tensor? {
-        if case let .full(tensor) = matrix { return tensor }
-        return nil
-    }
-
     public var inFeatures: Int { matrix.shape[1] }
     public var outFeatures: Int { matrix.shape[0] }
 
@@ -42,10 +36,7 @@ public struct LinearWeights: Sendable {
 
     func forward(_ input: Tensor) -> Tensor {
         let out = Tensor(zeros: [input.rows, outFeatures])
-        switch matrix {
-        case let .full(weight): Linear.forward(out: out, input: input, weight: weight, bias: bias)
-        case let .half(weight): HalfLinear.forward(out: out, input: input, weight: weight, bias: bias)
-        }
+        Linear.forward(out: out, input: input, matrix: matrix, bias: bias)
         return out
     }
 

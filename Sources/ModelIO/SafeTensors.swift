@@ -119,12 +119,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
     /// touched): after a tensor is widened, its half-precision source need not stay resident beside it.
     public func release(_ key: String) {
         guard let entry = entries[key] else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         mapping.withUnsafeBytes { raw in
-            let start = Int(bitPattern: raw.baseAddress!) + dataStart + entry.start
-            let first = (start + page - 1) / page * page, last = (start + entry.end - entry.start) / page * page
-            guard last > first else { return }
-            madvise(UnsafeMutableRawPointer(bitPattern: first), last - first, MADV_DONTNEED)
+            MappedPages.release(raw.baseAddress! + dataStart + entry.start, byteCount: entry.end - entry.start)
         }
     }
 

@@ -88,8 +88,8 @@ final class ServerContext: Sendable {
                     throw HTTPError.notFound("the active snapshot \(active) has no task \(task); its tasks: "
                                              + (["base"] + lineage.tasks).joined(separator: ", "), code: "unknown_task")
                 }
-                if let strategy = lineage.strategy, strategy == "fwd-prompt" {
-                    throw HTTPError.conflict("\(task) was learned by fwd-prompt, whose shared prompt pool cannot continue one task; "
+                if let name = lineage.strategy, let strategy = try? Strategies.named(name), !strategy.canRevise {
+                    throw HTTPError.conflict("\(task) was learned by \(name), which cannot continue a task it learned; "
                                              + "corrections to it cannot be tuned", code: "not_supported")
                 }
                 revises = lineage.taskIds[position]

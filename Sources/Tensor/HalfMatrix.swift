@@ -29,11 +29,7 @@ public final class HalfMatrix: @unchecked Sendable {
     /// For a matrix in a mapped file that was widened and will not be multiplied as it is: lets the kernel drop
     /// its pages from memory (they are read again from the file should anything touch them).
     public func releasePages() {
-        guard mapped else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = Int(bitPattern: bits), end = start + 2 * count
-        let first = (start + page - 1) / page * page, last = end / page * page
-        if last > first { madvise(UnsafeMutableRawPointer(bitPattern: first), last - first, MADV_DONTNEED) }
+        if mapped { MappedPages.release(UnsafeRawPointer(bits), byteCount: 2 * count) }
     }
 
     /// A copy of `values` rounded to `format` (round to nearest, ties to even), owning its memory.
@@ -102,6 +98,18 @@ public final class HalfMatrix: @unchecked Sendable {
     }
 }
 
+/// Pages of a read-only file mapping that are no longer needed.
+public enum MappedPages {
+    /// Lets the kernel drop the whole pages inside `start ..< start + byteCount` of a read-only file mapping
+    /// from memory; they are read again from the file if touched. Never for anonymous memory (it would be zeroed).
+    public static func release(_ start: UnsafeRawPointer, byteCount: Int) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let begin = Int(bitPattern: start)
+        let first = (begin + page - 1) / page * page, last = (begin + byteCount) / page * page
+        if last > first { madvise(UnsafeMutableRawPointer(bitPattern: first), last - first, MADV_DONTNEED) }
+    }
+}
+
 /// A linear layer's weight matrix: float32, or half precision as the checkpoint stored it.
 public enum WeightMatrix: Sendable {
     case full(Tensor)
@@ -129,12 +137,22 @@ public enum WeightMatrix: Sendable {
     }
 }
 
+extension Linear {
+    /// out (N, O) = input (N, I) · matrix (O, I)ᵀ + bias (O), for a float32 or a half-precision matrix.
+    public static func forward(out: Tensor, input: Tensor, matrix: WeightMatrix, bias: Tensor?) {
+        switch matrix {
+        case let .full(weight): forward(out: out, input: input, weight: weight, bias: bias)
+        case let .half(weight): HalfLinear.forward(out: out, input: input, weight: weight, bias: bias)
+        }
+    }
+}
+
 /// Products with half-precision weights: `out = input · Wᵀ (+ bias)` for a PyTorch-layout (out, in) matrix.
 ///
 /// Two kernels, one chosen per process at start-up (`HalfLinear.kernel`, logged like the BLAS kernel):
 /// - `.oneDNN`: bf16 weights multiplied in place by oneDNN's bf16 matmul, the input rounded to bf16 and the
 ///   sums kept in float32 (PyTorch's bf16 arithmetic). Chosen where the CPU multiplies bf16 natively
-///   (AVX512-BF16 or AMX): there it ran 3–6× OpenBLAS's sgemm on a 2-core EPYC (docs/RESULTS-ENGINE.md).
+///   (AVX512-BF16 or AMX): there it ran 3–6× OpenBLAS's sgemm on a 2-core EPYC (README, "At real model sizes").
 /// - `.widen`: the matrix widened to float32 into a per-thread scratch buffer, then OpenBLAS's sgemm; the
 ///   result is exactly the float32 model's. The fallback everywhere else (and for f16).
 public enum HalfLinear {

@@ -179,9 +179,16 @@ enum TorchComparison {
             try image.write(to: url)
             arguments += ["--image", url.path]
         }
+        return try jsonOutput(of: URL(fileURLWithPath: python),
+                              arguments: [try scriptsDirectory().appendingPathComponent(script).path] + arguments + ["--json"],
+                              name: script)
+    }
+
+    /// Runs `executable` and reads the JSON object it prints (another benchmark's results).
+    static func jsonOutput(of executable: URL, arguments: [String], name: String) throws -> [String: Any] {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [try scriptsDirectory().appendingPathComponent(script).path] + arguments + ["--json"]
+        process.executableURL = executable
+        process.arguments = arguments
         let output = Pipe()
         process.standardOutput = output
         try process.run()
@@ -189,7 +196,7 @@ enum TorchComparison {
         process.waitUntilExit()
         guard process.terminationStatus == 0,
               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw CommandError("\(script) failed (exit \(process.terminationStatus)); run it by hand to see why")
+            throw CommandError("\(name) failed (exit \(process.terminationStatus)); run it by hand to see why")
         }
         return object
     }

@@ -58,18 +58,10 @@ struct BenchScale: ParsableCommand {
 
     /// `mneme bench infer` on one model in a child process (its peak memory is that model's alone).
     static func mneme(_ directory: URL, iterations: Int, tokens: Int) throws -> [String: Any] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        process.arguments = ["bench", "infer", "--model", directory.path, "--iterations", String(iterations), "--tokens", String(tokens), "--json"]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw CommandError("mneme bench infer --model \(directory.path) failed (exit \(process.terminationStatus))")
-        }
-        return object
+        try TorchComparison.jsonOutput(of: URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath(),
+                                       arguments: ["bench", "infer", "--model", directory.path, "--iterations", String(iterations),
+                                                   "--tokens", String(tokens), "--json"],
+                                       name: "mneme bench infer --model \(directory.path)")
     }
 
     /// The best GFLOP/s of a 1536³ single-precision product through BLAS, on its threads.
@@ -140,12 +132,9 @@ struct CPUDescription {
 
     static var current: CPUDescription {
         let text = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        func field(_ name: String) -> String? {
-            text.split(separator: "\n").first { $0.hasPrefix(name) }.flatMap { $0.split(separator: ":", maxSplits: 1).last }
-                .map { $0.trimmingCharacters(in: .whitespaces) }
-        }
-        return CPUDescription(model: field("model name") ?? "unknown CPU",
-                              flags: Set((field("flags") ?? "").split(separator: " ").map(String.init)))
+        let model = text.split(separator: "\n").first { $0.hasPrefix("model name") }
+            .flatMap { $0.split(separator: ":", maxSplits: 1).last }.map { $0.trimmingCharacters(in: .whitespaces) }
+        return CPUDescription(model: model ?? "unknown CPU", flags: BLASKernel.cpuFlags())
     }
 
     /// The instruction sets matrix kernels use, in the order of their arrival.

@@ -49,16 +49,23 @@ final class TuningTests: XCTestCase {
         XCTAssertNil(snapshot.adapters, "tuning must not change the snapshot it started from")
     }
 
-    func testBranchLoRAKeepsTheFirstTaskAndRoutesByInput() throws {
+    static let warmQuestion = "What colour is the background?", coldQuestion = "Name the colour behind the square."
+
+    /// The fixture model, BranchLoRA learning "warm" (48 items) and then "cold" on top of it, and warm's examples.
+    func warmThenCold() throws -> (base: Snapshot, first: Snapshot, second: Snapshot, warm: [PreparedExample]) {
         let snapshot = try Snapshot.load(from: Self.modelDirectory)
-        let warmQuestion = "What colour is the background?", coldQuestion = "Name the colour behind the square."
-        let warm = try AdapterTuning.prepare(Self.colourTask(Self.warm, question: warmQuestion, count: 48, seed: 1), base: snapshot.base)
-        let cold = try AdapterTuning.prepare(Self.colourTask(Self.cold, question: coldQuestion, count: 48, seed: 3), base: snapshot.base)
+        let warm = try AdapterTuning.prepare(Self.colourTask(Self.warm, question: Self.warmQuestion, count: 48, seed: 1), base: snapshot.base)
+        let cold = try AdapterTuning.prepare(Self.colourTask(Self.cold, question: Self.coldQuestion, count: 48, seed: 3), base: snapshot.base)
         let (first, _) = try tuning(.branchLora).tune(snapshot: snapshot, name: "warm", examples: warm)
         let (second, _) = try tuning(.branchLora).tune(snapshot: first, name: "cold", examples: cold)
+        return (snapshot, first, second, warm)
+    }
+
+    func testBranchLoRAKeepsTheFirstTaskAndRoutesByInput() throws {
+        let (_, first, second, _) = try warmThenCold()
         XCTAssertEqual(second.tasks, ["base", "warm", "cold"])
-        let warmHeldOut = Self.colourTask(Self.warm, question: warmQuestion, count: 16, seed: 4)
-        let coldHeldOut = Self.colourTask(Self.cold, question: coldQuestion, count: 16, seed: 5)
+        let warmHeldOut = Self.colourTask(Self.warm, question: Self.warmQuestion, count: 16, seed: 4)
+        let coldHeldOut = Self.colourTask(Self.cold, question: Self.coldQuestion, count: 16, seed: 5)
         let warmAfterFirst = try Evaluation.evaluate(snapshot: first, items: warmHeldOut, routing: .task("warm")).accuracy
         let warmAfterSecond = try Evaluation.evaluate(snapshot: second, items: warmHeldOut, routing: .automatic(expected: "warm"))
         let coldAfterSecond = try Evaluation.evaluate(snapshot: second, items: coldHeldOut, routing: .automatic(expected: "cold"))
@@ -72,12 +79,8 @@ final class TuningTests: XCTestCase {
     /// A revision continues a learned task with new items (users' corrections): the task list and every other
     /// task's answers stay exactly as they were, the revised task learns the new items and keeps the old ones.
     func testRevisingATaskLearnsTheNewItemsAndLeavesTheOthersExact() throws {
-        let snapshot = try Snapshot.load(from: Self.modelDirectory)
-        let warmQuestion = "What colour is the background?", coldQuestion = "Name the colour behind the square."
-        let warm = try AdapterTuning.prepare(Self.colourTask(Self.warm, question: warmQuestion, count: 48, seed: 1), base: snapshot.base)
-        let cold = try AdapterTuning.prepare(Self.colourTask(Self.cold, question: coldQuestion, count: 48, seed: 3), base: snapshot.base)
-        let (first, _) = try tuning(.branchLora).tune(snapshot: snapshot, name: "warm", examples: warm)
-        let (second, _) = try tuning(.branchLora).tune(snapshot: first, name: "cold", examples: cold)
+        let (snapshot, _, second, warm) = try warmThenCold()
+        let warmQuestion = Self.warmQuestion, coldQuestion = Self.coldQuestion
         let orange = [("orange", [UInt8]([240, 140, 20]))]
         let corrections = try AdapterTuning.prepare(Self.colourTask(orange, question: warmQuestion, count: 24, seed: 6), base: snapshot.base)
         let orangeHeldOut = Self.colourTask(orange, question: warmQuestion, count: 8, seed: 7)

@@ -188,16 +188,10 @@ final class AdapterTests: XCTestCase {
     /// the earlier tasks' merged weights stay exactly what they were, through a save and a load too.
     func testBranchesGrowWhenTuningFreezingLeavesTooFewAndEarlierTasksStayExact() throws {
         let model = try LlavaModel.load(from: ModelFixtures.directory("mha_untied_default_m2_f32"))
-        let settings = AdapterSet.Settings(kind: .branchLora, targets: ["q_proj", "v_proj"], rank: 4, alpha: 8, branches: 4, topK: 2)
-        let adapters = AdapterSet(settings: settings, decoder: model.text, seed: 5)
-        let ids = [1, 30, 41, 7, 12, 3]
+        let adapters = smallBranchLoRA(model)
         var deltas: [Int: Tensor] = [:]
         for task in 1 ... 3 {
-            for layer in adapters.layers { for adapter in layer.values { (adapter as! BranchLoRAAdapter).addTask(seed: UInt64(task)) } }
-            for (index, (name, tensor)) in adapters.trainableTensors(task: task).enumerated() where name.contains("branch_B") {
-                tensor.copy(from: Tensor.uniform(tensor.shape, bound: 0.2, seed: UInt64(100 * task + index)))
-            }
-            recordGates(model: model, adapters: adapters, task: task, ids: ids)
+            finishNewTask(task, adapters: adapters, model: model)
             let first = adapters.layers[0]["q_proj"] as! BranchLoRAAdapter
             if task == 3 { XCTAssertEqual(first.branchCount, 6, "two branches added for the third task") }
             deltas[task] = try XCTUnwrap(first.mergedDelta(task: task))
@@ -205,12 +199,7 @@ final class AdapterTests: XCTestCase {
                 XCTAssertEqual(try XCTUnwrap(first.mergedDelta(task: earlier)).toArray(), deltas[earlier]!.toArray(), "task \(earlier) after task \(task)")
             }
         }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mneme-grow-\(UUID())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        try AdapterFile.save(adapters, selector: nil, tasks: ["base", "a", "b", "c"], to: directory)
-        let loaded = try AdapterFile.load(from: directory, decoder: model.text).adapters
-        let reloaded = try XCTUnwrap(loaded.layers[0]["q_proj"] as? BranchLoRAAdapter)
+        let reloaded = try XCTUnwrap(try savedAndLoaded(adapters, model: model).layers[0]["q_proj"] as? BranchLoRAAdapter)
         XCTAssertEqual(reloaded.branchCount, 6)
         for task in 1 ... 3 { XCTAssertEqual(try XCTUnwrap(reloaded.mergedDelta(task: task)).toArray(), deltas[task]!.toArray()) }
     }
@@ -220,16 +209,8 @@ final class AdapterTests: XCTestCase {
     /// it used before stay frozen, and the result survives a save and a load.
     func testReopeningATaskContinuesItWithoutMovingAnyOther() throws {
         let model = try LlavaModel.load(from: ModelFixtures.directory("mha_untied_default_m2_f32"))
-        let settings = AdapterSet.Settings(kind: .branchLora, targets: ["q_proj", "v_proj"], rank: 4, alpha: 8, branches: 4, topK: 2)
-        let adapters = AdapterSet(settings: settings, decoder: model.text, seed: 5)
-        let ids = [1, 30, 41, 7, 12, 3]
-        for task in 1 ... 3 {
-            for layer in adapters.layers { for adapter in layer.values { (adapter as! BranchLoRAAdapter).addTask(seed: UInt64(task)) } }
-            for (index, (name, tensor)) in adapters.trainableTensors(task: task).enumerated() where name.contains("branch_B") {
-                tensor.copy(from: Tensor.uniform(tensor.shape, bound: 0.2, seed: UInt64(100 * task + index)))
-            }
-            recordGates(model: model, adapters: adapters, task: task, ids: ids)
-        }
+        let adapters = smallBranchLoRA(model)
+        for task in 1 ... 3 { finishNewTask(task, adapters: adapters, model: model) }
         let first = adapters.layers[0]["q_proj"] as! BranchLoRAAdapter
         let deltas = try (1 ... 3).map { try XCTUnwrap(first.mergedDelta(task: $0)).toArray() }
         let frozenBefore = first.frozenBranches, branchesBefore = first.branchCount
@@ -241,29 +222,52 @@ final class AdapterTests: XCTestCase {
         XCTAssertTrue(trainable.contains("branch_B.\(branchesBefore)") && trainable.contains("router.2.weight"), "\(trainable)")
         for branch in frozenBefore { XCTAssertFalse(trainable.contains("branch_B.\(branch)"), "branch \(branch) stays frozen") }
         let probe = adapters.copy()
-        recordGates(model: model, adapters: probe, task: 2, ids: ids)
+        recordGates(model: model, adapters: probe, task: 2)
         let again = try XCTUnwrap((probe.layers[0]["q_proj"] as! BranchLoRAAdapter).mergedDelta(task: 2)).toArray()
         for (a, b) in zip(again, deltas[1]) { XCTAssertEqual(a, b, accuracy: 1e-6, "reopened and recorded again before training") }
 
-        for (index, (name, tensor)) in adapters.trainableTensors(task: 2).enumerated() where name.contains("branch_B") {
-            tensor.copy(from: Tensor.uniform(tensor.shape, bound: 0.2, seed: UInt64(900 + index)))
-        }
-        recordGates(model: model, adapters: adapters, task: 2, ids: ids)
+        trainBranches(of: 2, adapters: adapters, seed: 900)
+        recordGates(model: model, adapters: adapters, task: 2)
         XCTAssertNotEqual(try XCTUnwrap(first.mergedDelta(task: 2)).toArray(), deltas[1], "the revised task learned")
         XCTAssertEqual(try XCTUnwrap(first.mergedDelta(task: 1)).toArray(), deltas[0])
         XCTAssertEqual(try XCTUnwrap(first.mergedDelta(task: 3)).toArray(), deltas[2])
 
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mneme-reopen-\(UUID())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        try AdapterFile.save(adapters, selector: nil, tasks: ["base", "a", "b", "c"], to: directory)
-        let reloaded = try XCTUnwrap(try AdapterFile.load(from: directory, decoder: model.text).adapters.layers[0]["q_proj"] as? BranchLoRAAdapter)
+        let reloaded = try XCTUnwrap(try savedAndLoaded(adapters, model: model).layers[0]["q_proj"] as? BranchLoRAAdapter)
         for task in 1 ... 3 {
             XCTAssertEqual(try XCTUnwrap(reloaded.mergedDelta(task: task)).toArray(), try XCTUnwrap(first.mergedDelta(task: task)).toArray())
         }
     }
 
-    func recordGates(model: LlavaModel, adapters: AdapterSet, task: Int, ids: [Int]) {
+    /// BranchLoRA on q and v, rank 4, four branches, top 2: tuning-freezing runs out of branches by the third task.
+    func smallBranchLoRA(_ model: LlavaModel) -> AdapterSet {
+        AdapterSet(settings: .init(kind: .branchLora, targets: ["q_proj", "v_proj"], rank: 4, alpha: 8, branches: 4, topK: 2),
+                   decoder: model.text, seed: 5)
+    }
+
+    /// Adds `task`, gives its tunable branches values as training would, and finishes it (gates recorded).
+    func finishNewTask(_ task: Int, adapters: AdapterSet, model: LlavaModel) {
+        for layer in adapters.layers { for adapter in layer.values { (adapter as! BranchLoRAAdapter).addTask(seed: UInt64(task)) } }
+        trainBranches(of: task, adapters: adapters, seed: UInt64(100 * task))
+        recordGates(model: model, adapters: adapters, task: task)
+    }
+
+    /// Random values in every branch `task` may train, as a training run would leave them.
+    func trainBranches(of task: Int, adapters: AdapterSet, seed: UInt64) {
+        for (index, (name, tensor)) in adapters.trainableTensors(task: task).enumerated() where name.contains("branch_B") {
+            tensor.copy(from: Tensor.uniform(tensor.shape, bound: 0.2, seed: seed + UInt64(index)))
+        }
+    }
+
+    /// The adapters after `AdapterFile.save` and `load` (tasks a, b, c).
+    func savedAndLoaded(_ adapters: AdapterSet, model: LlavaModel) throws -> AdapterSet {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mneme-adapters-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try AdapterFile.save(adapters, selector: nil, tasks: ["base", "a", "b", "c"], to: directory)
+        return try AdapterFile.load(from: directory, decoder: model.text).adapters
+    }
+
+    func recordGates(model: LlavaModel, adapters: AdapterSet, task: Int, ids: [Int] = [1, 30, 41, 7, 12, 3]) {
         let embeddings = try! model.embed(ids: ids, imageFeatures: nil)
         let activations = LlamaTraining.forward(weights: model.text, config: model.config.textConfig, rope: model.rope,
                                                 input: embeddings, batch: 1, length: ids.count, adapters: adapters, task: task)

@@ -5,7 +5,4 @@
 /// FMA where the CPU has them (checked once), else libm's expf.
 void mneme_softmax_row(float *x, int count, int total);
 
-/// 1 when `mneme_softmax_row` runs its AVX2 path on this CPU.
-int mneme_vector_kernels_avx2(void);
-
 #endif

@@ -31,11 +31,13 @@ public struct FwdPrompt: ContinualStrategy {
         snapshot.adapters.map { "the snapshot carries \($0.settings.kind.rawValue) adapters; fwd-prompt continues a prompt pool" }
     }
 
+    /// The prompt pool is shared and orthogonalised against earlier tasks' inputs: a task cannot be reopened.
+    public var canRevise: Bool { false }
+
     public func learn(snapshot: Snapshot, task: ContinualTask, earlier: [ContinualTask], adapterSettings: AdapterSet.Settings,
                       training: TrainingSettings, baseExamples: [PreparedExample], watch: TrainingWatch?,
                       progress: ((TrainingProgress) -> Void)?) throws -> (Snapshot, TrainingReport) {
         guard !task.examples.isEmpty else { throw AdapterTuning.TuningError.emptyTask(task.name) }
-        // The prompt pool is shared and orthogonalised against earlier tasks' inputs: a task cannot be reopened.
         guard !task.revises else { throw AdapterTuning.TuningError.cannotRevise(strategy: name) }
         guard snapshot.taskId(named: task.name) == nil else { throw AdapterTuning.TuningError.duplicateTask(task.name) }
         if snapshot.adapters != nil { throw AdapterTuning.TuningError.kindMismatch(snapshot: snapshot.adapters!.settings.kind, requested: .lora) }

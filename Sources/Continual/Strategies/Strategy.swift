@@ -24,6 +24,8 @@ public protocol ContinualStrategy: Sendable {
     var adapterKind: AdapterSet.Kind { get }
     /// Why this strategy cannot learn on top of `snapshot` (it carries adapters or prompts of another kind), or nil.
     func conflict(with snapshot: Snapshot) -> String?
+    /// Whether it can continue a task it learned already (a revision, `ContinualTask.revises`).
+    var canRevise: Bool { get }
     /// How the adapter-tuning run is changed for `task`, given the earlier tasks' stored examples.
     func plan(task: ContinualTask, earlier: [ContinualTask], snapshot: Snapshot) throws -> TuningPlan
     /// Learns `task` on top of `snapshot`. Adapter strategies use the default (adapter tuning with their plan).
@@ -43,6 +45,8 @@ extension ContinualStrategy {
         }
         return nil
     }
+
+    public var canRevise: Bool { true }
 
     /// Whether each task starts from new adapters (then any adapter snapshot can be built on).
     var startsFreshAdapters: Bool { false }

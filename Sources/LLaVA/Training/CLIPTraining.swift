@@ -142,12 +142,12 @@ public enum CLIPTraining {
         let config = model.config, v = config.visionConfig, weights = model.vision
         let projector = model.projector
         let dActivated = Tensor(zeros: activations.projectorActivated.shape)
-        Linear.backward(dInput: dActivated, dWeight: projector.linear2.fullWeight.flatMap { gradients.of($0) }, dBias: gradients.of(projector.linear2.bias),
+        Linear.backward(dInput: dActivated, dWeight: gradients.of(projector.linear2.matrix), dBias: gradients.of(projector.linear2.bias),
                         dOut: dFeatures, input: activations.projectorActivated, weight: projector.linear2.weight)
         let dInner = Tensor(zeros: dActivated.shape)
         (Activation(name: config.projectorHiddenAct) ?? .gelu).backward(dInput: dInner, dOut: dActivated, input: activations.projectorInner)
         let dSelected: Tensor? = throughTower ? Tensor(zeros: activations.selected.shape) : nil
-        Linear.backward(dInput: dSelected, dWeight: projector.linear1.fullWeight.flatMap { gradients.of($0) }, dBias: gradients.of(projector.linear1.bias),
+        Linear.backward(dInput: dSelected, dWeight: gradients.of(projector.linear1.matrix), dBias: gradients.of(projector.linear1.bias),
                         dOut: dInner, input: activations.selected, weight: projector.linear1.weight)
         guard let dSelected else { return }
         if let extraSelected { Elementwise.add(dSelected, extraSelected) }
@@ -176,18 +176,18 @@ public enum CLIPTraining {
             let layer = weights.layers[index], saved = activations.layers[index]
             let dResidual = dX.copy()
             let dActivatedMLP = Tensor(zeros: saved.activated.shape)
-            Linear.backward(dInput: dActivatedMLP, dWeight: layer.fc2.fullWeight.flatMap { gradients.of($0) }, dBias: gradients.of(layer.fc2.bias),
+            Linear.backward(dInput: dActivatedMLP, dWeight: gradients.of(layer.fc2.matrix), dBias: gradients.of(layer.fc2.bias),
                             dOut: dX, input: saved.activated, weight: layer.fc2.weight)
             let dInnerMLP = Tensor(zeros: saved.inner.shape)
             activation.backward(dInput: dInnerMLP, dOut: dActivatedMLP, input: saved.inner)
             let dNormed2 = Tensor(zeros: saved.normed2.shape)
-            Linear.backward(dInput: dNormed2, dWeight: layer.fc1.fullWeight.flatMap { gradients.of($0) }, dBias: gradients.of(layer.fc1.bias),
+            Linear.backward(dInput: dNormed2, dWeight: gradients.of(layer.fc1.matrix), dBias: gradients.of(layer.fc1.bias),
                             dOut: dInnerMLP, input: saved.normed2, weight: layer.fc1.weight)
             LayerNorm.backward(dInput: dResidual, dWeight: gradients.of(layer.layerNorm2.weight), dBias: gradients.of(layer.layerNorm2.bias),
                                dOut: dNormed2, input: saved.residual, weight: layer.layerNorm2.weight, mean: saved.mean2, rstd: saved.rstd2)
             let dInput = dResidual.copy()
             let dAttended = Tensor(zeros: saved.attended.shape)
-            Linear.backward(dInput: dAttended, dWeight: layer.output.fullWeight.flatMap { gradients.of($0) }, dBias: gradients.of(layer.output.bias),
+            Linear.backward(dInput: dAttended, dWeight: gradients.of(layer.output.matrix), dBias: gradients.of(layer.output.bias),
                             dOut: dResidual, input: saved.attended, weight: layer.output.weight)
             let dQ = Tensor(zeros: saved.q.shape), dK = Tensor(zeros: saved.k.shape), dV = Tensor(zeros: saved.v.shape)
             for i in 0 ..< images {
@@ -198,7 +198,7 @@ public enum CLIPTraining {
             }
             let dNormed1 = Tensor(zeros: saved.normed1.shape)
             for (linear, d) in [(layer.query, dQ), (layer.key, dK), (layer.value, dV)] {
-                Linear.backward(dInput: dNormed1, dWeight: linear.fullWeight.flatMap { gradients.of($0) }, dBias: gradients.of(linear.bias),
+                Linear.backward(dInput: dNormed1, dWeight: gradients.of(linear.matrix), dBias: gradients.of(linear.bias),
                                 dOut: d, input: saved.normed1, weight: linear.weight)
             }
             LayerNorm.backward(dInput: dInput, dWeight: gradients.of(layer.layerNorm1.weight), dBias: gradients.of(layer.layerNorm1.bias),

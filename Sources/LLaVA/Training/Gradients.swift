@@ -28,8 +28,11 @@ public final class Gradients: @unchecked Sendable {
     }
 
     public func of(_ tensor: Tensor?) -> Tensor? { tensor.flatMap { of($0) } }
+    /// A linear layer's matrix: only a float32 one can be trained (a half-precision one is always frozen).
+    public func of(_ matrix: WeightMatrix) -> Tensor? { of(matrix.fullTensor) }
 
     func isTrainable(_ tensor: Tensor) -> Bool { buffers[ObjectIdentifier(tensor.storage)] != nil }
+    func isTrainable(_ matrix: WeightMatrix) -> Bool { matrix.fullTensor.map(isTrainable) ?? false }
 
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
 

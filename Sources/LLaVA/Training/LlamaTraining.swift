@@ -123,7 +123,7 @@ public enum LlamaTraining {
     static func projectBackward(_ linear: LinearWeights, name: String, layer: Int, dOut: Tensor, input: Tensor,
                                 dInput: Tensor?, adapters: AdapterSet?, context: AdapterContext,
                                 saved: LayerActivations, gradients: Gradients) {
-        Linear.backward(dInput: dInput, dWeight: linear.fullWeight.flatMap { gradients.of($0) }, dBias: gradients.of(linear.bias),
+        Linear.backward(dInput: dInput, dWeight: gradients.of(linear.matrix), dBias: gradients.of(linear.bias),
                         dOut: dOut, input: input, weight: linear.weight)
         if let adapter = adapters?.adapter(layer: layer, projection: name), let state = saved.adapters[name] {
             adapter.backward(dOut: dOut, input: input, dInput: dInput, saved: state, gradients: gradients, context: context)

@@ -168,7 +168,7 @@ public enum LlavaTraining {
             CrossEntropy.backward(dLogits: dLogits, probabilities: probabilities, targets: targets, weight: rowWeight)
         }
         let dRows = Tensor(zeros: rows.shape)
-        Linear.backward(dInput: dRows, dWeight: model.text.head.fullTensor.flatMap { gradients.of($0) }, dBias: nil, dOut: dLogits, input: rows,
+        Linear.backward(dInput: dRows, dWeight: gradients.of(model.text.head), dBias: nil, dOut: dLogits, input: rows,
                         weight: model.text.lmHead)
         let dHidden = Tensor(zeros: activations.hidden.shape)
         for (i, row) in hiddenRows.enumerated() {
@@ -176,7 +176,7 @@ public enum LlavaTraining {
             for j in 0 ..< hidden { target[j] += source[j] }
         }
         let imagesTrain = images.hasActivations
-            && ((model.projector.linear1.fullWeight.map { gradients.isTrainable($0) } ?? false) || gradients.isTrainable(model.vision.patchEmbedding))
+            && (gradients.isTrainable(model.projector.linear1.matrix) || gradients.isTrainable(model.vision.patchEmbedding))
         let promptsTrain = inputs.softRows.contains { gradients.isTrainable($0.tensor) }
         let needInput = gradients.isTrainable(model.text.embedTokens) || imagesTrain || promptsTrain
         guard let dEmbeddings = LlamaTraining.backward(weights: model.text, config: text, rope: model.rope, activations: activations,
@@ -423,7 +423,7 @@ public enum Distillation {
             }
         }
         let dGathered = Tensor(zeros: gathered.shape)
-        Linear.backward(dInput: dGathered, dWeight: model.text.head.fullTensor.flatMap { gradients.of($0) }, dBias: nil, dOut: dLogits, input: gathered,
+        Linear.backward(dInput: dGathered, dWeight: gradients.of(model.text.head), dBias: nil, dOut: dLogits, input: gathered,
                         weight: model.text.lmHead)
         let dHidden = Tensor(zeros: activations.hidden.shape)
         for (i, row) in rows.enumerated() {
