@@ -130,7 +130,7 @@ public struct AdapterTuning {
         guard existing.settings.kind == adapterSettings.kind else {
             throw TuningError.kindMismatch(snapshot: existing.settings.kind, requested: adapterSettings.kind)
         }
-        return existing.copy()
+        return try snapshot.trainableAdapters() ?? existing.copy()
     }
 
     /// Batches of the task's items (and a joint pool's), with the plan's rehearsal mixed in; each batch comes with

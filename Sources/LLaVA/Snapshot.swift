@@ -58,8 +58,10 @@ public final class Snapshot: @unchecked Sendable {
 
     /// Loads a snapshot directory (with `snapshot.json`) or a plain model directory. With `bases`, snapshots of
     /// one base model share its loaded weights (the server's engine); without, each load reads its own copy
-    /// (callers that train the base weights in place).
-    public static func load(from directory: URL, bases: BaseModels? = nil) throws -> Snapshot {
+    /// (callers that train the base weights in place). `serving`: finished BranchLoRA adapters are kept as
+    /// one low-rank update per task (`ServedBranchLoRA`), which is all answering needs; tuning from such a
+    /// snapshot reads the full adapters from its file (`trainableAdapters`).
+    public static func load(from directory: URL, bases: BaseModels? = nil, serving: Bool = false) throws -> Snapshot {
         let manifestURL = directory.appendingPathComponent("snapshot.json")
         let loadBase = { (url: URL) throws -> LlavaPipeline in try bases?.pipeline(at: url) ?? LlavaPipeline.load(from: url) }
         guard FileManager.default.fileExists(atPath: manifestURL.path) else {
@@ -77,8 +79,9 @@ public final class Snapshot: @unchecked Sendable {
         var adapters: AdapterSet?, selector: TaskSelector?
         var tasks = ["base"]
         if FileManager.default.fileExists(atPath: directory.appendingPathComponent("adapters.json").path) {
-            let loaded = try AdapterFile.load(from: directory, decoder: base.model.text)
+            let loaded = try AdapterFile.load(from: directory, decoder: base.model.text, serving: serving)
             adapters = loaded.adapters
+            if serving { FreedMemory.release() }
             selector = loaded.selector
             tasks = loaded.tasks
         } else if let loaded = try AdapterFile.loadSelector(from: directory) {
@@ -93,7 +96,10 @@ public final class Snapshot: @unchecked Sendable {
     public func save(to directory: URL, manifest: SnapshotManifest) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        if let adapters { try AdapterFile.save(adapters, selector: selector, tasks: tasks, to: directory) }
+        if let adapters {
+            precondition(!adapters.isServedForm, "a snapshot loaded for serving is saved from its directory, not rewritten")
+            try AdapterFile.save(adapters, selector: selector, tasks: tasks, to: directory)
+        }
         try promptPool?.save(to: directory)
         if adapters == nil, let selector {
             // Prompt snapshots keep their selector in an adapter file of their own.
@@ -103,6 +109,15 @@ public final class Snapshot: @unchecked Sendable {
     }
 
     public func taskId(named name: String) -> Int? { tasks.firstIndex(of: name) }
+
+    /// A copy of the adapters that tuning may change: the in-memory ones copied, or — for a snapshot loaded for
+    /// serving, which holds only what answering needs — the full adapters read again from its directory.
+    public func trainableAdapters() throws -> AdapterSet? {
+        guard let adapters else { return nil }
+        guard adapters.isServedForm else { return adapters.copy() }
+        guard let directory else { preconditionFailure("a served snapshot always comes from a directory") }
+        return try AdapterFile.load(from: directory, decoder: base.model.text).adapters
+    }
 
     /// The serving model of a task id: the base model, or the base decoder with the task's adapters merged
     /// (cached in `mergedWeights`), or unmerged adapters where they cannot be merged or the merge is over budget.

@@ -73,12 +73,25 @@ public struct Checkpoint: Sendable {
 public final class WeightBinder {
     private let tensors: [String: Tensor]
     private let halves: [String: HalfMatrix]
+    /// Read on demand, one tensor at a time (its mapped pages dropped once read), when binding from one file.
+    private let file: SafeTensorsFile?
     private var used: Set<String> = []
 
     public init(_ checkpoint: Checkpoint) {
         tensors = checkpoint.tensors
         halves = checkpoint.halves
+        file = nil
     }
+
+    /// Binds the tensors of one file, reading each in float32 only when it is taken: loading holds no more than
+    /// what the caller keeps (a caller that condenses what it reads never holds the whole file at once).
+    public init(file: SafeTensorsFile) {
+        tensors = [:]
+        halves = [:]
+        self.file = file
+    }
+
+    private var keys: [String] { Array(tensors.keys) + Array(halves.keys) + (file?.keys ?? []) }
 
     /// The tensor in float32 (a half-precision one is widened: only linear layers' matrices stay half).
     public func take(_ key: String, shape: [Int]) throws -> Tensor {
@@ -87,6 +100,12 @@ public final class WeightBinder {
             used.insert(key)
             defer { half.releasePages() }
             return half.widened()
+        }
+        if let file, let entry = file.entries[key] {
+            guard entry.shape == shape else { throw ModelIOError.shapeMismatch(key: key, expected: shape, got: entry.shape) }
+            used.insert(key)
+            defer { file.release(key) }
+            return try file.tensor(key)
         }
         guard let tensor = tensors[key] else { throw ModelIOError.missingTensor(key: key) }
         guard tensor.shape == shape else { throw ModelIOError.shapeMismatch(key: key, expected: shape, got: tensor.shape) }
@@ -108,15 +127,15 @@ public final class WeightBinder {
         has(key) ? try take(key, shape: shape) : nil
     }
 
-    public func has(_ key: String) -> Bool { tensors[key] != nil || halves[key] != nil }
+    public func has(_ key: String) -> Bool { tensors[key] != nil || halves[key] != nil || file?.entries[key] != nil }
 
     /// Marks keys as known but unused by this model (e.g. CLIP's post-layernorm, which LLaVA never reads).
     public func ignore(where predicate: (String) -> Bool) {
-        for key in Array(tensors.keys) + Array(halves.keys) where predicate(key) { used.insert(key) }
+        for key in keys where predicate(key) { used.insert(key) }
     }
 
     public func finish() throws {
-        let unused = (Array(tensors.keys) + Array(halves.keys)).filter { !used.contains($0) }.sorted()
+        let unused = keys.filter { !used.contains($0) }.sorted()
         if !unused.isEmpty { throw ModelIOError.unusedTensors(keys: unused) }
     }
 }

@@ -42,8 +42,10 @@ final class LoadedSnapshots: Sendable {
         return try loadLock.withLock { _ in
             if let cached = touch(id) { return cached }
             let start = ContinuousClock.now
-            let loaded = try Snapshot.load(from: directory, bases: bases)
-            logger.info("loaded snapshot \(id) in \(start.duration(to: .now).milliseconds) ms")
+            let loaded = try Snapshot.load(from: directory, bases: bases, serving: true)
+            let adapterBytes = loaded.adapters?.servedBytes ?? 0
+            let updates = adapterBytes > 0 ? ", its task updates \(adapterBytes >> 20) MB" : ""
+            logger.info("loaded snapshot \(id) in \(start.duration(to: .now).milliseconds) ms\(updates)")
             state.withLock { state in
                 state.loaded[id] = loaded
                 state.recency.removeAll { $0 == id }

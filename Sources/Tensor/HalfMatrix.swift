@@ -98,6 +98,16 @@ public final class HalfMatrix: @unchecked Sendable {
     }
 }
 
+/// Freed heap memory the C allocator still holds.
+public enum FreedMemory {
+    /// Gives the free memory at the top and inside glibc's heap back to the kernel. Loading many short-lived
+    /// tensors between long-lived ones (adapters condensed as they are read) leaves the heap fragmented: glibc
+    /// keeps the holes (140 MB after loading an 8-task snapshot at 178 M, the served adapters being 54 MB).
+    public static func release() { _ = mallocTrim(0) }
+}
+
+@_silgen_name("malloc_trim") private func mallocTrim(_ pad: Int) -> Int32
+
 /// Pages of a read-only file mapping that are no longer needed.
 public enum MappedPages {
     /// Lets the kernel drop the whole pages inside `start ..< start + byteCount` of a read-only file mapping

@@ -48,7 +48,7 @@ struct Ask: ParsableCommand {
         let clock = ContinuousClock()
         let start = clock.now
         let directory = try DefaultModel.resolve(model)
-        let snapshot = try Snapshot.load(from: directory)
+        let snapshot = try Snapshot.load(from: directory, serving: true)
         let loaded = clock.now
         let bytes: Data
         do { bytes = try Data(contentsOf: URL(fileURLWithPath: image)) } catch {

@@ -31,7 +31,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         engine.apply()
-        let snapshot = try Snapshot.load(from: DefaultModel.resolve(model))
+        let snapshot = try Snapshot.load(from: DefaultModel.resolve(model), serving: true)
         let items = try DatasetLoading.items(at: data)
         let routing: Evaluation.Routing = task == "auto" ? .automatic(expected: expect) : .task(task)
         if case let .task(name) = routing, snapshot.taskId(named: name) == nil {

@@ -238,6 +238,70 @@ final class AdapterTests: XCTestCase {
         }
     }
 
+    /// Loaded for serving, finished BranchLoRA adapters keep the trunk and one update per task — no branches, no
+    /// routers — in the precision of the projection they adapt, and answer every task as the full adapters do:
+    /// up to float32 rounding on a float32 model, within bf16 on a bf16 one. A snapshot loaded so reads its full
+    /// adapters from its file when it is tuned further.
+    func testServedAdaptersHoldOneUpdatePerTaskAndAnswerAsTheFullOnes() throws {
+        for name in ["mha_untied_default_m2_f32", "gqa_bf16_layers_bias_sharded"] {
+            let modelDirectory = ModelFixtures.directory(name)
+            let model = try LlavaModel(config: LlavaConfig.load(from: modelDirectory),
+                                       checkpoint: Checkpoint(directory: modelDirectory, keepHalf: true))
+            let adapters = smallBranchLoRA(model)
+            for task in 1 ... 3 { finishNewTask(task, adapters: adapters, model: model) }
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mneme-served-\(UUID())")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            try AdapterFile.save(adapters, selector: nil, tasks: ["base", "a", "b", "c"], to: directory)
+            let served = try AdapterFile.load(from: directory, decoder: model.text, serving: true).adapters
+            XCTAssertTrue(served.isServedForm)
+            let halfModel: Bool
+            if case .half = model.text.layers[0].query.matrix { halfModel = true } else { halfModel = false }
+            for layer in served.layers {
+                for adapter in layer.values {
+                    let compact = try XCTUnwrap(adapter as? ServedBranchLoRA, name)
+                    XCTAssertEqual(compact.taskBranches.keys.sorted(), [1, 2, 3], "\(name): one update per task")
+                    for matrix in [compact.trunk] + Array(compact.taskBranches.values) {
+                        if case .half = matrix { XCTAssertTrue(halfModel, name) } else { XCTAssertFalse(halfModel, name) }
+                    }
+                }
+            }
+            let ids = [1, 30, 41, 7, 12, 3]
+            let run = { (adapters: AdapterSet?, task: Int) -> Tensor in
+                var m = model
+                m.adapters = adapters
+                m.task = task
+                return m.logits(hidden: m.decode(embeddings: try! m.embed(ids: ids, imageFeatures: nil),
+                                                 segments: [.init(cache: m.makeCache(capacity: 8), rows: 0 ..< ids.count)]))
+            }
+            let base = run(nil, 0)
+            XCTAssertEqual(run(served, 0).toArray(), base.toArray(), "\(name): the base task is the base model")
+            for task in 1 ... 3 {
+                let full = run(adapters, task), compact = run(served, task)
+                XCTAssertLessThan(ModelFixtures.relativeError(compact, full).error, halfModel ? 1e-2 : 1e-5, "\(name) task \(task)")
+                XCTAssertGreaterThan(ModelFixtures.relativeError(full, base).maxDiff, 1e-3, "\(name) task \(task): the adapter changes the output")
+                let delta = try XCTUnwrap((adapters.layers[0]["q_proj"] as! BranchLoRAAdapter).mergedDelta(task: task))
+                let servedDelta = try XCTUnwrap(served.layers[0]["q_proj"]!.mergedDelta(task: task))
+                XCTAssertLessThan(ModelFixtures.relativeError(servedDelta, delta).error, halfModel ? 1e-2 : 1e-5, "\(name) task \(task): merged")
+            }
+        }
+        // A served snapshot's adapters for tuning are the file's, in full.
+        let pipeline = try LlavaPipeline.load(from: ModelFixtures.directory("mha_untied_default_m2_f32"))
+        let adapters = smallBranchLoRA(pipeline.model)
+        for task in 1 ... 2 { finishNewTask(task, adapters: adapters, model: pipeline.model) }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mneme-served-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Snapshot(base: pipeline, adapters: adapters, selector: nil, tasks: ["base", "a", "b"])
+            .save(to: directory, manifest: SnapshotManifest(base: ModelFixtures.directory("mha_untied_default_m2_f32").path, strategy: "branchlora"))
+        let loaded = try Snapshot.load(from: directory, serving: true)
+        XCTAssertTrue(try XCTUnwrap(loaded.adapters).isServedForm)
+        let trainable = try XCTUnwrap(try loaded.trainableAdapters())
+        XCTAssertFalse(trainable.isServedForm)
+        XCTAssertEqual(trainable.namedTensors().map(\.0), adapters.namedTensors().map(\.0))
+        for ((_, a), (_, b)) in zip(trainable.namedTensors(), adapters.namedTensors()) { XCTAssertEqual(a.toArray(), b.toArray()) }
+    }
+
     /// BranchLoRA on q and v, rank 4, four branches, top 2: tuning-freezing runs out of branches by the third task.
     func smallBranchLoRA(_ model: LlavaModel) -> AdapterSet {
         AdapterSet(settings: .init(kind: .branchLora, targets: ["q_proj", "v_proj"], rank: 4, alpha: 8, branches: 4, topK: 2),

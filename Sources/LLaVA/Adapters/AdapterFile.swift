@@ -57,8 +57,10 @@ public enum AdapterFile {
         public var tasks: [String]
     }
 
-    /// Reads adapters for `decoder` (shapes are checked against its projections).
-    public static func load(from directory: URL, decoder: Llama.Weights) throws -> Loaded {
+    /// Reads adapters for `decoder` (shapes are checked against its projections). `serving`: each finished
+    /// BranchLoRA adapter is condensed as it is read (`ServedBranchLoRA`), so the full branches are never all in
+    /// memory at once.
+    public static func load(from directory: URL, decoder: Llama.Weights, serving: Bool = false) throws -> Loaded {
         let jsonURL = directory.appendingPathComponent("adapters.json")
         let document: Document
         do {
@@ -67,7 +69,7 @@ public enum AdapterFile {
             throw ModelIOError.malformedConfig(path: jsonURL.path, reason: "\(error)")
         }
         let file = try SafeTensorsFile(contentsOf: directory.appendingPathComponent("adapters.safetensors"))
-        let binder = WeightBinder(Checkpoint(tensors: Dictionary(uniqueKeysWithValues: try file.keys.map { ($0, try file.tensor($0)) })))
+        let binder = WeightBinder(file: file)
         let s = document.settings
         var layers: [[String: any Adapter]] = []
         for (index, layer) in decoder.layers.enumerated() {
@@ -95,11 +97,15 @@ public enum AdapterFile {
                     }
                     var gates: [Int: [Float]] = [:]
                     for (key, value) in state.recordedGates ?? [:] { if let task = Int(key) { gates[task] = value } }
-                    adapters[projection] = BranchLoRAAdapter(
+                    let adapter = BranchLoRAAdapter(
                         trunk: try binder.take(prefix + "trunk_A", shape: [s.rank, inF]),
                         branches: try (0 ..< (state.branches ?? s.branches)).map { try binder.take(prefix + "branch_B.\($0)", shape: [outF, s.rank]) },
                         scale: scale, topK: s.topK, routers: routers, recordedGates: gates,
                         frozenBranches: Set(state.frozenBranches ?? []), trunkFrozen: state.trunkFrozen ?? false)
+                    // Half precision where the projection it adapts is.
+                    var half: HalfMatrix.Format?
+                    if case let .half(matrix) = linear.matrix { half = matrix.format }
+                    adapters[projection] = serving ? ServedBranchLoRA(adapter, half: half) ?? adapter : adapter
                 }
             }
             layers.append(adapters)

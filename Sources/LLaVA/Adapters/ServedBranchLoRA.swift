@@ -1,0 +1,85 @@
+import Tensor
+
+/// A finished BranchLoRA adapter as a served snapshot needs it (docs/DESIGN.md §3, "Serving"): the trunk A and,
+/// per task, its branches combined by its recorded gates with the scale folded in, B_t = (α / r) · Σ_i g_i B_i —
+/// one (out, r) matrix per task instead of every branch and router. A task costs the server one B_t, a few MB
+/// at real sizes, and nothing else. Kept in half precision when the projection it adapts is (a bf16 checkpoint
+/// served with `--weights half`), so it costs what the base model's own matrices cost per value.
+///
+/// Inference only: a snapshot that trains reads the full adapters from its file (`Snapshot.trainableAdapters`).
+final class ServedBranchLoRA: Adapter, @unchecked Sendable {
+    let trunk: WeightMatrix
+    let taskBranches: [Int: WeightMatrix]
+    let inFeatures: Int
+    let outFeatures: Int
+
+    /// Nil when some task's gates are not recorded (a task still training answers through its live router).
+    init?(_ adapter: BranchLoRAAdapter, half: HalfMatrix.Format?) {
+        let tasks = adapter.taskCount
+        guard (1 ..< tasks + 1).allSatisfy({ adapter.recordedGates[$0] != nil }) else { return nil }
+        let keep = { (tensor: Tensor) -> WeightMatrix in half.map { .half(HalfMatrix(rounding: tensor, format: $0)) } ?? .full(tensor) }
+        trunk = keep(adapter.trunk)
+        var taskBranches: [Int: WeightMatrix] = [:]
+        for task in 1 ..< tasks + 1 {
+            let combined = adapter.combinedBranch(adapter.recordedGates[task]!)
+            for i in 0 ..< combined.count { combined.data[i] *= adapter.scale }
+            taskBranches[task] = keep(combined)
+        }
+        self.taskBranches = taskBranches
+        inFeatures = adapter.inFeatures
+        outFeatures = adapter.outFeatures
+    }
+
+    var rank: Int { trunk.shape[0] }
+
+    func forward(input: Tensor, out: Tensor, context: AdapterContext) -> AdapterActivations {
+        guard let branch = taskBranches[context.task], input.rows > 0 else { return AdapterActivations() }
+        let h = Tensor(zeros: [input.rows, rank])
+        Linear.forward(out: h, input: input, matrix: trunk, bias: nil)
+        if case let .full(b) = branch {
+            BLAS.matmul(h, b, transposeB: true, into: out, beta: 1)
+        } else {
+            let update = Tensor(zeros: out.shape)
+            Linear.forward(out: update, input: h, matrix: branch, bias: nil)
+            Elementwise.add(out, update)
+        }
+        return AdapterActivations()
+    }
+
+    func backward(dOut: Tensor, input: Tensor, dInput: Tensor?, saved: AdapterActivations,
+                  gradients: Gradients, context: AdapterContext) {
+        preconditionFailure("a served adapter is not trained: Snapshot.trainableAdapters reads the full adapters")
+    }
+
+    func mergedDelta(task: Int) -> Tensor? {
+        guard task > 0 else { return Tensor(zeros: [outFeatures, inFeatures]) }
+        guard let branch = taskBranches[task] else { return nil }
+        let delta = Tensor(zeros: [outFeatures, inFeatures])
+        BLAS.matmul(branch.widened, trunk.widened, into: delta)
+        return delta
+    }
+
+    func namedTensors() -> [(String, Tensor)] {
+        [("trunk_A", trunk.widened)] + taskBranches.keys.sorted().map { ("task_B.\($0)", taskBranches[$0]!.widened) }
+    }
+
+    func trainableTensors(task: Int) -> [(String, Tensor)] { [] }
+
+    /// Immutable: a copy is itself.
+    func copy() -> any Adapter { self }
+
+    /// Bytes its matrices hold.
+    var bytes: Int {
+        ([trunk] + Array(taskBranches.values)).reduce(0) { sum, matrix in
+            if case let .half(m) = matrix { return sum + 2 * m.count }
+            return sum + 4 * matrix.shape.reduce(1, *)
+        }
+    }
+}
+
+extension AdapterSet {
+    /// Whether these are a served snapshot's adapters (which cannot train or be saved).
+    /// Bytes the served adapters' matrices hold (0 for adapters kept in full).
+    public var servedBytes: Int { layers.reduce(0) { $0 + $1.values.reduce(0) { $0 + (($1 as? ServedBranchLoRA)?.bytes ?? 0) } } }
+    var isServedForm: Bool { layers.contains { $0.values.contains { $0 is ServedBranchLoRA } } }
+}
