@@ -29,7 +29,9 @@ let package = Package(
         .target(name: "CDNNLKernels", cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("dnnl")]),
         // Lane-wise kernels with an AVX2 path chosen at run time (Swift compiles for baseline x86-64).
         .target(name: "CVectorKernels", cSettings: [.unsafeFlags(["-O2"])]),
-        .target(name: "Tensor", dependencies: ["CBLAS", "CDNNLKernels", "CVectorKernels", .product(name: "Logging", package: "swift-log")],
+        // glibc's heap statistics and trim (FreedMemory).
+        .target(name: "CHeap"),
+        .target(name: "Tensor", dependencies: ["CBLAS", "CDNNLKernels", "CVectorKernels", "CHeap", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: fastMath),
         .target(name: "ModelIO", dependencies: ["Tensor"], swiftSettings: fastMath),
         .target(name: "Tokenizer"),

@@ -13,6 +13,7 @@ memory (`peak_rss_mb`).
 import argparse
 import io
 import json
+import os
 import resource
 import time
 
@@ -82,7 +83,8 @@ def main() -> None:
 
     result = {
         "torch": torch.__version__, "threads": args.threads, "iterations": args.iterations, "tokens": args.tokens, "dtype": args.dtype,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6,
+        "code_rss_mb": code_resident_mb(),
         "stages": {s: {"p50_ms": percentile(samples[s], 50), "p90_ms": percentile(samples[s], 90)} for s in stages},
         "p50_ms": percentile(samples["total"], 50), "p90_ms": percentile(samples["total"], 90),
     }
@@ -93,6 +95,22 @@ def main() -> None:
     else:
         for stage in stages:
             print(f"{stage:14s} {result['stages'][stage]['p50_ms']:9.3f} ms {result['stages'][stage]['p90_ms']:9.3f} ms")
+
+
+def code_resident_mb() -> float:
+    """Resident pages of the interpreter and its shared libraries (libtorch, MKL/oneDNN…), in MB (10⁶ bytes),
+    as Mneme counts its own: what any process of this program holds whatever model it loads."""
+    executable = os.path.realpath("/proc/self/exe")
+    kb, is_code = 0, False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            fields = line.split()
+            if fields and "-" in fields[0] and all(c in "0123456789abcdef-" for c in fields[0]):
+                path = fields[5] if len(fields) > 5 else ""
+                is_code = path == executable or path.endswith(".so") or ".so." in path
+            elif is_code and fields and fields[0] == "Rss:":
+                kb += int(fields[1])
+    return kb * 1024 / 1e6
 
 
 def gemm_peak(dtype, size: int = 1536, repeats: int = 5) -> float:

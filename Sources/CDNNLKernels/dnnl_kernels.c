@@ -101,12 +101,40 @@ static dnnl_status_t lookup(int64_t m, int64_t k, int64_t n, entry_t *out) {
 }
 
 // ---- Per-thread state: a stream and the bf16 copy of the activations ------------------------------------
+// Freed when its thread ends: products run on pool threads that come and go (Dispatch starts more when the
+// CPU is busy), and state kept in plain thread-locals leaked with every thread that ended — a server's memory
+// grew by megabytes per query on a loaded machine.
 
-static __thread dnnl_stream_t stream;
-static __thread uint16_t *scratch;
-static __thread size_t scratch_count;
-static __thread void *scratchpad;
-static __thread size_t scratchpad_bytes;
+typedef struct {
+    dnnl_stream_t stream;
+    uint16_t *scratch;
+    size_t scratch_count;
+    void *scratchpad;
+    size_t scratchpad_bytes;
+} thread_state_t;
+
+static pthread_key_t state_key;
+static pthread_once_t state_once = PTHREAD_ONCE_INIT;
+
+static void free_state(void *pointer) {
+    thread_state_t *t = pointer;
+    if (t->stream) dnnl_stream_destroy(t->stream);
+    free(t->scratch);
+    free(t->scratchpad);
+    free(t);
+}
+
+static void make_state_key(void) { pthread_key_create(&state_key, free_state); }
+
+static thread_state_t *thread_state(void) {
+    pthread_once(&state_once, make_state_key);
+    thread_state_t *t = pthread_getspecific(state_key);
+    if (!t && (t = calloc(1, sizeof *t)) && pthread_setspecific(state_key, t) != 0) {
+        free(t);
+        t = NULL;
+    }
+    return t;
+}
 
 static inline uint16_t to_bf16(float value) {
     uint32_t bits;
@@ -120,27 +148,29 @@ int mneme_dnnl_bf16_linear(int64_t m, int64_t k, int64_t n, const float *src, co
     pthread_once(&engine_once, make_engine);
     if (engine_status != dnnl_success) return engine_status;
     dnnl_status_t s;
-    if (!stream && (s = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags)) != dnnl_success) return s;
+    thread_state_t *t = thread_state();
+    if (!t) return dnnl_out_of_memory;
+    if (!t->stream && (s = dnnl_stream_create(&t->stream, engine, dnnl_stream_default_flags)) != dnnl_success) return s;
     size_t count = (size_t)(m * k);
-    if (scratch_count < count) {
-        free(scratch);
-        scratch = malloc(count * sizeof(uint16_t));
-        if (!scratch) { scratch_count = 0; return dnnl_out_of_memory; }
-        scratch_count = count;
+    if (t->scratch_count < count) {
+        free(t->scratch);
+        t->scratch = malloc(count * sizeof(uint16_t));
+        if (!t->scratch) { t->scratch_count = 0; return dnnl_out_of_memory; }
+        t->scratch_count = count;
     }
-    for (size_t i = 0; i < count; i++) scratch[i] = to_bf16(src[i]);
+    for (size_t i = 0; i < count; i++) t->scratch[i] = to_bf16(src[i]);
     entry_t e;
     if ((s = lookup(m, k, n, &e)) != dnnl_success) return s;
     size_t pad = dnnl_memory_desc_get_size(&e.scratchpad);
-    if (scratchpad_bytes < pad) {
-        free(scratchpad);
-        scratchpad = aligned_alloc(64, (pad + 63) / 64 * 64);
-        if (!scratchpad) { scratchpad_bytes = 0; return dnnl_out_of_memory; }
-        scratchpad_bytes = pad;
+    if (t->scratchpad_bytes < pad) {
+        free(t->scratchpad);
+        t->scratchpad = aligned_alloc(64, (pad + 63) / 64 * 64);
+        if (!t->scratchpad) { t->scratchpad_bytes = 0; return dnnl_out_of_memory; }
+        t->scratchpad_bytes = pad;
     }
     dnnl_memory_t src_memory, weight_memory, dst_memory, pad_memory;
-    if ((s = dnnl_memory_create(&pad_memory, &e.scratchpad, engine, scratchpad)) != dnnl_success) return s;
-    if ((s = dnnl_memory_create(&src_memory, &e.src, engine, scratch)) != dnnl_success) {
+    if ((s = dnnl_memory_create(&pad_memory, &e.scratchpad, engine, t->scratchpad)) != dnnl_success) return s;
+    if ((s = dnnl_memory_create(&src_memory, &e.src, engine, t->scratch)) != dnnl_success) {
         dnnl_memory_destroy(pad_memory);
         return s;
     }
@@ -157,8 +187,8 @@ int mneme_dnnl_bf16_linear(int64_t m, int64_t k, int64_t n, const float *src, co
     }
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, src_memory}, {DNNL_ARG_WEIGHTS, weight_memory}, {DNNL_ARG_DST, dst_memory},
                                {DNNL_ARG_SCRATCHPAD, pad_memory}};
-    s = dnnl_primitive_execute(e.primitive, stream, 4, args);
-    if (s == dnnl_success) s = dnnl_stream_wait(stream);
+    s = dnnl_primitive_execute(e.primitive, t->stream, 4, args);
+    if (s == dnnl_success) s = dnnl_stream_wait(t->stream);
     dnnl_memory_destroy(pad_memory);
     dnnl_memory_destroy(src_memory);
     dnnl_memory_destroy(weight_memory);

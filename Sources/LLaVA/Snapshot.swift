@@ -18,11 +18,17 @@ public struct SnapshotManifest: Codable, Sendable, Equatable {
         self.base = base
         self.strategy = strategy
     }
+
+    /// The base model directory of the snapshot in `directory`.
+    public func baseDirectory(of directory: URL) -> URL {
+        base.hasPrefix("/") ? URL(fileURLWithPath: base) : directory.appendingPathComponent(base).standardizedFileURL
+    }
 }
 
 /// A model ready to serve: the base model, its adapters and task selector, and per task the weights that answer it
-/// (merged into dense matrices when the adapter allows, so a routed query costs one plain forward; merged on a
-/// task's first query and kept under `MergedWeights`' budget, so memory does not grow with the tasks).
+/// (merged into dense matrices when the adapter allows and the base is float32, so a routed query costs one plain
+/// forward; merged on a task's first query and kept under `MergedWeights`' budget, so memory does not grow with
+/// the tasks; on a half-precision base, unmerged low-rank updates).
 public final class Snapshot: @unchecked Sendable {
     public let directory: URL?
     public let manifest: SnapshotManifest?
@@ -37,6 +43,8 @@ public final class Snapshot: @unchecked Sendable {
     private let mergedWeights: MergedWeights
     /// What one merged task decoder adds to the base (`AdapterSet.mergedBytes`), worked out once.
     private let mergedBytes: Int
+    /// Whether merging pays on this base (`AdapterSet.mergesCheaply`: float32 projections).
+    private let mergesCheaply: Bool
     private let owner = Snapshot.nextOwner.add(1, ordering: .relaxed).newValue
     private static let nextOwner = Atomic<UInt64>(0)
 
@@ -52,6 +60,7 @@ public final class Snapshot: @unchecked Sendable {
         self.directory = directory
         self.mergedWeights = mergedWeights
         mergedBytes = adapters?.mergedBytes(decoder: base.model.text) ?? 0
+        mergesCheaply = adapters?.mergesCheaply(into: base.model.text) ?? false
     }
 
     deinit { mergedWeights.remove(owner: owner) }
@@ -73,9 +82,7 @@ public final class Snapshot: @unchecked Sendable {
         } catch {
             throw ModelIOError.malformedConfig(path: manifestURL.path, reason: "\(error)")
         }
-        let baseURL = manifest.base.hasPrefix("/") ? URL(fileURLWithPath: manifest.base)
-            : directory.appendingPathComponent(manifest.base).standardizedFileURL
-        let base = try loadBase(baseURL)
+        let base = try loadBase(manifest.baseDirectory(of: directory))
         var adapters: AdapterSet?, selector: TaskSelector?
         var tasks = ["base"]
         if FileManager.default.fileExists(atPath: directory.appendingPathComponent("adapters.json").path) {
@@ -128,7 +135,7 @@ public final class Snapshot: @unchecked Sendable {
         var unmerged = base.model
         unmerged.adapters = adapters
         unmerged.task = served
-        guard adapters.settings.kind.merges, mergedBytes <= mergedWeights.budgetBytes else {
+        guard adapters.settings.kind.merges, mergesCheaply, mergedBytes <= mergedWeights.budgetBytes else {
             return unmerged
         }
         return mergedWeights.model(owner: owner, task: served) {
@@ -204,6 +211,8 @@ public final class Snapshot: @unchecked Sendable {
     /// come in the queries' order. Batched and one-at-a-time answers are the same tokens (`BatchGenerationTests`).
     public func answer(_ queries: [Query]) -> [Result<Routed, Error>] {
         guard !queries.isEmpty else { return [] }
+        // What the batch freed and the allocator kept goes back to the kernel (see FreedMemory).
+        defer { FreedMemory.releaseIfHolding() }
         let clock = ContinuousClock()
         var start = clock.now
         let pixels = queries.map { base.pixels(of: $0.image) }

@@ -10,7 +10,7 @@ struct BenchInfer: ParsableCommand {
         commandName: "infer",
         abstract: "Time one full query per stage: image decode, preprocess, vision, prefill, 4 decoded tokens.")
 
-    @Option(help: "Model directory. Default: models/default.")
+    @Option(help: "Model directory, or a snapshot: then the queries take its tasks in turn (each task's update in memory, as a server answering every task holds them). Default: models/default.")
     var model: String?
 
     @Option(help: "Image file; default: a synthetic 320×240 PNG.")
@@ -36,10 +36,11 @@ struct BenchInfer: ParsableCommand {
     func run() throws {
         engine.apply()
         let directory = try DefaultModel.resolve(model)
-        let pipeline = try LlavaPipeline.load(from: directory)
+        // The one answer recipe the server, `ask` and `eval` use, loaded as they load it.
+        let snapshot = try Snapshot.load(from: directory, serving: true)
         let loadedMB = ProcessMemory.residentMB
-        // The one answer recipe the server, `ask` and `eval` use, on the base model.
-        let snapshot = Snapshot(base: pipeline, adapters: nil, selector: nil, tasks: [])
+        // A snapshot's base model is what PyTorch runs and what its peak is compared with.
+        let modelDirectory = snapshot.manifest?.baseDirectory(of: directory) ?? directory
         let imageBytes = try image.map { try Data(contentsOf: URL(fileURLWithPath: $0)) } ?? BenchImage.png()
         let question = "What colour is the circle?"
         let stages = ["decode_image", "preprocess", "vision", "prefill", "decode", "total"]
@@ -52,7 +53,8 @@ struct BenchInfer: ParsableCommand {
             let t0 = clock.now
             let decoded = try ImageDecoder.decode(imageBytes)
             let t1 = clock.now
-            let routed = try snapshot.answer([Snapshot.Query(image: decoded, question: question, maxNewTokens: tokens, stops: false)])[0].get()
+            let task = snapshot.tasks[iteration % snapshot.tasks.count]
+            let routed = try snapshot.answer([Snapshot.Query(image: decoded, question: question, task: task, maxNewTokens: tokens, stops: false)])[0].get()
             let t2 = clock.now
             guard iteration >= 3 else { continue }
             let timings = routed.answer.timings
@@ -65,9 +67,10 @@ struct BenchInfer: ParsableCommand {
         }
         let gflops = Double(flops) / (busy / 1000) / 1e9
         var result: [String: Any] = [
-            "model": directory.path, "iterations": iterations, "tokens": tokens, "gflops": gflops,
-            "peak_rss_mb": ProcessMemory.peakResidentMB, "loaded_rss_mb": loadedMB, "checkpoint_mb": ProcessMemory.checkpointMB(directory),
-            "parameters": ProcessMemory.checkpointParameters(directory),
+            "model": modelDirectory.path, "iterations": iterations, "tokens": tokens, "gflops": gflops,
+            "peak_rss_mb": ProcessMemory.peakResidentMB, "code_rss_mb": ProcessMemory.codeResidentMB, "loaded_rss_mb": loadedMB, "checkpoint_mb": ProcessMemory.checkpointMB(modelDirectory),
+            "parameters": ProcessMemory.checkpointParameters(modelDirectory),
+            "tasks": snapshot.tasks.count - 1, "adapters_mb": snapshot.manifest == nil ? 0 : ProcessMemory.checkpointMB(directory),
             "blas_core": BLAS.coreName, "blas_threads": BLAS.threads,
             "stages": Dictionary(uniqueKeysWithValues: stages.map { ($0, ["p50_ms": percentile(samples[$0]!, 50), "p90_ms": percentile(samples[$0]!, 90)]) }),
             "p50_ms": percentile(samples["total"]!, 50), "p90_ms": percentile(samples["total"]!, 90),
@@ -75,7 +78,7 @@ struct BenchInfer: ParsableCommand {
         var torch: [String: Any]?
         if let torchPython {
             torch = try TorchComparison.run(python: torchPython, script: "bench_torch.py",
-                                            arguments: ["--model", directory.path, "--iterations", String(iterations),
+                                            arguments: ["--model", modelDirectory.path, "--iterations", String(iterations),
                                                         "--tokens", String(tokens), "--dtype", torchDtype], image: imageBytes)
             result["torch"] = torch
         }
@@ -93,8 +96,11 @@ struct BenchInfer: ParsableCommand {
             }
             print(line)
         }
-        print(String(format: "GFLOP/s through BLAS during the queries: %.1f; memory %.0f MB after loading, peak %.0f MB, for a %.0f MB checkpoint",
-                     gflops, loadedMB, ProcessMemory.peakResidentMB, ProcessMemory.checkpointMB(directory)))
+        let peak = ProcessMemory.peakResidentMB, code = ProcessMemory.codeResidentMB
+        print(String(format: "GFLOP/s through BLAS during the queries: %.1f; memory %.0f MB after loading, peak %.0f MB "
+                     + "(the program's code and libraries %.0f MB of it), for a %.0f MB checkpoint",
+                     gflops, loadedMB, peak, code, ProcessMemory.checkpointMB(modelDirectory))
+              + (snapshot.tasks.count > 1 ? String(format: " and %d tasks (adapter file %.0f MB)", snapshot.tasks.count - 1, ProcessMemory.checkpointMB(directory)) : ""))
     }
 
     func format(_ milliseconds: Double) -> String { String(format: "%9.3f ms", milliseconds) }
@@ -119,6 +125,27 @@ enum ProcessMemory {
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
               let kB = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
         return kB * 1024 / 1e6
+    }
+
+    /// The resident pages of the program's own code and its shared libraries (the Swift runtime, Foundation,
+    /// OpenBLAS, oneDNN…), in MB: what any process of this program holds whatever model it loads. Taken from
+    /// the peak, what is left is the model's memory (weights, activations, caches).
+    static var codeResidentMB: Double {
+        // Read to the end: /proc files report no size, and smaps is longer than one read.
+        guard let handle = FileHandle(forReadingAtPath: "/proc/self/smaps"),
+              let data = try? handle.readToEnd(), let text = String(data: data, encoding: .utf8) else { return 0 }
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+        var kB = 0, isCode = false
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if let first = fields.first, first.contains("-"), first.allSatisfy({ $0.isHexDigit || $0 == "-" }) {
+                let path = fields.count > 5 ? String(fields[5]) : ""
+                isCode = path == executable || path.hasSuffix(".so") || path.contains(".so.")
+            } else if isCode, fields.first == "Rss:", fields.count > 1 {
+                kB += Int(fields[1]) ?? 0
+            }
+        }
+        return Double(kB) * 1024 / 1e6
     }
 
     /// The values stored in a model directory's weight files.

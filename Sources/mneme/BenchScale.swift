@@ -111,15 +111,21 @@ struct BenchScale: ParsableCommand {
                              + "| \(ratio(p50(f32, stage))) | \(ratio(p50(bf16, stage))) |")
             }
         }
-        lines += ["", "| model | mneme peak MB | ÷ file | torch F32 peak MB | torch BF16 peak MB | mneme GFLOP/s (share of sgemm peak) |",
-                  "|---|---:|---:|---:|---:|---:|"]
+        lines += ["", "Peak memory: the process's peak resident set; \"code\" is the resident pages of the program and its shared",
+                  "libraries at the end of the run (any process of it holds them, whatever the model); peak − code is the model's.", "",
+                  "| model | mneme peak MB | code MB | peak − code ÷ file | torch F32 peak MB (code) | torch BF16 peak MB (code) | mneme GFLOP/s (share of sgemm peak) |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
         for row in models {
             let mneme = row["mneme"] as? [String: Any]
             let peak = mneme?["peak_rss_mb"] as? Double ?? 0, file = mneme?["checkpoint_mb"] as? Double ?? 0
+            let code = mneme?["code_rss_mb"] as? Double ?? 0
             let gflops = mneme?["gflops"] as? Double ?? 0
-            func torchPeak(_ key: String) -> String { ((row[key] as? [String: Any])?["peak_rss_mb"] as? Double).map { String(format: "%.0f", $0) } ?? "–" }
-            lines.append(String(format: "| %@ | %.0f | %.2f× | %@ | %@ | %.0f (%.0f%%) |", "\(row["model"] ?? "")", peak, file > 0 ? peak / file : 0,
-                                torchPeak("torch_float32"), torchPeak("torch_bfloat16"), gflops, 100 * gflops / sgemmPeak))
+            func torchPeak(_ key: String) -> String {
+                guard let torch = row[key] as? [String: Any], let peak = torch["peak_rss_mb"] as? Double else { return "–" }
+                return String(format: "%.0f (%.0f)", peak, torch["code_rss_mb"] as? Double ?? 0)
+            }
+            lines.append(String(format: "| %@ | %.0f | %.0f | %.2f× | %@ | %@ | %.0f (%.0f%%) |", "\(row["model"] ?? "")", peak, code,
+                                file > 0 ? (peak - code) / file : 0, torchPeak("torch_float32"), torchPeak("torch_bfloat16"), gflops, 100 * gflops / sgemmPeak))
         }
         return lines.joined(separator: "\n")
     }

@@ -127,6 +127,16 @@ public final class AdapterSet: @unchecked Sendable {
         layers.allSatisfy { $0.values.allSatisfy { $0.mergedDelta(task: task) != nil } }
     }
 
+    /// Whether merging pays on `decoder`: its adapted projections are float32, so W + Δ is exact and multiplies
+    /// as fast as W. A half-precision matrix would come out of a merge widened — twice its memory per task, and
+    /// float32 products slower than the half ones — so there tasks are answered unmerged (a rank-r product per
+    /// projection, a few percent of its cost).
+    func mergesCheaply(into decoder: Llama.Weights) -> Bool {
+        layers.indices.allSatisfy { index in
+            layers[index].keys.allSatisfy { name in decoder.layers[index][projection: name]?.matrix.fullTensor != nil }
+        }
+    }
+
     /// The decoder with `task`'s updates folded in: W + Δ for every adapted projection; other weights shared.
     /// The memory a merged decoder adds to the base: one new weight matrix per adapted projection.
     public func mergedBytes(decoder: Llama.Weights) -> Int {
