@@ -38,6 +38,14 @@ VARIANTS = [
          layout="current", shard=True),
     dict(name="legacy_layout_rope_theta", tokenizer="llama_metaspace", vision_act="quick_gelu", kv_heads=2, tied=False,
          strategy="default", layer=-2, dtype=torch.float32, text=dict(rope_theta=500000.0), layout="legacy", shard=False),
+    # Mid size (6 MB, bf16): matrices large enough that products, attention heads and the vision batch split
+    # over threads and oneDNN's bf16 kernels run their blocked paths, as at real sizes.
+    dict(name="mid_gqa_bf16", tokenizer="llama_bpe", vision_act="quick_gelu", kv_heads=2, tied=False,
+         strategy="default", layer=-2, dtype=torch.bfloat16,
+         text=dict(hidden_size=256, intermediate_size=704, num_hidden_layers=3, num_attention_heads=4),
+         vision=dict(hidden_size=128, intermediate_size=512, num_hidden_layers=3, num_attention_heads=4, image_size=64,
+                     patch_size=8),
+         layout="current", shard=False),
 ]
 
 
@@ -90,8 +98,12 @@ def build(variant: dict, seed: int) -> dict:
     eos_token = "</s>" if "llama" in variant["tokenizer"] else "<|endoftext|>"
     eos_id = tokenizer.convert_tokens_to_ids(eos_token)
 
-    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
-                              image_size=32, patch_size=8, hidden_act=variant["vision_act"], projection_dim=16)
+    vision_options = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
+                          image_size=32, patch_size=8)
+    vision_options.update(variant.get("vision", {}))
+    vision = CLIPVisionConfig(hidden_act=variant["vision_act"], projection_dim=16, **vision_options)
+    image_size, patch_size = vision_options["image_size"], vision_options["patch_size"]
+    patches = (image_size // patch_size) ** 2
     text_options = dict(vocab_size=vocab, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
                         num_attention_heads=4, num_key_value_heads=variant["kv_heads"], max_position_embeddings=256,
                         tie_word_embeddings=variant["tied"], rms_norm_eps=1e-5, bos_token_id=tokenizer.bos_token_id,
@@ -101,7 +113,7 @@ def build(variant: dict, seed: int) -> dict:
     config = LlavaConfig(vision_config=vision, text_config=text, image_token_index=image_id,
                          vision_feature_select_strategy=variant["strategy"], vision_feature_layer=variant["layer"],
                          projector_hidden_act="gelu", tie_word_embeddings=variant["tied"],
-                         image_seq_length=16 + (1 if variant["strategy"] == "full" else 0))
+                         image_seq_length=patches + (1 if variant["strategy"] == "full" else 0))
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration(config).eval()
     reinitialise(model, seed)
@@ -122,10 +134,10 @@ def build(variant: dict, seed: int) -> dict:
         saved["text_config"]["rope_theta"] = theta
         (directory / "config.json").write_text(json.dumps(saved, indent=2))
 
-    processor_config = dict(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    processor_config = dict(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size})
     image_processor = CLIPImageProcessor(**processor_config)
     image_processor.save_pretrained(directory)
-    processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=8,
+    processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=patch_size,
                                vision_feature_select_strategy=variant["strategy"], num_additional_image_tokens=1)
     image = make_image(seed)
     image.save(directory / "image.png")
@@ -171,11 +183,15 @@ def build(variant: dict, seed: int) -> dict:
             "min_margin": round(min(margins), 4)}
 
 
-def main() -> None:
+def main(names: list[str] | None = None) -> None:
+    """Writes every variant, or only those named (`python scripts/fixtures_models.py mid_gqa_bf16`)."""
     OUT.mkdir(parents=True, exist_ok=True)
     for index, variant in enumerate(VARIANTS):
+        if names and variant["name"] not in names:
+            continue
         print(build(variant, seed=1000 + index))
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+    main(sys.argv[1:] or None)

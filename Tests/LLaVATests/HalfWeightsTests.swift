@@ -72,7 +72,7 @@ final class HalfWeightsTests: XCTestCase {
     /// The bf16 and f16 fixtures loaded half: their linear matrices stay half, and their logits at every prompt
     /// position are the float32-widened model's — exactly with the widening kernel, within bf16 with oneDNN.
     func testHalfCheckpointsAnswerAsTheWidenedModel() throws {
-        for name in ["gqa_bf16_layers_bias_sharded", "gqa_tied_full_m1_f16"] {
+        for name in ["gqa_bf16_layers_bias_sharded", "gqa_tied_full_m1_f16", "mid_gqa_bf16"] {
             let directory = ModelFixtures.directory(name)
             let config = try LlavaConfig.load(from: directory)
             let full = try LlavaModel(config: config, checkpoint: Checkpoint(directory: directory))
