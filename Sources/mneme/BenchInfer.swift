@@ -45,6 +45,7 @@ struct BenchInfer: ParsableCommand {
         let question = "What colour is the circle?"
         let stages = ["decode_image", "preprocess", "vision", "prefill", "decode", "total"]
         var samples = Dictionary(uniqueKeysWithValues: stages.map { ($0, [Double]()) })
+        var perTask: [String: [Double]] = [:]
         let clock = ContinuousClock()
         var flops = 0
         var busy = 0.0
@@ -62,6 +63,7 @@ struct BenchInfer: ParsableCommand {
             for stage in ["preprocess", "vision", "prefill", "decode"] { samples[stage]!.append(timings[stage] ?? .nan) }
             let total = t0.duration(to: t2).milliseconds
             samples["total"]!.append(total)
+            perTask[task, default: []].append(total)
             flops += BLAS.flopCounter.load(ordering: .relaxed) - flopsBefore
             busy += total
         }
@@ -74,6 +76,7 @@ struct BenchInfer: ParsableCommand {
             "blas_core": BLAS.coreName, "blas_threads": BLAS.threads,
             "stages": Dictionary(uniqueKeysWithValues: stages.map { ($0, ["p50_ms": percentile(samples[$0]!, 50), "p90_ms": percentile(samples[$0]!, 90)]) }),
             "p50_ms": percentile(samples["total"]!, 50), "p90_ms": percentile(samples["total"]!, 90),
+            "task_p50_ms": perTask.mapValues { percentile($0, 50) },
         ]
         var torch: [String: Any]?
         if let torchPython {
@@ -101,6 +104,9 @@ struct BenchInfer: ParsableCommand {
                      + "(the program's code and libraries %.0f MB of it), for a %.0f MB checkpoint",
                      gflops, loadedMB, peak, code, ProcessMemory.checkpointMB(modelDirectory))
               + (snapshot.tasks.count > 1 ? String(format: " and %d tasks (adapter file %.0f MB)", snapshot.tasks.count - 1, ProcessMemory.checkpointMB(directory)) : ""))
+        if snapshot.tasks.count > 1 {
+            print("total p50 per task: " + snapshot.tasks.compactMap { task in perTask[task].map { String(format: "%@ %.1f ms", task, percentile($0, 50)) } }.joined(separator: ", "))
+        }
     }
 
     func format(_ milliseconds: Double) -> String { String(format: "%9.3f ms", milliseconds) }
