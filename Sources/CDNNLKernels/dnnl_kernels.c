@@ -31,6 +31,8 @@ const char *mneme_dnnl_version(void) {
 }
 
 // ---- Primitive cache: the last shapes used, least recently used out -------------------------------------
+// Rows vary with every batch, so a long-running server meets more shapes than the cache holds: an entry is
+// counted while a product runs on it, and an evicted one is destroyed by whoever lets it go last.
 
 enum { CACHE_SIZE = 256 };
 typedef struct {
@@ -38,12 +40,22 @@ typedef struct {
     dnnl_primitive_t primitive;
     dnnl_memory_desc_t src, weights, dst, scratchpad;
     uint64_t last_use;
+    int users;
+    int evicted;
 } entry_t;
 
-static entry_t cache[CACHE_SIZE];
+static entry_t *cache[CACHE_SIZE];
 static int cache_count = 0;
 static uint64_t cache_clock = 0;
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t primitives_alive = 0;
+
+int64_t mneme_dnnl_primitives_alive(void) {
+    pthread_mutex_lock(&cache_lock);
+    int64_t alive = primitives_alive;
+    pthread_mutex_unlock(&cache_lock);
+    return alive;
+}
 
 static dnnl_status_t make_entry(entry_t *e, int64_t m, int64_t k, int64_t n) {
     dnnl_dims_t src_dims = {m, k}, weight_dims = {k, n}, dst_dims = {m, n};
@@ -68,36 +80,51 @@ static dnnl_status_t make_entry(entry_t *e, int64_t m, int64_t k, int64_t n) {
     return s;
 }
 
-/// The cached entry for the shape (made if new); copied out so the caller needs no lock while it runs.
-static dnnl_status_t lookup(int64_t m, int64_t k, int64_t n, entry_t *out) {
+static void destroy_entry(entry_t *e) {
+    dnnl_primitive_destroy(e->primitive);
+    free(e);
+    primitives_alive--;
+}
+
+/// The cached entry for the shape (made if new), counted as in use until `let_go`.
+static dnnl_status_t lookup(int64_t m, int64_t k, int64_t n, entry_t **out) {
     pthread_mutex_lock(&cache_lock);
     entry_t *found = NULL;
     for (int i = 0; i < cache_count; i++) {
-        if (cache[i].m == m && cache[i].k == k && cache[i].n == n) { found = &cache[i]; break; }
+        if (cache[i]->m == m && cache[i]->k == k && cache[i]->n == n) { found = cache[i]; break; }
     }
-    dnnl_status_t s = dnnl_success;
     if (!found) {
-        int slot = cache_count;
-        if (cache_count == CACHE_SIZE) {
-            // The oldest goes; a primitive may be executing on another thread, so it is kept alive (a leak of
-            // at most one primitive per eviction, bounded by how often shapes change).
-            slot = 0;
-            for (int i = 1; i < CACHE_SIZE; i++) if (cache[i].last_use < cache[slot].last_use) slot = i;
-        } else {
-            cache_count++;
-        }
-        s = make_entry(&cache[slot], m, k, n);
+        entry_t *made = calloc(1, sizeof *made);
+        dnnl_status_t s = made ? make_entry(made, m, k, n) : dnnl_out_of_memory;
         if (s != dnnl_success) {
-            if (slot == cache_count - 1) cache_count--;
+            free(made);
             pthread_mutex_unlock(&cache_lock);
             return s;
         }
-        found = &cache[slot];
+        primitives_alive++;
+        int slot = cache_count;
+        if (cache_count == CACHE_SIZE) {
+            slot = 0;
+            for (int i = 1; i < CACHE_SIZE; i++) if (cache[i]->last_use < cache[slot]->last_use) slot = i;
+            entry_t *oldest = cache[slot];
+            if (oldest->users == 0) destroy_entry(oldest); else oldest->evicted = 1;
+        } else {
+            cache_count++;
+        }
+        cache[slot] = made;
+        found = made;
     }
     found->last_use = ++cache_clock;
-    *out = *found;
+    found->users++;
+    *out = found;
     pthread_mutex_unlock(&cache_lock);
-    return s;
+    return dnnl_success;
+}
+
+static void let_go(entry_t *e) {
+    pthread_mutex_lock(&cache_lock);
+    if (--e->users == 0 && e->evicted) destroy_entry(e);
+    pthread_mutex_unlock(&cache_lock);
 }
 
 // ---- Per-thread state: a stream and the bf16 copy of the activations ------------------------------------
@@ -144,6 +171,43 @@ static inline uint16_t to_bf16(float value) {
     return (uint16_t)(bits >> 16);
 }
 
+static dnnl_status_t run(entry_t *e, thread_state_t *t, const uint16_t *weights, float *out) {
+    dnnl_status_t s;
+    size_t pad = dnnl_memory_desc_get_size(&e->scratchpad);
+    if (t->scratchpad_bytes < pad) {
+        free(t->scratchpad);
+        t->scratchpad = aligned_alloc(64, (pad + 63) / 64 * 64);
+        if (!t->scratchpad) { t->scratchpad_bytes = 0; return dnnl_out_of_memory; }
+        t->scratchpad_bytes = pad;
+    }
+    dnnl_memory_t src_memory, weight_memory, dst_memory, pad_memory;
+    if ((s = dnnl_memory_create(&pad_memory, &e->scratchpad, engine, t->scratchpad)) != dnnl_success) return s;
+    if ((s = dnnl_memory_create(&src_memory, &e->src, engine, t->scratch)) != dnnl_success) {
+        dnnl_memory_destroy(pad_memory);
+        return s;
+    }
+    if ((s = dnnl_memory_create(&weight_memory, &e->weights, engine, (void *)weights)) != dnnl_success) {
+        dnnl_memory_destroy(src_memory);
+        dnnl_memory_destroy(pad_memory);
+        return s;
+    }
+    if ((s = dnnl_memory_create(&dst_memory, &e->dst, engine, out)) != dnnl_success) {
+        dnnl_memory_destroy(src_memory);
+        dnnl_memory_destroy(weight_memory);
+        dnnl_memory_destroy(pad_memory);
+        return s;
+    }
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, src_memory}, {DNNL_ARG_WEIGHTS, weight_memory}, {DNNL_ARG_DST, dst_memory},
+                               {DNNL_ARG_SCRATCHPAD, pad_memory}};
+    s = dnnl_primitive_execute(e->primitive, t->stream, 4, args);
+    if (s == dnnl_success) s = dnnl_stream_wait(t->stream);
+    dnnl_memory_destroy(pad_memory);
+    dnnl_memory_destroy(src_memory);
+    dnnl_memory_destroy(weight_memory);
+    dnnl_memory_destroy(dst_memory);
+    return s;
+}
+
 int mneme_dnnl_bf16_linear(int64_t m, int64_t k, int64_t n, const float *src, const uint16_t *weights, float *out) {
     pthread_once(&engine_once, make_engine);
     if (engine_status != dnnl_success) return engine_status;
@@ -159,39 +223,9 @@ int mneme_dnnl_bf16_linear(int64_t m, int64_t k, int64_t n, const float *src, co
         t->scratch_count = count;
     }
     for (size_t i = 0; i < count; i++) t->scratch[i] = to_bf16(src[i]);
-    entry_t e;
+    entry_t *e;
     if ((s = lookup(m, k, n, &e)) != dnnl_success) return s;
-    size_t pad = dnnl_memory_desc_get_size(&e.scratchpad);
-    if (t->scratchpad_bytes < pad) {
-        free(t->scratchpad);
-        t->scratchpad = aligned_alloc(64, (pad + 63) / 64 * 64);
-        if (!t->scratchpad) { t->scratchpad_bytes = 0; return dnnl_out_of_memory; }
-        t->scratchpad_bytes = pad;
-    }
-    dnnl_memory_t src_memory, weight_memory, dst_memory, pad_memory;
-    if ((s = dnnl_memory_create(&pad_memory, &e.scratchpad, engine, t->scratchpad)) != dnnl_success) return s;
-    if ((s = dnnl_memory_create(&src_memory, &e.src, engine, t->scratch)) != dnnl_success) {
-        dnnl_memory_destroy(pad_memory);
-        return s;
-    }
-    if ((s = dnnl_memory_create(&weight_memory, &e.weights, engine, (void *)weights)) != dnnl_success) {
-        dnnl_memory_destroy(src_memory);
-        dnnl_memory_destroy(pad_memory);
-        return s;
-    }
-    if ((s = dnnl_memory_create(&dst_memory, &e.dst, engine, out)) != dnnl_success) {
-        dnnl_memory_destroy(src_memory);
-        dnnl_memory_destroy(weight_memory);
-        dnnl_memory_destroy(pad_memory);
-        return s;
-    }
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, src_memory}, {DNNL_ARG_WEIGHTS, weight_memory}, {DNNL_ARG_DST, dst_memory},
-                               {DNNL_ARG_SCRATCHPAD, pad_memory}};
-    s = dnnl_primitive_execute(e.primitive, t->stream, 4, args);
-    if (s == dnnl_success) s = dnnl_stream_wait(t->stream);
-    dnnl_memory_destroy(pad_memory);
-    dnnl_memory_destroy(src_memory);
-    dnnl_memory_destroy(weight_memory);
-    dnnl_memory_destroy(dst_memory);
+    s = run(e, t, weights, out);
+    let_go(e);
     return s;
 }

@@ -166,6 +166,9 @@ public enum HalfLinear {
     /// Whether oneDNN multiplies bf16 natively on this CPU.
     public static var nativeBF16: Bool { mneme_dnnl_bf16_native() != 0 }
 
+    /// oneDNN primitives alive: at most the cache's 256 shapes, plus evicted ones a product is still running on.
+    public static var primitivesAlive: Int { Int(mneme_dnnl_primitives_alive()) }
+
     /// A line for the log: the kernel and why.
     public static var report: String {
         let kernel = self.kernel

@@ -69,6 +69,23 @@ final class HalfWeightsTests: XCTestCase {
         }
     }
 
+    /// Rows change with every batch, so a server meets more shapes than oneDNN's primitive cache holds: the
+    /// oldest are destroyed as new ones come (they used to stay alive, a leak per eviction), and every product
+    /// is still right.
+    func testPrimitivesOfEvictedShapesAreDestroyed() {
+        let weight = HalfMatrix(rounding: Tensor.uniform([8, 16], bound: 0.5, seed: 21), format: .bf16)
+        for rows in 1 ... 300 {
+            let input = Tensor.uniform([rows, 16], bound: 1, seed: UInt64(rows))
+            let out = Tensor(zeros: [rows, 8]), expected = Tensor(zeros: [rows, 8])
+            HalfLinear.forward(out: out, input: input, weight: weight, bias: nil, kernel: .oneDNN)
+            HalfLinear.forward(out: expected, input: input, weight: weight, bias: nil, kernel: .widen)
+            for i in 0 ..< out.count where abs(out.data[i] - expected.data[i]) > 0.05 {
+                return XCTFail("rows \(rows): \(out.data[i]) vs \(expected.data[i])")
+            }
+        }
+        XCTAssertLessThanOrEqual(HalfLinear.primitivesAlive, 256)
+    }
+
     /// The bf16 and f16 fixtures loaded half: their linear matrices stay half, and their logits at every prompt
     /// position are the float32-widened model's — exactly with the widening kernel, within bf16 with oneDNN.
     func testHalfCheckpointsAnswerAsTheWidenedModel() throws {

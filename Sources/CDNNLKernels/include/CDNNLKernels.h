@@ -13,4 +13,7 @@ const char *mneme_dnnl_version(void);
 /// (n × k, row-major, bf16 bit patterns) as a PyTorch linear layer stores them. Returns 0, or oneDNN's status.
 int mneme_dnnl_bf16_linear(int64_t m, int64_t k, int64_t n, const float *src, const uint16_t *weights, float *out);
 
+/// Primitives alive now (cached, or evicted while a product still ran on them).
+int64_t mneme_dnnl_primitives_alive(void);
+
 #endif
