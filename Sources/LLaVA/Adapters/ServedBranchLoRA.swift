@@ -36,13 +36,8 @@ final class ServedBranchLoRA: Adapter, @unchecked Sendable {
         guard let branch = taskBranches[context.task], input.rows > 0 else { return AdapterActivations() }
         let h = Tensor(zeros: [input.rows, rank])
         Linear.forward(out: h, input: input, matrix: trunk, bias: nil)
-        if case let .full(b) = branch {
-            BLAS.matmul(h, b, transposeB: true, into: out, beta: 1)
-        } else {
-            let update = Tensor(zeros: out.shape)
-            Linear.forward(out: update, input: h, matrix: branch, bias: nil)
-            Elementwise.add(out, update)
-        }
+        // B_t (out × r, small) widened if half and accumulated into `out` by sgemm: no output-sized temporary.
+        BLAS.matmul(h, branch.widened, transposeB: true, into: out, beta: 1)
         return AdapterActivations()
     }
 
