@@ -37,6 +37,7 @@ const char *mneme_dnnl_version(void) {
 enum { CACHE_SIZE = 256 };
 typedef struct {
     int64_t m, k, n;
+    int int8;  // 0: bf16 × bf16; 1: s8 × s8 with per-column output scales
     dnnl_primitive_t primitive;
     dnnl_memory_desc_t src, weights, dst, scratchpad;
     uint64_t last_use;
@@ -57,18 +58,24 @@ int64_t mneme_dnnl_primitives_alive(void) {
     return alive;
 }
 
-static dnnl_status_t make_entry(entry_t *e, int64_t m, int64_t k, int64_t n) {
+static dnnl_status_t make_entry(entry_t *e, int64_t m, int64_t k, int64_t n, int int8) {
     dnnl_dims_t src_dims = {m, k}, weight_dims = {k, n}, dst_dims = {m, n};
     dnnl_dims_t src_strides = {k, 1}, weight_strides = {1, k}, dst_strides = {n, 1};
+    dnnl_data_type_t type = int8 ? dnnl_s8 : dnnl_bf16;
     dnnl_status_t s;
-    if ((s = dnnl_memory_desc_init_by_strides(&e->src, 2, src_dims, dnnl_bf16, src_strides)) != dnnl_success) return s;
-    if ((s = dnnl_memory_desc_init_by_strides(&e->weights, 2, weight_dims, dnnl_bf16, weight_strides)) != dnnl_success) return s;
+    if ((s = dnnl_memory_desc_init_by_strides(&e->src, 2, src_dims, type, src_strides)) != dnnl_success) return s;
+    if ((s = dnnl_memory_desc_init_by_strides(&e->weights, 2, weight_dims, type, weight_strides)) != dnnl_success) return s;
     if ((s = dnnl_memory_desc_init_by_strides(&e->dst, 2, dst_dims, dnnl_f32, dst_strides)) != dnnl_success) return s;
     dnnl_matmul_desc_t desc;
     if ((s = dnnl_matmul_desc_init(&desc, &e->src, &e->weights, NULL, &e->dst)) != dnnl_success) return s;
     dnnl_primitive_attr_t attr;
     if ((s = dnnl_primitive_attr_create(&attr)) != dnnl_success) return s;
     s = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    if (s == dnnl_success && int8) {
+        // One scale per output column (the weight row's), given with each product.
+        const float runtime = DNNL_RUNTIME_F32_VAL;
+        s = dnnl_primitive_attr_set_output_scales(attr, 1, 1 << 1, &runtime);
+    }
     dnnl_primitive_desc_t pd;
     if (s == dnnl_success) s = dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL);
     dnnl_primitive_attr_destroy(attr);
@@ -76,7 +83,7 @@ static dnnl_status_t make_entry(entry_t *e, int64_t m, int64_t k, int64_t n) {
     e->scratchpad = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     s = dnnl_primitive_create(&e->primitive, pd);
     dnnl_primitive_desc_destroy(pd);
-    e->m = m; e->k = k; e->n = n;
+    e->m = m; e->k = k; e->n = n; e->int8 = int8;
     return s;
 }
 
@@ -87,15 +94,15 @@ static void destroy_entry(entry_t *e) {
 }
 
 /// The cached entry for the shape (made if new), counted as in use until `let_go`.
-static dnnl_status_t lookup(int64_t m, int64_t k, int64_t n, entry_t **out) {
+static dnnl_status_t lookup(int64_t m, int64_t k, int64_t n, int int8, entry_t **out) {
     pthread_mutex_lock(&cache_lock);
     entry_t *found = NULL;
     for (int i = 0; i < cache_count; i++) {
-        if (cache[i]->m == m && cache[i]->k == k && cache[i]->n == n) { found = cache[i]; break; }
+        if (cache[i]->m == m && cache[i]->k == k && cache[i]->n == n && cache[i]->int8 == int8) { found = cache[i]; break; }
     }
     if (!found) {
         entry_t *made = calloc(1, sizeof *made);
-        dnnl_status_t s = made ? make_entry(made, m, k, n) : dnnl_out_of_memory;
+        dnnl_status_t s = made ? make_entry(made, m, k, n, int8) : dnnl_out_of_memory;
         if (s != dnnl_success) {
             free(made);
             pthread_mutex_unlock(&cache_lock);
@@ -138,6 +145,10 @@ typedef struct {
     size_t scratch_count;
     void *scratchpad;
     size_t scratchpad_bytes;
+    int8_t *quantized;
+    size_t quantized_count;
+    float *row_scales;
+    size_t row_scales_count;
 } thread_state_t;
 
 static pthread_key_t state_key;
@@ -148,6 +159,8 @@ static void free_state(void *pointer) {
     if (t->stream) dnnl_stream_destroy(t->stream);
     free(t->scratch);
     free(t->scratchpad);
+    free(t->quantized);
+    free(t->row_scales);
     free(t);
 }
 
@@ -171,7 +184,7 @@ static inline uint16_t to_bf16(float value) {
     return (uint16_t)(bits >> 16);
 }
 
-static dnnl_status_t run(entry_t *e, thread_state_t *t, const uint16_t *weights, float *out) {
+static dnnl_status_t run(entry_t *e, thread_state_t *t, void *src, const void *weights, const float *scales, float *out) {
     dnnl_status_t s;
     size_t pad = dnnl_memory_desc_get_size(&e->scratchpad);
     if (t->scratchpad_bytes < pad) {
@@ -182,7 +195,7 @@ static dnnl_status_t run(entry_t *e, thread_state_t *t, const uint16_t *weights,
     }
     dnnl_memory_t src_memory, weight_memory, dst_memory, pad_memory;
     if ((s = dnnl_memory_create(&pad_memory, &e->scratchpad, engine, t->scratchpad)) != dnnl_success) return s;
-    if ((s = dnnl_memory_create(&src_memory, &e->src, engine, t->scratch)) != dnnl_success) {
+    if ((s = dnnl_memory_create(&src_memory, &e->src, engine, src)) != dnnl_success) {
         dnnl_memory_destroy(pad_memory);
         return s;
     }
@@ -197,10 +210,25 @@ static dnnl_status_t run(entry_t *e, thread_state_t *t, const uint16_t *weights,
         dnnl_memory_destroy(pad_memory);
         return s;
     }
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, src_memory}, {DNNL_ARG_WEIGHTS, weight_memory}, {DNNL_ARG_DST, dst_memory},
-                               {DNNL_ARG_SCRATCHPAD, pad_memory}};
-    s = dnnl_primitive_execute(e->primitive, t->stream, 4, args);
+    dnnl_memory_t scale_memory = NULL;
+    if (scales) {
+        dnnl_memory_desc_t scale_desc;
+        dnnl_dims_t scale_dims = {e->n};
+        if ((s = dnnl_memory_desc_init_by_tag(&scale_desc, 1, scale_dims, dnnl_f32, dnnl_a)) == dnnl_success)
+            s = dnnl_memory_create(&scale_memory, &scale_desc, engine, (void *)scales);
+        if (s != dnnl_success) {
+            dnnl_memory_destroy(src_memory);
+            dnnl_memory_destroy(weight_memory);
+            dnnl_memory_destroy(pad_memory);
+            dnnl_memory_destroy(dst_memory);
+            return s;
+        }
+    }
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, src_memory}, {DNNL_ARG_WEIGHTS, weight_memory}, {DNNL_ARG_DST, dst_memory},
+                               {DNNL_ARG_SCRATCHPAD, pad_memory}, {DNNL_ARG_ATTR_OUTPUT_SCALES, scale_memory}};
+    s = dnnl_primitive_execute(e->primitive, t->stream, scales ? 5 : 4, args);
     if (s == dnnl_success) s = dnnl_stream_wait(t->stream);
+    if (scale_memory) dnnl_memory_destroy(scale_memory);
     dnnl_memory_destroy(pad_memory);
     dnnl_memory_destroy(src_memory);
     dnnl_memory_destroy(weight_memory);
@@ -224,8 +252,61 @@ int mneme_dnnl_bf16_linear(int64_t m, int64_t k, int64_t n, const float *src, co
     }
     for (size_t i = 0; i < count; i++) t->scratch[i] = to_bf16(src[i]);
     entry_t *e;
-    if ((s = lookup(m, k, n, &e)) != dnnl_success) return s;
-    s = run(e, t, weights, out);
+    if ((s = lookup(m, k, n, 0, &e)) != dnnl_success) return s;
+    s = run(e, t, t->scratch, weights, NULL, out);
     let_go(e);
+    return s;
+}
+
+int mneme_dnnl_int8_native(void) {
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    return isa == dnnl_cpu_isa_avx512_core_vnni || isa == dnnl_cpu_isa_avx512_core_bf16
+        || isa == dnnl_cpu_isa_avx512_core_amx || isa == dnnl_cpu_isa_avx2_vnni;
+}
+
+int mneme_dnnl_s8_linear(int64_t m, int64_t k, int64_t n, const float *src, const int8_t *weights,
+                         const float *weight_scales, float *out) {
+    pthread_once(&engine_once, make_engine);
+    if (engine_status != dnnl_success) return engine_status;
+    dnnl_status_t s;
+    thread_state_t *t = thread_state();
+    if (!t) return dnnl_out_of_memory;
+    if (!t->stream && (s = dnnl_stream_create(&t->stream, engine, dnnl_stream_default_flags)) != dnnl_success) return s;
+    size_t count = (size_t)(m * k);
+    if (t->quantized_count < count) {
+        free(t->quantized);
+        t->quantized = malloc(count);
+        if (!t->quantized) { t->quantized_count = 0; return dnnl_out_of_memory; }
+        t->quantized_count = count;
+    }
+    if (t->row_scales_count < (size_t)m) {
+        free(t->row_scales);
+        t->row_scales = malloc((size_t)m * sizeof(float));
+        if (!t->row_scales) { t->row_scales_count = 0; return dnnl_out_of_memory; }
+        t->row_scales_count = (size_t)m;
+    }
+    // Each row of the activations to s8 with a scale of its own (its largest magnitude maps to 127).
+    for (int64_t i = 0; i < m; i++) {
+        const float *row = src + i * k;
+        float largest = 0;
+        for (int64_t j = 0; j < k; j++) { float a = row[j] < 0 ? -row[j] : row[j]; if (a > largest) largest = a; }
+        float scale = largest > 0 ? largest / 127.0f : 1.0f, inverse = 1.0f / scale;
+        t->row_scales[i] = scale;
+        int8_t *q = t->quantized + i * k;
+        for (int64_t j = 0; j < k; j++) {
+            float v = row[j] * inverse;
+            q[j] = (int8_t)(v >= 0 ? (int)(v + 0.5f) : -(int)(-v + 0.5f));
+        }
+    }
+    entry_t *e;
+    if ((s = lookup(m, k, n, 1, &e)) != dnnl_success) return s;
+    s = run(e, t, t->quantized, weights, weight_scales, out);
+    let_go(e);
+    if (s != dnnl_success) return s;
+    for (int64_t i = 0; i < m; i++) {
+        float scale = t->row_scales[i];
+        float *row = out + i * n;
+        for (int64_t j = 0; j < n; j++) row[j] *= scale;
+    }
     return s;
 }

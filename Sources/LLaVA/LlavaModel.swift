@@ -51,7 +51,9 @@ public struct LlavaModel: Sendable {
     /// checkpoint stay half precision when the process chose so (`WeightPrecision.keepHalf`).
     public static func load(from directory: URL) throws -> LlavaModel {
         let config = try LlavaConfig.load(from: directory)
-        return try LlavaModel(config: config, checkpoint: Checkpoint(directory: directory, keepHalf: WeightPrecision.keepHalf))
+        var checkpoint = try Checkpoint(directory: directory, keepHalf: WeightPrecision.keepHalf || WeightPrecision.int8)
+        checkpoint.quantizeMatrices = WeightPrecision.int8
+        return try LlavaModel(config: config, checkpoint: checkpoint)
     }
 
     /// Read → sanitize → bind strictly.
@@ -166,9 +168,17 @@ public struct LlavaModel: Sendable {
 /// the tests: float32 results exactly). Float32 checkpoints load as float32 either way.
 public enum WeightPrecision {
     private static let keep = Atomic<Bool>(false)
+    private static let quantize = Atomic<Bool>(false)
 
     public static var keepHalf: Bool {
         get { keep.load(ordering: .relaxed) }
         set { keep.store(newValue, ordering: .relaxed) }
+    }
+
+    /// Every linear layer's matrix quantized to 8 bits at load, one scale per output channel (`--weights int8`),
+    /// whatever the checkpoint's precision; products through `Int8Linear`.
+    public static var int8: Bool {
+        get { quantize.load(ordering: .relaxed) }
+        set { quantize.store(newValue, ordering: .relaxed) }
     }
 }

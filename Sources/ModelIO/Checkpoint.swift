@@ -6,6 +6,8 @@ public struct Checkpoint: Sendable {
     public private(set) var tensors: [String: Tensor]
     /// Matrices kept in half precision, in place in their files (`keepHalf`); not also in `tensors`.
     public private(set) var halves: [String: HalfMatrix] = [:]
+    /// Linear layers' matrices are quantized to 8 bits as they are bound (`WeightBinder.takeMatrix`).
+    public var quantizeMatrices = false
 
     public init(tensors: [String: Tensor]) { self.tensors = tensors }
 
@@ -75,11 +77,13 @@ public final class WeightBinder {
     private let halves: [String: HalfMatrix]
     /// Read on demand, one tensor at a time (its mapped pages dropped once read), when binding from one file.
     private let file: SafeTensorsFile?
+    private let quantize: Bool
     private var used: Set<String> = []
 
     public init(_ checkpoint: Checkpoint) {
         tensors = checkpoint.tensors
         halves = checkpoint.halves
+        quantize = checkpoint.quantizeMatrices
         file = nil
     }
 
@@ -88,6 +92,7 @@ public final class WeightBinder {
     public init(file: SafeTensorsFile) {
         tensors = [:]
         halves = [:]
+        quantize = false
         self.file = file
     }
 
@@ -113,14 +118,18 @@ public final class WeightBinder {
         return tensor
     }
 
-    /// A linear layer's matrix: in half precision when the checkpoint was read with `keepHalf` and stores it so.
+    /// A linear layer's matrix: in half precision when the checkpoint was read with `keepHalf` and stores it so;
+    /// in 8 bits when the checkpoint says `quantizeMatrices` (a half source's pages let go once quantized).
     public func takeMatrix(_ key: String, shape: [Int]) throws -> WeightMatrix {
         if let half = halves[key] {
             guard half.shape == shape else { throw ModelIOError.shapeMismatch(key: key, expected: shape, got: half.shape) }
             used.insert(key)
-            return .half(half)
+            guard quantize else { return .half(half) }
+            defer { half.releasePages() }
+            return .int8(Int8Matrix(quantizing: half))
         }
-        return .full(try take(key, shape: shape))
+        let tensor = try take(key, shape: shape)
+        return quantize ? .int8(Int8Matrix(quantizing: tensor)) : .full(tensor)
     }
 
     public func takeIfPresent(_ key: String, shape: [Int]) throws -> Tensor? {

@@ -102,11 +102,14 @@ public final class HalfMatrix: @unchecked Sendable {
 public enum WeightMatrix: Sendable {
     case full(Tensor)
     case half(HalfMatrix)
+    /// Quantized at load (`--weights int8`).
+    case int8(Int8Matrix)
 
     public var shape: [Int] {
         switch self {
         case let .full(tensor): return tensor.shape
         case let .half(matrix): return matrix.shape
+        case let .int8(matrix): return matrix.shape
         }
     }
 
@@ -121,6 +124,7 @@ public enum WeightMatrix: Sendable {
         switch self {
         case let .full(tensor): return tensor
         case let .half(matrix): return matrix.widened()
+        case let .int8(matrix): return matrix.widened()
         }
     }
 }
@@ -131,6 +135,7 @@ extension Linear {
         switch matrix {
         case let .full(weight): forward(out: out, input: input, weight: weight, bias: bias)
         case let .half(weight): HalfLinear.forward(out: out, input: input, weight: weight, bias: bias)
+        case let .int8(weight): Int8Linear.forward(out: out, input: input, weight: weight, bias: bias)
         }
     }
 }
