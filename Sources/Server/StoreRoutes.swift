@@ -193,7 +193,8 @@ enum StoreRoutes {
         if let progress = job.progress {
             var entry: [String: Any] = ["step": progress.step, "total": progress.total]
             if let loss = progress.loss, loss.isFinite { entry["loss"] = loss }
-            if let eta = progress.etaSeconds, eta.isFinite { entry["eta_s"] = eta }
+            // A finished job has no time left.
+            if let eta = progress.etaSeconds, eta.isFinite, job.state.isUnfinished { entry["eta_s"] = eta }
             if let checks = progress.checks { entry["held_out"] = checks.map(scoreJSON) }
             body["progress"] = entry
         }

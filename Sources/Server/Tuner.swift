@@ -158,7 +158,7 @@ final class Tuner: @unchecked Sendable {
             let result = try tune(job)
             metrics.jobFinished(state: "done")
             cancelled.withLock { _ = $0.remove(job.id) }
-            logger.info("job \(job.id): snapshot \(result.snapshot) \(result.promoted ? "promoted" : "kept as candidate") after \(start.duration(to: .now).milliseconds / 1000) s")
+            logger.info("job \(job.id): snapshot \(result.snapshot) \(result.promoted ? "promoted" : "kept as candidate") after \(String(format: "%.1f", start.duration(to: .now).milliseconds / 1000)) s")
         } catch {
             let wasCancelled = cancelled.withLock { $0.remove(job.id) != nil }
             metrics.jobFinished(state: wasCancelled ? "cancelled" : "failed")

@@ -43,8 +43,8 @@ struct Ask: ParsableCommand {
     @OptionGroup(title: "Engine") var engine: EngineOptions
 
     func run() throws {
-        engine.apply()
         if let server { return try askServer(server) }
+        engine.apply()
         let clock = ContinuousClock()
         let start = clock.now
         let directory = try DefaultModel.resolve(model)

@@ -114,16 +114,23 @@ struct Push: ParsableCommand {
             let progress = job["progress"] as? [String: Any] ?? [:]
             let step = progress["step"] as? Int ?? 0
             let total = max(progress["total"] as? Int ?? 0, 1)
-            var detail = state
-            if let loss = progress["loss"] as? Double { detail += String(format: "  loss %.4f", loss) }
-            if let last = (progress["held_out"] as? [[String: Any]])?.last, let correct = last["correct"] as? Int, let items = last["items"] as? Int {
-                detail += "  held-out \(correct)/\(items)"
+            let checks = (progress["held_out"] as? [[String: Any]] ?? []).compactMap { check -> (correct: Int, items: Int)? in
+                guard let correct = check["correct"] as? Int, let items = check["items"] as? Int, items > 0 else { return nil }
+                return (correct, items)
             }
-            if let eta = progress["eta_s"] as? Double { detail += "  at most " + ProgressBar.duration(eta) }
             if state == "done" || state == "failed" {
-                bar.update(total, total, detail: detail, force: true)
+                // Training may stop early on a plateau and keeps its best check: say so, not the budget or the last check.
+                var detail = "\(state) after \(step) steps"
+                if let best = checks.max(by: { Double($0.correct) / Double($0.items) < Double($1.correct) / Double($1.items) }) {
+                    detail += "  best held-out \(best.correct)/\(best.items)"
+                }
+                bar.update(max(step, 1), max(step, 1), detail: detail, force: true)
                 return job
             }
+            var detail = state
+            if let loss = progress["loss"] as? Double { detail += String(format: "  loss %.4f", loss) }
+            if let last = checks.last { detail += "  held-out \(last.correct)/\(last.items)" }
+            if let eta = progress["eta_s"] as? Double { detail += "  at most " + ProgressBar.duration(eta) }
             bar.update(min(step, total - 1), total, detail: detail)
             Thread.sleep(forTimeInterval: 0.5)
         }
