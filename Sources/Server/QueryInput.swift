@@ -15,8 +15,9 @@ struct QueryInput: Sendable {
     var topLogprobs: Int
 
     private struct Body: Decodable {
-        var image: String
-        var question: String
+        /// Absent ones are reported with the same codes as a multipart body's (`missing_image`, `missing_question`).
+        var image: String?
+        var question: String?
         var snapshot: String?
         var snapshots: [String]?
         var task: String?
@@ -43,18 +44,20 @@ struct QueryInput: Sendable {
                 }
                 return value
             }
-            body = Body(image: "", question: question, snapshot: form["snapshot"]?.text,
+            body = Body(image: nil, question: question, snapshot: form["snapshot"]?.text,
                         snapshots: form.parts(named: "snapshots").compactMap(\.text), task: form["task"]?.text,
                         max_new_tokens: try integer("max_new_tokens"), top_logprobs: try integer("top_logprobs"))
             if body.snapshots?.isEmpty == true { body.snapshots = nil }
         } else {
             body = try request.decodeJSON(Body.self, maxDepth: limits.maxJSONDepth)
-            guard let decoded = Data(base64Encoded: body.image, options: .ignoreUnknownCharacters) else {
+            guard let encoded = body.image else { throw HTTPError.badRequest("JSON body has no image field", code: "missing_image") }
+            guard body.question != nil else { throw HTTPError.badRequest("JSON body has no question field", code: "missing_question") }
+            guard let decoded = Data(base64Encoded: encoded, options: .ignoreUnknownCharacters) else {
                 throw HTTPError.badRequest("image is not valid base64", code: "invalid_image")
             }
             imageData = decoded
         }
-        let question = try rules.question(body.question)
+        let question = try rules.question(body.question ?? "")
         if let tokens = body.max_new_tokens, !(1 ... limits.maxAnswerTokens).contains(tokens) {
             throw HTTPError.badRequest("max_new_tokens must be between 1 and \(limits.maxAnswerTokens)", code: "invalid_field")
         }

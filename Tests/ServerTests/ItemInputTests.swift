@@ -81,7 +81,9 @@ final class ItemInputTests: XCTestCase {
         XCTAssertEqual(code { try self.query(["image": "%%%", "question": "What?"]) }, "invalid_image")
         XCTAssertEqual(code { try self.query(["image": Self.png.base64EncodedString(), "question": "What?", "max_new_tokens": 0]) }, "invalid_field")
         XCTAssertEqual(code { try self.query(["image": Self.png.base64EncodedString(), "question": "What?", "top_logprobs": 99]) }, "invalid_field")
-        XCTAssertEqual(code { try self.query(["question": "What?"]) }, "invalid_json")
+        XCTAssertEqual(code { try self.query(["question": "What?"]) }, "missing_image", "the code a multipart body gets")
+        XCTAssertEqual(code { try self.query(["image": Self.png.base64EncodedString()]) }, "missing_question")
+        XCTAssertEqual(code { try self.query(["image": 7, "question": "What?"]) }, "invalid_json")
 
         let boundary = "b0undary"
         var form = Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"question\"\r\n\r\nWhat colour?\r\n".utf8)
