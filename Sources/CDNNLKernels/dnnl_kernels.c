@@ -139,16 +139,26 @@ static void let_go(entry_t *e) {
 // CPU is busy), and state kept in plain thread-locals leaked with every thread that ended — a server's memory
 // grew by megabytes per query on a loaded machine.
 
+/// A buffer that grows to the largest request made of it, 64-byte aligned (oneDNN's scratchpads want that).
+typedef struct {
+    void *data;
+    size_t bytes;
+} buffer_t;
+
+static void *reserve(buffer_t *buffer, size_t bytes) {
+    if (buffer->bytes < bytes) {
+        free(buffer->data);
+        buffer->data = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        buffer->bytes = buffer->data ? bytes : 0;
+    }
+    return buffer->data;
+}
+
 typedef struct {
     dnnl_stream_t stream;
-    uint16_t *scratch;
-    size_t scratch_count;
-    void *scratchpad;
-    size_t scratchpad_bytes;
-    int8_t *quantized;
-    size_t quantized_count;
-    float *row_scales;
-    size_t row_scales_count;
+    buffer_t source;      // the activations as the product reads them (bf16, or s8)
+    buffer_t scratchpad;  // oneDNN's
+    buffer_t row_scales;  // s8 products: one scale per activation row
 } thread_state_t;
 
 static pthread_key_t state_key;
@@ -157,22 +167,26 @@ static pthread_once_t state_once = PTHREAD_ONCE_INIT;
 static void free_state(void *pointer) {
     thread_state_t *t = pointer;
     if (t->stream) dnnl_stream_destroy(t->stream);
-    free(t->scratch);
-    free(t->scratchpad);
-    free(t->quantized);
-    free(t->row_scales);
+    free(t->source.data);
+    free(t->scratchpad.data);
+    free(t->row_scales.data);
     free(t);
 }
 
 static void make_state_key(void) { pthread_key_create(&state_key, free_state); }
 
-static thread_state_t *thread_state(void) {
+/// This thread's state with its stream, the engine made first; NULL with `*status` set if either fails.
+static thread_state_t *ready_thread(dnnl_status_t *status) {
+    pthread_once(&engine_once, make_engine);
+    if ((*status = engine_status) != dnnl_success) return NULL;
     pthread_once(&state_once, make_state_key);
     thread_state_t *t = pthread_getspecific(state_key);
     if (!t && (t = calloc(1, sizeof *t)) && pthread_setspecific(state_key, t) != 0) {
         free(t);
         t = NULL;
     }
+    if (!t) { *status = dnnl_out_of_memory; return NULL; }
+    if (!t->stream && (*status = dnnl_stream_create(&t->stream, engine, dnnl_stream_default_flags)) != dnnl_success) return NULL;
     return t;
 }
 
@@ -184,78 +198,47 @@ static inline uint16_t to_bf16(float value) {
     return (uint16_t)(bits >> 16);
 }
 
-static dnnl_status_t run(entry_t *e, thread_state_t *t, void *src, const void *weights, const float *scales, float *out) {
-    dnnl_status_t s;
-    size_t pad = dnnl_memory_desc_get_size(&e->scratchpad);
-    if (t->scratchpad_bytes < pad) {
-        free(t->scratchpad);
-        t->scratchpad = aligned_alloc(64, (pad + 63) / 64 * 64);
-        if (!t->scratchpad) { t->scratchpad_bytes = 0; return dnnl_out_of_memory; }
-        t->scratchpad_bytes = pad;
-    }
-    dnnl_memory_t src_memory, weight_memory, dst_memory, pad_memory;
-    if ((s = dnnl_memory_create(&pad_memory, &e->scratchpad, engine, t->scratchpad)) != dnnl_success) return s;
-    if ((s = dnnl_memory_create(&src_memory, &e->src, engine, src)) != dnnl_success) {
-        dnnl_memory_destroy(pad_memory);
+/// Runs the shape's primitive on `src` (in the thread's `source` buffer), with per-column output `scales` for s8.
+static dnnl_status_t run(int64_t m, int64_t k, int64_t n, int int8, thread_state_t *t, const void *weights,
+                         const float *scales, float *out) {
+    entry_t *e;
+    dnnl_status_t s = lookup(m, k, n, int8, &e);
+    if (s != dnnl_success) return s;
+    void *pad = reserve(&t->scratchpad, dnnl_memory_desc_get_size(&e->scratchpad));
+    dnnl_memory_desc_t scale_desc;
+    dnnl_dims_t scale_dims = {n};
+    if (scales && (s = dnnl_memory_desc_init_by_tag(&scale_desc, 1, scale_dims, dnnl_f32, dnnl_a)) != dnnl_success) {
+        let_go(e);
         return s;
     }
-    if ((s = dnnl_memory_create(&weight_memory, &e->weights, engine, (void *)weights)) != dnnl_success) {
-        dnnl_memory_destroy(src_memory);
-        dnnl_memory_destroy(pad_memory);
-        return s;
+    enum { SRC, WEIGHTS, DST, SCRATCHPAD, SCALES, COUNT };
+    const int arg[COUNT] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_SCRATCHPAD, DNNL_ARG_ATTR_OUTPUT_SCALES};
+    const dnnl_memory_desc_t *desc[COUNT] = {&e->src, &e->weights, &e->dst, &e->scratchpad, &scale_desc};
+    void *data[COUNT] = {t->source.data, (void *)weights, out, pad, (void *)scales};
+    int count = scales ? COUNT : COUNT - 1;
+    dnnl_memory_t memory[COUNT] = {NULL};
+    dnnl_exec_arg_t args[COUNT];
+    if (!pad && dnnl_memory_desc_get_size(&e->scratchpad) > 0) s = dnnl_out_of_memory;
+    for (int i = 0; i < count && s == dnnl_success; i++) {
+        s = dnnl_memory_create(&memory[i], desc[i], engine, data[i]);
+        args[i] = (dnnl_exec_arg_t){arg[i], memory[i]};
     }
-    if ((s = dnnl_memory_create(&dst_memory, &e->dst, engine, out)) != dnnl_success) {
-        dnnl_memory_destroy(src_memory);
-        dnnl_memory_destroy(weight_memory);
-        dnnl_memory_destroy(pad_memory);
-        return s;
-    }
-    dnnl_memory_t scale_memory = NULL;
-    if (scales) {
-        dnnl_memory_desc_t scale_desc;
-        dnnl_dims_t scale_dims = {e->n};
-        if ((s = dnnl_memory_desc_init_by_tag(&scale_desc, 1, scale_dims, dnnl_f32, dnnl_a)) == dnnl_success)
-            s = dnnl_memory_create(&scale_memory, &scale_desc, engine, (void *)scales);
-        if (s != dnnl_success) {
-            dnnl_memory_destroy(src_memory);
-            dnnl_memory_destroy(weight_memory);
-            dnnl_memory_destroy(pad_memory);
-            dnnl_memory_destroy(dst_memory);
-            return s;
-        }
-    }
-    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, src_memory}, {DNNL_ARG_WEIGHTS, weight_memory}, {DNNL_ARG_DST, dst_memory},
-                               {DNNL_ARG_SCRATCHPAD, pad_memory}, {DNNL_ARG_ATTR_OUTPUT_SCALES, scale_memory}};
-    s = dnnl_primitive_execute(e->primitive, t->stream, scales ? 5 : 4, args);
+    if (s == dnnl_success) s = dnnl_primitive_execute(e->primitive, t->stream, count, args);
     if (s == dnnl_success) s = dnnl_stream_wait(t->stream);
-    if (scale_memory) dnnl_memory_destroy(scale_memory);
-    dnnl_memory_destroy(pad_memory);
-    dnnl_memory_destroy(src_memory);
-    dnnl_memory_destroy(weight_memory);
-    dnnl_memory_destroy(dst_memory);
+    for (int i = 0; i < count; i++) if (memory[i]) dnnl_memory_destroy(memory[i]);
+    let_go(e);
     return s;
 }
 
 int mneme_dnnl_bf16_linear(int64_t m, int64_t k, int64_t n, const float *src, const uint16_t *weights, float *out) {
-    pthread_once(&engine_once, make_engine);
-    if (engine_status != dnnl_success) return engine_status;
     dnnl_status_t s;
-    thread_state_t *t = thread_state();
-    if (!t) return dnnl_out_of_memory;
-    if (!t->stream && (s = dnnl_stream_create(&t->stream, engine, dnnl_stream_default_flags)) != dnnl_success) return s;
+    thread_state_t *t = ready_thread(&s);
+    if (!t) return s;
     size_t count = (size_t)(m * k);
-    if (t->scratch_count < count) {
-        free(t->scratch);
-        t->scratch = malloc(count * sizeof(uint16_t));
-        if (!t->scratch) { t->scratch_count = 0; return dnnl_out_of_memory; }
-        t->scratch_count = count;
-    }
-    for (size_t i = 0; i < count; i++) t->scratch[i] = to_bf16(src[i]);
-    entry_t *e;
-    if ((s = lookup(m, k, n, 0, &e)) != dnnl_success) return s;
-    s = run(e, t, t->scratch, weights, NULL, out);
-    let_go(e);
-    return s;
+    uint16_t *rounded = reserve(&t->source, count * sizeof(uint16_t));
+    if (!rounded) return dnnl_out_of_memory;
+    for (size_t i = 0; i < count; i++) rounded[i] = to_bf16(src[i]);
+    return run(m, k, n, 0, t, weights, NULL, out);
 }
 
 int mneme_dnnl_int8_native(void) {
@@ -266,47 +249,29 @@ int mneme_dnnl_int8_native(void) {
 
 int mneme_dnnl_s8_linear(int64_t m, int64_t k, int64_t n, const float *src, const int8_t *weights,
                          const float *weight_scales, float *out) {
-    pthread_once(&engine_once, make_engine);
-    if (engine_status != dnnl_success) return engine_status;
     dnnl_status_t s;
-    thread_state_t *t = thread_state();
-    if (!t) return dnnl_out_of_memory;
-    if (!t->stream && (s = dnnl_stream_create(&t->stream, engine, dnnl_stream_default_flags)) != dnnl_success) return s;
-    size_t count = (size_t)(m * k);
-    if (t->quantized_count < count) {
-        free(t->quantized);
-        t->quantized = malloc(count);
-        if (!t->quantized) { t->quantized_count = 0; return dnnl_out_of_memory; }
-        t->quantized_count = count;
-    }
-    if (t->row_scales_count < (size_t)m) {
-        free(t->row_scales);
-        t->row_scales = malloc((size_t)m * sizeof(float));
-        if (!t->row_scales) { t->row_scales_count = 0; return dnnl_out_of_memory; }
-        t->row_scales_count = (size_t)m;
-    }
+    thread_state_t *t = ready_thread(&s);
+    if (!t) return s;
+    int8_t *quantized = reserve(&t->source, (size_t)(m * k));
+    float *row_scales = reserve(&t->row_scales, (size_t)m * sizeof(float));
+    if (!quantized || !row_scales) return dnnl_out_of_memory;
     // Each row of the activations to s8 with a scale of its own (its largest magnitude maps to 127).
     for (int64_t i = 0; i < m; i++) {
         const float *row = src + i * k;
         float largest = 0;
         for (int64_t j = 0; j < k; j++) { float a = row[j] < 0 ? -row[j] : row[j]; if (a > largest) largest = a; }
         float scale = largest > 0 ? largest / 127.0f : 1.0f, inverse = 1.0f / scale;
-        t->row_scales[i] = scale;
-        int8_t *q = t->quantized + i * k;
+        row_scales[i] = scale;
+        int8_t *q = quantized + i * k;
         for (int64_t j = 0; j < k; j++) {
             float v = row[j] * inverse;
             q[j] = (int8_t)(v >= 0 ? (int)(v + 0.5f) : -(int)(-v + 0.5f));
         }
     }
-    entry_t *e;
-    if ((s = lookup(m, k, n, 1, &e)) != dnnl_success) return s;
-    s = run(e, t, t->quantized, weights, weight_scales, out);
-    let_go(e);
-    if (s != dnnl_success) return s;
+    if ((s = run(m, k, n, 1, t, weights, weight_scales, out)) != dnnl_success) return s;
     for (int64_t i = 0; i < m; i++) {
-        float scale = t->row_scales[i];
         float *row = out + i * n;
-        for (int64_t j = 0; j < n; j++) row[j] *= scale;
+        for (int64_t j = 0; j < n; j++) row[j] *= row_scales[i];
     }
     return s;
 }
