@@ -113,6 +113,15 @@ public enum WeightMatrix: Sendable {
         }
     }
 
+    /// The bytes the matrix holds in memory (an 8-bit one's scales included).
+    public var bytes: Int {
+        switch self {
+        case let .full(tensor): return 4 * tensor.count
+        case let .half(matrix): return 2 * matrix.count
+        case let .int8(matrix): return matrix.count + 4 * matrix.rows
+        }
+    }
+
     /// The float32 tensor when it is one (what optimisers and gradients may hold), else nil.
     public var fullTensor: Tensor? {
         if case let .full(tensor) = self { return tensor }

@@ -13,55 +13,25 @@ public final class Int8Matrix: @unchecked Sendable {
     public let scales: UnsafeMutablePointer<Float>
 
     /// `matrix` (rows × columns, float32) quantized row by row, rounding to nearest.
-    public init(quantizing matrix: Tensor) {
-        let (rows, columns) = (matrix.rows, matrix.columns)
-        self.rows = rows
-        self.columns = columns
-        values = .allocate(capacity: max(rows * columns, 1))
-        scales = .allocate(capacity: max(rows, 1))
-        let source = matrix.data
-        Self.quantize(rows: rows, columns: columns, values: values, scales: scales) { row, into in
-            into.update(from: source + row * columns, count: columns)
-        }
+    public convenience init(quantizing matrix: Tensor) {
+        let (columns, source) = (matrix.columns, matrix.data)
+        self.init(rows: matrix.rows, columns: columns) { row, into in into.update(from: source + row * columns, count: columns) }
     }
 
     /// A half-precision matrix quantized row by row (widened one row at a time: no float32 copy of the whole).
-    public init(quantizing matrix: HalfMatrix) {
-        let (rows, columns) = (matrix.rows, matrix.columns)
-        self.rows = rows
-        self.columns = columns
-        values = .allocate(capacity: max(rows * columns, 1))
-        scales = .allocate(capacity: max(rows, 1))
-        let (bits, format) = (matrix.bits, matrix.format)
-        Self.quantize(rows: rows, columns: columns, values: values, scales: scales) { row, into in
+    public convenience init(quantizing matrix: HalfMatrix) {
+        let (columns, bits, format) = (matrix.columns, matrix.bits, matrix.format)
+        self.init(rows: matrix.rows, columns: columns) { row, into in
             HalfMatrix.widen(bits + row * columns, into: into, count: columns, format: format)
         }
     }
 
-    deinit {
-        values.deallocate()
-        scales.deallocate()
-    }
-
-    public var shape: [Int] { [rows, columns] }
-    public var count: Int { rows * columns }
-
-    /// The matrix as float32: scale · q (a new allocation).
-    public func widened() -> Tensor {
-        let out = Tensor(zeros: [rows, columns])
-        widen(into: out.data)
-        return out
-    }
-
-    func widen(into out: UnsafeMutablePointer<Float>) {
-        for row in 0 ..< rows {
-            let scale = scales[row], source = values + row * columns, line = out + row * columns
-            for i in 0 ..< columns { line[i] = scale * Float(source[i]) }
-        }
-    }
-
-    private static func quantize(rows: Int, columns: Int, values: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>,
-                                 row read: (Int, UnsafeMutablePointer<Float>) -> Void) {
+    /// Quantizes the rows `read` gives (each into a float buffer of `columns`), on the cores.
+    private init(rows: Int, columns: Int, read: (Int, UnsafeMutablePointer<Float>) -> Void) {
+        self.rows = rows
+        self.columns = columns
+        let values = UnsafeMutablePointer<Int8>.allocate(capacity: max(rows * columns, 1))
+        let scales = UnsafeMutablePointer<Float>.allocate(capacity: max(rows, 1))
         Parallel.forRanges(rows, work: rows * columns) { range in
             let line = UnsafeMutablePointer<Float>.allocate(capacity: max(columns, 1))
             defer { line.deallocate() }
@@ -75,6 +45,26 @@ public final class Int8Matrix: @unchecked Sendable {
                 for i in 0 ..< columns { out[i] = Int8((line[i] / scale).rounded()) }
             }
         }
+        self.values = values
+        self.scales = scales
+    }
+
+    deinit {
+        values.deallocate()
+        scales.deallocate()
+    }
+
+    public var shape: [Int] { [rows, columns] }
+    public var count: Int { rows * columns }
+
+    /// The matrix as float32: scale · q (a new allocation).
+    public func widened() -> Tensor {
+        let out = Tensor(zeros: [rows, columns])
+        for row in 0 ..< rows {
+            let scale = scales[row], source = values + row * columns, line = out.data + row * columns
+            for i in 0 ..< columns { line[i] = scale * Float(source[i]) }
+        }
+        return out
     }
 }
 

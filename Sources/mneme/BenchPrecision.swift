@@ -37,15 +37,7 @@ struct BenchPrecision: ParsableCommand {
                 let embeddings = try model.embed(ids: prompt, imageFeatures: features)
                 let hidden = model.decode(embeddings: embeddings, segments: [.init(cache: model.makeCache(capacity: prompt.count), rows: 0 ..< prompt.count)])
                 let logits = model.logits(hidden: hidden)
-                for row in 0 ..< logits.rows {
-                    let line = logits.data + row * logits.columns
-                    var largest = -Float.infinity
-                    for i in 0 ..< logits.columns { largest = max(largest, line[i]) }
-                    var sum: Float = 0
-                    for i in 0 ..< logits.columns { sum += expf(line[i] - largest) }
-                    let shift = largest + logf(sum)
-                    for i in 0 ..< logits.columns { line[i] -= shift }
-                }
+                Softmax.logSoftmax(out: logits, logits: logits)
                 return logits
             }
             let reference = try logProbs(pipeline.model)

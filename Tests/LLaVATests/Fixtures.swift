@@ -1,4 +1,5 @@
 import Foundation
+import LLaVA
 import ModelIO
 import Tensor
 
@@ -40,5 +41,20 @@ enum ModelFixtures {
             scale = max(scale, abs(b.data[i]))
         }
         return (maxDiff / max(scale, 1e-12), maxDiff, scale)
+    }
+
+    /// The logits (prompt length, vocabulary) at every position of fixture `name`'s prompt, with its image, through `model`.
+    static func promptLogits(_ model: LlavaModel, fixture name: String) throws -> Tensor {
+        let prompt = try reference(name).prompt_ids
+        let features = try model.imageFeatures(pixels: tensors(name).tensor("pixel_values"))
+        let embeddings = try model.embed(ids: prompt, imageFeatures: features)
+        let hidden = model.decode(embeddings: embeddings, segments: [.init(cache: model.makeCache(capacity: prompt.count), rows: 0 ..< prompt.count)])
+        return model.logits(hidden: hidden)
+    }
+
+    /// How many rows of `a` and `b` have their largest value at the same column.
+    static func topOneAgreements(_ a: Tensor, _ b: Tensor) -> Int {
+        func argmax(_ t: Tensor, _ row: Int) -> Int { (0 ..< t.columns).max { t.data[row * t.columns + $0] < t.data[row * t.columns + $1] }! }
+        return (0 ..< a.rows).filter { argmax(a, $0) == argmax(b, $0) }.count
     }
 }

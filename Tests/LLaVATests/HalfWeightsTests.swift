@@ -97,14 +97,7 @@ final class HalfWeightsTests: XCTestCase {
             guard case .half = half.text.layers[0].query.matrix, case .half = half.vision.layers[0].fc1.matrix else {
                 return XCTFail("\(name): linear matrices should stay half precision")
             }
-            let reference = try ModelFixtures.tensors(name)
-            let prompt = try ModelFixtures.reference(name).prompt_ids
-            func logits(_ model: LlavaModel) throws -> Tensor {
-                let features = try model.imageFeatures(pixels: reference.tensor("pixel_values"))
-                let embeddings = try model.embed(ids: prompt, imageFeatures: features)
-                let hidden = model.decode(embeddings: embeddings, segments: [.init(cache: model.makeCache(capacity: prompt.count), rows: 0 ..< prompt.count)])
-                return model.logits(hidden: hidden)
-            }
+            func logits(_ model: LlavaModel) throws -> Tensor { try ModelFixtures.promptLogits(model, fixture: name) }
             let expected = try logits(full)
             HalfLinear.kernel = .widen
             XCTAssertEqual(try logits(half).toArray(), expected.toArray(), "\(name): widened per product = widened at load")
@@ -113,12 +106,8 @@ final class HalfWeightsTests: XCTestCase {
             let bf16 = try logits(half)
             let (error, diff, _) = ModelFixtures.relativeError(bf16, expected)
             XCTAssertLessThan(error, 3e-2, "\(name): bf16 products differ by \(diff)")
-            var agree = 0
-            for row in 0 ..< prompt.count {
-                func argmax(_ t: Tensor) -> Int { (0 ..< t.columns).max { t.data[row * t.columns + $0] < t.data[row * t.columns + $1] }! }
-                if argmax(bf16) == argmax(expected) { agree += 1 }
-            }
-            XCTAssertGreaterThanOrEqual(Double(agree) / Double(prompt.count), 0.9, "\(name): top-1 at \(agree) of \(prompt.count) positions")
+            let agree = ModelFixtures.topOneAgreements(bf16, expected)
+            XCTAssertGreaterThanOrEqual(Double(agree) / Double(expected.rows), 0.9, "\(name): top-1 at \(agree) of \(expected.rows) positions")
         }
     }
 }

@@ -44,22 +44,10 @@ final class Int8WeightsTests: XCTestCase {
         guard case .int8 = quantized.text.layers[0].query.matrix, case .int8 = quantized.vision.layers[0].fc1.matrix else {
             return XCTFail("linear matrices should be 8-bit")
         }
-        let reference = try ModelFixtures.tensors(name)
-        let prompt = try ModelFixtures.reference(name).prompt_ids
-        func logits(_ model: LlavaModel) throws -> Tensor {
-            let features = try model.imageFeatures(pixels: reference.tensor("pixel_values"))
-            let embeddings = try model.embed(ids: prompt, imageFeatures: features)
-            let hidden = model.decode(embeddings: embeddings, segments: [.init(cache: model.makeCache(capacity: prompt.count), rows: 0 ..< prompt.count)])
-            return model.logits(hidden: hidden)
-        }
-        let expected = try logits(full), got = try logits(quantized)
+        let expected = try ModelFixtures.promptLogits(full, fixture: name), got = try ModelFixtures.promptLogits(quantized, fixture: name)
         let (error, diff, _) = ModelFixtures.relativeError(got, expected)
         XCTAssertLessThan(error, 5e-2, "8-bit logits differ by \(diff)")
-        var agree = 0
-        for row in 0 ..< prompt.count {
-            func argmax(_ t: Tensor) -> Int { (0 ..< t.columns).max { t.data[row * t.columns + $0] < t.data[row * t.columns + $1] }! }
-            if argmax(got) == argmax(expected) { agree += 1 }
-        }
-        XCTAssertGreaterThanOrEqual(Double(agree) / Double(prompt.count), 0.9, "top-1 at \(agree) of \(prompt.count) positions")
+        let agree = ModelFixtures.topOneAgreements(got, expected)
+        XCTAssertGreaterThanOrEqual(Double(agree) / Double(expected.rows), 0.9, "top-1 at \(agree) of \(expected.rows) positions")
     }
 }

@@ -28,11 +28,7 @@ final class LlavaReferenceTests: XCTestCase {
             let model = try LlavaModel.load(from: ModelFixtures.directory(name))
             let reference = try ModelFixtures.tensors(name)
             let prompt = try ModelFixtures.reference(name).prompt_ids
-            let features = try model.imageFeatures(pixels: reference.tensor("pixel_values"))
-            let embeddings = try model.embed(ids: prompt, imageFeatures: features)
-            let cache = model.makeCache(capacity: prompt.count)
-            let hidden = model.decode(embeddings: embeddings, segments: [.init(cache: cache, rows: 0 ..< prompt.count)])
-            let logits = model.logits(hidden: hidden)
+            let logits = try ModelFixtures.promptLogits(model, fixture: name)
             let all = try reference.tensor("all_logits")
             let (error, diff, scale) = ModelFixtures.relativeError(logits, all)
             print("\(name): logits max diff \(diff), max |logit| \(scale)")

@@ -64,17 +64,13 @@ final class ServedBranchLoRA: Adapter, @unchecked Sendable {
     func copy() -> any Adapter { self }
 
     /// Bytes its matrices hold.
-    var bytes: Int {
-        ([trunk] + Array(taskBranches.values)).reduce(0) { sum, matrix in
-            if case let .half(m) = matrix { return sum + 2 * m.count }
-            return sum + 4 * matrix.shape.reduce(1, *)
-        }
-    }
+    var bytes: Int { taskBranches.values.reduce(trunk.bytes) { $0 + $1.bytes } }
 }
 
 extension AdapterSet {
-    /// Whether these are a served snapshot's adapters (which cannot train or be saved).
     /// Bytes the served adapters' matrices hold (0 for adapters kept in full).
     public var servedBytes: Int { layers.reduce(0) { $0 + $1.values.reduce(0) { $0 + (($1 as? ServedBranchLoRA)?.bytes ?? 0) } } }
+
+    /// Whether these are a served snapshot's adapters (which cannot train or be saved).
     var isServedForm: Bool { layers.contains { $0.values.contains { $0 is ServedBranchLoRA } } }
 }
