@@ -7,6 +7,7 @@ extension QuestionFamily {
         case .colour: return composeColour(&composer)
         case .shape: return composeShape(&composer)
         case .count: return composeCount(&composer)
+        case .countSize: return composeCountBySize(&composer)
         case .position: return composePosition(&composer)
         case .size: return composeSize(&composer)
         case .glyph: return composeGlyph(&composer)
@@ -69,6 +70,25 @@ extension QuestionFamily {
             guard composer.addShape(kind, colour: colour, size: size) != nil else { return nil }
         }
         return (phrase(&composer), String(count))
+    }
+
+    // Objects of the named size, among 2–6 of both sizes: counting what an attribute picks out, so that a
+    // pushed task counting by colour or by shape finds the skill there (docs/BENCHMARK.md). Three big objects
+    // seldom fit beside small ones (the redrawn scenes would make 3 a rare answer), so "big" counts 0–2.
+    private func composeCountBySize(_ composer: inout SceneComposer) -> (String, String)? {
+        let asked: ObjectSize = composer.random.chance(0.5) ? .large : .small
+        let matching = composer.random.int(in: 0 ... (asked == .large ? 2 : 4))
+        let others = composer.random.int(in: max(2 - matching, matching == 0 ? 1 : 0) ... (asked == .large ? 4 - matching : min(2, 5 - matching)))
+        // Big objects first: placed after small ones they seldom find room.
+        let sizes = (Array(repeating: asked, count: matching) + Array(repeating: asked == .large ? ObjectSize.small : .large, count: others))
+            .sorted { $0 == .large && $1 == .small }
+        for size in sizes {
+            guard composer.addShape(composer.random.pick(ShapeKind.allCases), colour: composer.random.pick(Colour.allCases), size: size) != nil else {
+                return nil
+            }
+        }
+        let word = asked == .small ? "small" : composer.random.pick(["big", "large"])
+        return (phrase(&composer, ["size": word]), String(matching))
     }
 
     // Cell of the named shape: its centre is at least 0.06 × size inside a cell's borders.

@@ -22,8 +22,12 @@ public enum PatchLabels {
         /// tower can learn from every scene it sees, where the decoder learns to count from `count`
         /// questions alone.
         case objects
+        /// Whether the patch holds an object's centre (1) or only another part of an object (0; background
+        /// is no target): one patch per object, whatever its size, so counting objects is counting these
+        /// patches rather than estimating area (docs/BENCHMARK.md).
+        case centre
 
-        public static let standard: [LabelSet] = [.identity, .colour, .size, .row, .column, .glyph]
+        public static let standard: [LabelSet] = [.identity, .colour, .size, .row, .column, .glyph, .centre]
 
         /// Classes of this set for a `grid` × `grid` patch grid.
         public func classCount(grid: Int) -> Int {
@@ -34,6 +38,7 @@ public enum PatchLabels {
             case .row, .column: grid
             case .glyph: GlyphFont.characters.count
             case .objects: PatchLabels.maxObjects + 1
+            case .centre: 2
             }
         }
 
@@ -79,6 +84,7 @@ public enum PatchLabels {
         var identity = [Int](repeating: 0, count: grid * grid)
         var colour = identity, size = identity
         var best = [Int](repeating: 0, count: grid * grid)
+        var centre = [Int](repeating: -1, count: grid * grid)
         let threshold = Self.threshold(patchSize: patchSize)
         for (object, covered) in zip(scene.objects, coverages) {
             let label: Int
@@ -92,6 +98,11 @@ public enum PatchLabels {
                 colour[patch] = 1 + Colour.allCases.firstIndex(of: object.colour)!
                 size[patch] = 1 + ObjectSize.allCases.firstIndex(of: object.size)!
             }
+            for patch in covered.indices where covered[patch] >= threshold && centre[patch] < 0 { centre[patch] = 0 }
+        }
+        for object in scene.objects {
+            let column = min(grid - 1, max(0, Int(object.centreX) / patchSize)), row = min(grid - 1, max(0, Int(object.centreY) / patchSize))
+            centre[row * grid + column] = 1
         }
         let patches = 0 ..< grid * grid
         return sets.map { set in
@@ -103,6 +114,7 @@ public enum PatchLabels {
             case .column: patches.map { $0 % grid }
             case .glyph: identity.map { $0 >= firstGlyphIdentity ? $0 - firstGlyphIdentity : -1 }
             case .objects: Array(repeating: min(scene.objects.count, maxObjects), count: grid * grid)
+            case .centre: centre
             }
         }
     }

@@ -3,7 +3,7 @@ import Foundation
 /// A question family: one kind of question over freshly drawn scenes, used as one task. Raw values are
 /// stable names for the command line, dataset folders and task names.
 ///
-/// Ten **base** families train the default model from scratch; eight **continual** families form the
+/// Eleven **base** families train the default model from scratch; eight **continual** families form the
 /// continual-learning benchmark (`ShapesWorld.continualSequence`), which pretraining never sees. Continual
 /// families reuse what base training teaches the vision tower (colours, shapes, sizes, positions, glyphs)
 /// but ask for different outputs, and come in pairs that share scenes or phrasing with different answer
@@ -11,6 +11,7 @@ import Foundation
 public enum QuestionFamily: String, CaseIterable, Sendable, Codable {
     // Base families.
     case colour, shape, count, position, size, glyph, exists, relation, arithmetic, describe
+    case countSize = "count-size"
     // Continual families.
     case countColour = "count-colour"
     case colourAt = "colour-at"
@@ -25,7 +26,7 @@ public enum QuestionFamily: String, CaseIterable, Sendable, Codable {
     public var isBase: Bool { QuestionFamily.baseFamilies.contains(self) }
 
     static let baseFamilies: [QuestionFamily] = [.colour, .shape, .count, .position, .size, .glyph, .exists, .relation,
-                                                 .arithmetic, .describe]
+                                                 .arithmetic, .describe, .countSize]
     static let continualSequence: [QuestionFamily] = [.countColour, .colourAt, .shapeAt, .minus, .biggestColour, .oddShape,
                                                       .glyphByColour, .countShape]
 
@@ -35,6 +36,7 @@ public enum QuestionFamily: String, CaseIterable, Sendable, Codable {
         case .colour: return "colour of the named shape; 1–3 objects, all shapes and colours different"
         case .shape: return "shape of the object with the named colour; 1–3 objects, all shapes and colours different"
         case .count: return "number of objects; 1–5 shapes"
+        case .countSize: return "number of big (0–2) or small (0–4) objects; 2–5 objects"
         case .position: return "grid cell (3 × 3) of the named shape's centre; 1–3 objects, all shapes different"
         case .size: return "the bigger of two named shapes (one small, one large); 2–3 objects"
         case .glyph: return "the character shown; one glyph, sometimes with small shapes beside it"
@@ -59,6 +61,7 @@ public enum QuestionFamily: String, CaseIterable, Sendable, Codable {
         case .colour, .colourAt, .biggestColour: return "a colour (8)"
         case .shape, .size, .shapeAt, .oddShape: return "a shape (8)"
         case .count: return "1–5"
+        case .countSize: return "0–4"
         case .position: return "a cell (9): top left, top centre, ..., bottom right"
         case .glyph, .glyphByColour: return "a character (36): 0–9, A–Z"
         case .exists, .relation: return "yes or no"
@@ -81,6 +84,9 @@ public enum QuestionFamily: String, CaseIterable, Sendable, Codable {
         case .count:
             return ["How many objects are there?", "How many shapes are in the picture?", "Count the objects.",
                     "What is the number of shapes?"]
+        case .countSize:
+            return ["How many {size} objects are there?", "How many {size} shapes are in the picture?", "Count the {size} objects.",
+                    "What is the number of {size} shapes?"]
         case .position:
             return ["Where is the {shape}?", "In which part of the image is the {shape}?", "Where is the {shape} located?",
                     "Which area of the picture holds the {shape}?"]

@@ -19,7 +19,7 @@ final class FamilyTests: XCTestCase {
         let characters = Set(GlyphFont.characters.map { String($0) })
         func numbers(_ range: ClosedRange<Int>) -> Set<String> { Set(range.map(String.init)) }
         let spaces: [QuestionFamily: Set<String>] = [
-            .colour: colours, .shape: shapes, .count: numbers(1 ... 5), .position: Set(GridCell.allCases.map(\.rawValue)),
+            .colour: colours, .shape: shapes, .count: numbers(1 ... 5), .countSize: numbers(0 ... 4), .position: Set(GridCell.allCases.map(\.rawValue)),
             .size: shapes, .glyph: characters, .exists: ["yes", "no"], .relation: ["yes", "no"], .arithmetic: numbers(0 ... 18),
             .describe: Set(colours.flatMap { colour in shapes.map { "\(colour) \($0)" } }),
             .countColour: numbers(0 ... 4), .colourAt: colours, .shapeAt: shapes, .minus: numbers(0 ... 9),
@@ -43,7 +43,7 @@ final class FamilyTests: XCTestCase {
     func testEachFamilyUsesAtLeastThreePhrasings() {
         // The question with every vocabulary word blanked out is its phrasing.
         var vocabulary = Set(Colour.allCases.map(\.rawValue) + ShapeKind.allCases.map(\.rawValue) + ShapeKind.allCases.map(\.plural))
-        vocabulary.formUnion(["a", "an"])
+        vocabulary.formUnion(["a", "an", "big", "large", "small"])
         for family in QuestionFamily.allCases {
             var skeletons = Set<String>()
             for index in 0 ..< 40 {
@@ -63,7 +63,7 @@ final class FamilyTests: XCTestCase {
     }
 
     func testBaseAndContinualSplit() {
-        XCTAssertEqual(ShapesWorld.baseFamilies.count, 10)
+        XCTAssertEqual(ShapesWorld.baseFamilies.count, 11)
         XCTAssertGreaterThanOrEqual(ShapesWorld.continualSequence.count, 6)
         XCTAssertTrue(Set(ShapesWorld.baseFamilies).isDisjoint(with: ShapesWorld.continualSequence))
         XCTAssertEqual(Set(ShapesWorld.baseFamilies).union(ShapesWorld.continualSequence), Set(QuestionFamily.allCases))

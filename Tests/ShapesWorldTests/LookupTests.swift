@@ -31,7 +31,7 @@ final class LookupTests: XCTestCase {
                     return word
                 }
                 switch family {
-                case .count:
+                case .count, .countSize:
                     break
                 case .colour, .position:
                     let named = found(.firstByShape)

@@ -23,6 +23,8 @@ final class PatchLabelTests: XCTestCase {
         expected += [[Int]](repeating: [Int](repeating: 0, count: 64), count: 2)
         expected += [(0 ..< 64).map { $0 / 8 }, (0 ..< 64).map { $0 % 8 }]  // each patch's row and column
         expected.append([Int](repeating: -1, count: 64))  // which glyph, on glyph patches only
+        expected.append([Int](repeating: -1, count: 64))  // centre: 1 where an object's centre is, 0 on its other patches
+        expected[6][9] = 1; expected[6][4 * 8 + 5] = 0; expected[6][4 * 8 + 6] = 1
         expected[0][9] = squareIdentity; expected[1][9] = 1 + Colour.allCases.firstIndex(of: .blue)!; expected[2][9] = 1
         for patch in [4 * 8 + 5, 4 * 8 + 6] {
             expected[0][patch] = glyphIdentity; expected[1][patch] = 1 + Colour.allCases.firstIndex(of: .red)!; expected[2][patch] = 2
@@ -47,6 +49,21 @@ final class PatchLabelTests: XCTestCase {
         XCTAssertEqual(Set(PatchLabels.labels(of: scene, patchSize: 8, sets: [.objects])[0]), [PatchLabels.maxObjects])
         XCTAssertEqual(PatchLabels.LabelSet.parseList("identity, objects,stripes").sets, [.identity, .objects])
         XCTAssertEqual(PatchLabels.LabelSet.parseList("identity, objects,stripes").unknown, ["stripes"])
+    }
+
+    /// `centre` marks one patch per object, the one holding its centre, whatever the object's size: a scene's
+    /// objects are its centre patches, and the rest of each object is 0, background no target.
+    func testCentreSetMarksOnePatchPerObject() {
+        let world = ShapesWorld(seed: 5)
+        for index in 0 ..< 40 {
+            let scene = world.question(.countSize, index: index).scene
+            let centre = PatchLabels.labels(of: scene, patchSize: 8, sets: [.centre])[0]
+            XCTAssertEqual(centre.filter { $0 == 1 }.count, scene.objects.count, "scene \(index)")
+            let identity = PatchLabels.labels(of: scene, patchSize: 8, sets: [.identity])[0]
+            for patch in centre.indices where centre[patch] == 0 { XCTAssertGreaterThan(identity[patch], 0, "a 0 is on an object") }
+            let large = scene.objects.filter { $0.size == .large }
+            if !large.isEmpty { XCTAssertGreaterThan(centre.filter { $0 >= 0 }.count, scene.objects.count, "big objects cover more than their centre") }
+        }
     }
 
     /// A patch only grazed by an object (less than an eighth of its pixels) stays background.

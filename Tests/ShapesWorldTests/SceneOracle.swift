@@ -40,6 +40,11 @@ struct SceneOracle {
         case .count:
             guard scene.glyphs.isEmpty else { throw Failure("count scenes hold only shapes") }
             return String(objects.count)
+        case .countSize:
+            let asked: ObjectSize = words.contains("small") ? .small : .large
+            guard words.contains("small") != (words.contains("big") || words.contains("large")) else { throw Failure("\(question): names no one size") }
+            guard objects.count >= 2 else { throw Failure("\(question): fewer than two objects") }
+            return String(objects.filter { $0.size == asked }.count)
         case .position:
             let target = try only(objects.filter { $0.shape == shapes.first }, "the shape")
             let third = size / 3
