@@ -27,7 +27,7 @@ public enum PatchLabels {
         /// patches rather than estimating area (docs/BENCHMARK.md).
         case centre
 
-        public static let standard: [LabelSet] = [.identity, .colour, .size, .row, .column, .glyph, .centre]
+        public static let standard: [LabelSet] = [.identity, .colour, .size, .row, .column, .glyph]
 
         /// Classes of this set for a `grid` × `grid` patch grid.
         public func classCount(grid: Int) -> Int {

@@ -32,7 +32,7 @@ public struct ShapesWorld: Sendable {
     public let seed: UInt64
     public let style: ShapesStyle
 
-    /// The eleven families the default model is pretrained on.
+    /// The ten families the default model is pretrained on.
     public static let baseFamilies: [QuestionFamily] = QuestionFamily.baseFamilies
     /// The eight continual-learning tasks, in benchmark order; pretraining never sees them.
     public static let continualSequence: [QuestionFamily] = QuestionFamily.continualSequence

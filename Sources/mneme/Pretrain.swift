@@ -123,7 +123,9 @@ struct Pretrain: ParsableCommand {
         }
 
         // 1. Tokenizer: the text of every family (base and continual), so pushed tasks' words are cheap too.
-        let corpus = world.generateMixed(families: QuestionFamily.allCases, count: 20_000, start: 1 << 30)
+        // Base then continual families, in the order that made the shipped model's tokenizer: a family added
+        // later (count-size) must not change the tokenizer its recipe reproduces.
+        let corpus = world.generateMixed(families: ShapesWorld.baseFamilies + ShapesWorld.continualSequence, count: 20_000, start: 1 << 30)
             .flatMap { [$0.question, " " + $0.answer] } + [promptTemplate]
         let trained = BPETrainer(vocabularySize: 1024, specialTokens: ["<s>", "</s>", "<pad>", "<image>"], minimumFrequency: 2,
                                  bosToken: "<s>", eosToken: "</s>", padToken: "<pad>").train(corpus: corpus)
@@ -275,6 +277,7 @@ struct Pretrain: ParsableCommand {
             + (curriculum ? " --curriculum --eval-every \(evalEvery) --eval-items \(evalItems)" : "")
             + (families == "base" ? "" : " --families \(families)")
             + (promptTemplate == ModelSettings.defaultTemplate ? "" : " --prompt-template '\(promptTemplate)'")
+            + (resume ? " --resume" : "")
     }
 
     /// The task selector's keys for the base model: several prototypes per family, from items of an index range

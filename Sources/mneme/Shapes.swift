@@ -161,7 +161,7 @@ struct ShapesExamples: ParsableCommand {
     func run() throws {
         let world = ShapesWorld(seed: seed)
         for family in try ShapesOptions.families(families) {
-            print("\(family.rawValue) (\(family.isBase ? "base" : "continual")): \(family.summary)")
+            print("\(family.rawValue) (\(family.role)): \(family.summary)")
             for index in 0 ..< max(0, count) {
                 let (_, question, answer) = world.question(family, index: index)
                 print("  \(question) → \(answer)")

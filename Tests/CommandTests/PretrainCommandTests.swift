@@ -15,7 +15,7 @@ final class PretrainCommandTests: XCTestCase {
             "--patch-loss", "0.5", "--tower-steps", "30", "--tower-batch", "8", "--tower-lr", "0.002",
             "--tower-mix", "glyph=3", "--patch-labels", "identity,glyph", "--vision-feature-layer", "-1",
             "--attention-loss", "2", "--attention-queries", "every-answer-token", "--curriculum",
-            "--eval-every", "40", "--eval-items", "12", "--families", "count,glyph",
+            "--eval-every", "40", "--eval-items", "12", "--families", "count,glyph", "--resume",
         ])
         let words = command.split(separator: " ").map(String.init)
         XCTAssertEqual(Array(words.prefix(2)), ["mneme", "pretrain"])
@@ -30,6 +30,8 @@ final class PretrainCommandTests: XCTestCase {
         XCTAssertEqual([repeated.towerSteps, repeated.towerBatch, repeated.evalEvery, repeated.evalItems], [30, 8, 40, 12])
         XCTAssertEqual([repeated.lr, repeated.patchLoss, repeated.towerLr, repeated.attentionLoss], [0.0002, 0.5, 0.002, 2])
         XCTAssertTrue(repeated.curriculum)
+        // A continued run says so (its pretrain.json has the step it resumed from).
+        XCTAssertTrue(repeated.resume)
         XCTAssertEqual(repeated.recipeCommand, command)
     }
 
@@ -39,5 +41,6 @@ final class PretrainCommandTests: XCTestCase {
         XCTAssertFalse(command.contains("--patch-labels"), command)
         XCTAssertFalse(command.contains("--families"), command)
         XCTAssertFalse(command.contains("--attention"), command)
+        XCTAssertFalse(command.contains("--resume"), command)
     }
 }

@@ -63,10 +63,11 @@ final class FamilyTests: XCTestCase {
     }
 
     func testBaseAndContinualSplit() {
-        XCTAssertEqual(ShapesWorld.baseFamilies.count, 11)
+        XCTAssertEqual(ShapesWorld.baseFamilies.count, 10)
         XCTAssertGreaterThanOrEqual(ShapesWorld.continualSequence.count, 6)
         XCTAssertTrue(Set(ShapesWorld.baseFamilies).isDisjoint(with: ShapesWorld.continualSequence))
-        XCTAssertEqual(Set(ShapesWorld.baseFamilies).union(ShapesWorld.continualSequence), Set(QuestionFamily.allCases))
+        XCTAssertEqual(Set(ShapesWorld.baseFamilies).union(ShapesWorld.continualSequence).union([.countSize]), Set(QuestionFamily.allCases))
+        XCTAssertEqual([QuestionFamily.count, .countColour, .countSize].map(\.role), ["base", "continual", "pretraining"])
         XCTAssertEqual(QuestionFamily.parseList("base").families, ShapesWorld.baseFamilies)
         XCTAssertEqual(QuestionFamily.parseList("continual").families, ShapesWorld.continualSequence)
         let parsed = QuestionFamily.parseList("count, colour-at,count,bogus")

@@ -23,8 +23,6 @@ final class PatchLabelTests: XCTestCase {
         expected += [[Int]](repeating: [Int](repeating: 0, count: 64), count: 2)
         expected += [(0 ..< 64).map { $0 / 8 }, (0 ..< 64).map { $0 % 8 }]  // each patch's row and column
         expected.append([Int](repeating: -1, count: 64))  // which glyph, on glyph patches only
-        expected.append([Int](repeating: -1, count: 64))  // centre: 1 where an object's centre is, 0 on its other patches
-        expected[6][9] = 1; expected[6][4 * 8 + 5] = 0; expected[6][4 * 8 + 6] = 1
         expected[0][9] = squareIdentity; expected[1][9] = 1 + Colour.allCases.firstIndex(of: .blue)!; expected[2][9] = 1
         for patch in [4 * 8 + 5, 4 * 8 + 6] {
             expected[0][patch] = glyphIdentity; expected[1][patch] = 1 + Colour.allCases.firstIndex(of: .red)!; expected[2][patch] = 2
