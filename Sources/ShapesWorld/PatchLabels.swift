@@ -26,12 +26,29 @@ public enum PatchLabels {
         /// is no target): one patch per object, whatever its size, so counting objects is counting these
         /// patches rather than estimating area (docs/BENCHMARK.md).
         case centre
+        /// The patch's column as an order, not a class: one yes/no head per column boundary k (1 ≤ k < grid),
+        /// "is this patch's column k or further right" (a thermometer code), so the tower's features must put
+        /// the columns on a line — which "is A left of B" compares — where the `column` head may keep them as
+        /// unordered classes. Rows need no such head: the image tokens run row by row, so rows are eight
+        /// positions apart in the decoder as well.
+        case columnOrder = "column-order"
 
         public static let standard: [LabelSet] = [.identity, .colour, .size, .row, .column, .glyph]
 
-        /// Classes of this set for a `grid` × `grid` patch grid.
-        public func classCount(grid: Int) -> Int {
+        /// Classes of each of this set's heads for a `grid` × `grid` patch grid: one head for every set but
+        /// `columnOrder`, which has one per column boundary.
+        public func classCounts(grid: Int) -> [Int] {
+            self == .columnOrder ? Array(repeating: 2, count: grid - 1) : [classCount(grid: grid)]
+        }
+
+        /// The names of this set's heads, for reports.
+        public func headNames(grid: Int) -> [String] {
+            self == .columnOrder ? (1 ..< grid).map { "\(rawValue)≥\($0)" } : [rawValue]
+        }
+
+        private func classCount(grid: Int) -> Int {
             switch self {
+            case .columnOrder: 2
             case .identity: PatchLabels.firstGlyphIdentity + GlyphFont.characters.count
             case .colour: 1 + Colour.allCases.count
             case .size: 1 + ObjectSize.allCases.count
@@ -55,9 +72,9 @@ public enum PatchLabels {
     /// The `objects` set's largest class: scenes with more objects are labelled this many.
     public static let maxObjects = 8
 
-    /// The class counts of `sets`, in head order, for a `grid` × `grid` patch grid.
+    /// The class counts of `sets`' heads, in head order, for a `grid` × `grid` patch grid.
     public static func classCounts(grid: Int, sets: [LabelSet] = LabelSet.standard) -> [Int] {
-        sets.map { $0.classCount(grid: grid) }
+        sets.flatMap { $0.classCounts(grid: grid) }
     }
 
     /// The identity class of the first glyph: classes 1 … are the shapes, then the glyphs.
@@ -66,7 +83,7 @@ public enum PatchLabels {
     /// A patch belongs to an object when the object covers at least this fraction of its pixels.
     static let minimumCoverage = 0.125
 
-    /// One array per label set of `sets`, row-major over the patch grid (as CLIP orders its patches).
+    /// One array per head of `sets` (`classCounts`), row-major over the patch grid (as CLIP orders its patches).
     public static func labels(of scene: Scene, patchSize: Int, sets: [LabelSet] = LabelSet.standard) -> [[Int]] {
         labels(of: scene, patchSize: patchSize, sets: sets, coverages: coverages(of: scene, patchSize: patchSize))
     }
@@ -105,16 +122,17 @@ public enum PatchLabels {
             centre[row * grid + column] = 1
         }
         let patches = 0 ..< grid * grid
-        return sets.map { set in
+        return sets.flatMap { set -> [[Int]] in
             switch set {
-            case .identity: identity.map { $0 > 0 ? $0 : -1 }
-            case .colour: colour
-            case .size: size
-            case .row: patches.map { $0 / grid }
-            case .column: patches.map { $0 % grid }
-            case .glyph: identity.map { $0 >= firstGlyphIdentity ? $0 - firstGlyphIdentity : -1 }
-            case .objects: Array(repeating: min(scene.objects.count, maxObjects), count: grid * grid)
-            case .centre: centre
+            case .identity: [identity.map { $0 > 0 ? $0 : -1 }]
+            case .colour: [colour]
+            case .size: [size]
+            case .row: [patches.map { $0 / grid }]
+            case .column: [patches.map { $0 % grid }]
+            case .glyph: [identity.map { $0 >= firstGlyphIdentity ? $0 - firstGlyphIdentity : -1 }]
+            case .objects: [Array(repeating: min(scene.objects.count, maxObjects), count: grid * grid)]
+            case .centre: [centre]
+            case .columnOrder: (1 ..< grid).map { boundary in patches.map { $0 % grid >= boundary ? 1 : 0 } }
             }
         }
     }

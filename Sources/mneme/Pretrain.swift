@@ -193,7 +193,7 @@ struct Pretrain: ParsableCommand {
             })
             if let heads = pretraining.patchSupervision {
                 let scenes = world.generateMixed(families: families, count: 50 * families.count, start: ShapesWorld.heldOutStart)
-                towerAccuracy = TowerAccuracy(supervision: heads, sets: labelSets, pipeline: pipeline,
+                towerAccuracy = TowerAccuracy(supervision: heads, sets: labelSets, grid: config.visionConfig.imageSize / config.visionConfig.patchSize, pipeline: pipeline,
                                               items: scenes.map { Self.item($0, patchSize: config.visionConfig.patchSize, labelSets: labelSets) })
                 FileHandle.standardError.write(Data("\n\(towerAccuracy!.summary)\n".utf8))
             }

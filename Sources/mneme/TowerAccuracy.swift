@@ -13,9 +13,9 @@ struct TowerAccuracy {
     var glyphPatches: Double
     var glyphsRead: Double
 
-    /// `sets` are the heads' label sets, in head order.
-    init(supervision: PatchSupervision, sets: [PatchLabels.LabelSet], pipeline: LlavaPipeline, items: [LabeledItem]) {
-        headNames = sets.map(\.rawValue)
+    /// `sets` are the heads' label sets, in head order, for a `grid` × `grid` patch grid.
+    init(supervision: PatchSupervision, sets: [PatchLabels.LabelSet], grid: Int, pipeline: LlavaPipeline, items: [LabeledItem]) {
+        headNames = sets.flatMap { $0.headNames(grid: grid) }
         let predicted = supervision.predictions(model: pipeline.model, pixels: items.map { pipeline.pixels(of: $0.image) })
         let labels = items.map { $0.patchLabels! }
         perHead = predicted.indices.map { head in
@@ -29,7 +29,7 @@ struct TowerAccuracy {
             return Double(right) / Double(max(total, 1))
         }
         var shape = (0, 0), glyph = (0, 0), read = (0, 0)
-        let identity = sets.firstIndex(of: .identity) ?? -1
+        let identity = sets.firstIndex(of: .identity).map { index in sets[..<index].reduce(0) { $0 + $1.classCounts(grid: grid).count } } ?? -1
         let identityGuesses: [[Int]] = identity >= 0 ? predicted[identity] : []
         for (image, guesses) in identityGuesses.enumerated() {
             var votes: [Int: [Int: Int]] = [:]

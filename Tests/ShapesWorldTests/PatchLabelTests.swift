@@ -49,6 +49,23 @@ final class PatchLabelTests: XCTestCase {
         XCTAssertEqual(PatchLabels.LabelSet.parseList("identity, objects,stripes").unknown, ["stripes"])
     }
 
+    /// `column-order` is one yes/no head per column boundary: head k says whether the patch's column is k or
+    /// further right, on every patch; the heads come where the set is named, among the other sets' heads.
+    func testColumnOrderIsAThermometerCodeOfTheColumn() {
+        var scene = Scene(size: 64, background: Background(shade: 120))
+        scene.objects.append(object(.shape(.circle), .green, .small, x: 12, y: 12, half: 4))
+        let labels = PatchLabels.labels(of: scene, patchSize: 8, sets: [.row, .columnOrder, .column])
+        XCTAssertEqual(labels.count, 1 + 7 + 1)
+        XCTAssertEqual(PatchLabels.classCounts(grid: 8, sets: [.row, .columnOrder, .column]), [8, 2, 2, 2, 2, 2, 2, 2, 8])
+        XCTAssertEqual(PatchLabels.LabelSet.columnOrder.headNames(grid: 4), ["column-order≥1", "column-order≥2", "column-order≥3"])
+        for patch in 0 ..< 64 {
+            let code = (1 ... 7).map { labels[$0][patch] }
+            XCTAssertEqual(code.reduce(0, +), patch % 8, "patch \(patch): the number of boundaries to its left")
+            XCTAssertEqual(code, code.sorted(by: >), "patch \(patch): ones then zeros")
+        }
+        XCTAssertEqual(labels[8], (0 ..< 64).map { $0 % 8 })
+    }
+
     /// `centre` marks one patch per object, the one holding its centre, whatever the object's size: a scene's
     /// objects are its centre patches, and the rest of each object is 0, background no target.
     func testCentreSetMarksOnePatchPerObject() {
