@@ -11,9 +11,9 @@ import Foundation
 public enum QuestionFamily: String, CaseIterable, Sendable, Codable {
     // Base families.
     case colour, shape, count, position, size, glyph, exists, relation, arithmetic, describe
-    // A pretraining family outside `base`: counting by an attribute (docs/BENCHMARK.md). Models trained with
-    // it so far lose `relation`'s left and right (models/default/README.md, runs M and N), so the shipped
-    // recipe does not use it yet.
+    // A pretraining family outside `base`: counting by an attribute (docs/BENCHMARK.md). The first models
+    // trained with it lost `relation`'s left and right; with the `column-order` patch labels one run kept them
+    // (models/default/README.md, runs M, N and P), so the shipped recipe does not use it yet.
     case countSize = "count-size"
     // Continual families.
     case countColour = "count-colour"
