@@ -80,9 +80,8 @@ extension QuestionFamily {
         let matching = composer.random.int(in: 0 ... (asked == .large ? 2 : 4))
         let others = composer.random.int(in: max(2 - matching, matching == 0 ? 1 : 0) ... (asked == .large ? 4 - matching : min(2, 5 - matching)))
         // Big objects first: placed after small ones they seldom find room.
-        let sizes = (Array(repeating: asked, count: matching) + Array(repeating: asked == .large ? ObjectSize.small : .large, count: others))
-            .sorted { $0 == .large && $1 == .small }
-        for size in sizes {
+        let (big, small) = asked == .large ? (matching, others) : (others, matching)
+        for size in Array(repeating: ObjectSize.large, count: big) + Array(repeating: .small, count: small) {
             guard composer.addShape(composer.random.pick(ShapeKind.allCases), colour: composer.random.pick(Colour.allCases), size: size) != nil else {
                 return nil
             }

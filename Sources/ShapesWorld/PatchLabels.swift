@@ -35,27 +35,29 @@ public enum PatchLabels {
 
         public static let standard: [LabelSet] = [.identity, .colour, .size, .row, .column, .glyph]
 
-        /// Classes of each of this set's heads for a `grid` × `grid` patch grid: one head for every set but
-        /// `columnOrder`, which has one per column boundary.
+        /// Classes of each of this set's heads for a `grid` × `grid` patch grid.
         public func classCounts(grid: Int) -> [Int] {
-            self == .columnOrder ? Array(repeating: 2, count: grid - 1) : [classCount(grid: grid)]
+            Array(repeating: classCount(grid: grid), count: headCount(grid: grid))
         }
 
         /// The names of this set's heads, for reports.
         public func headNames(grid: Int) -> [String] {
-            self == .columnOrder ? (1 ..< grid).map { "\(rawValue)≥\($0)" } : [rawValue]
+            headCount(grid: grid) == 1 ? [rawValue] : (1 ... headCount(grid: grid)).map { "\(rawValue)≥\($0)" }
         }
 
+        /// One head for every set but `columnOrder`, which has one per column boundary.
+        private func headCount(grid: Int) -> Int { self == .columnOrder ? grid - 1 : 1 }
+
+        /// Classes of each of this set's heads.
         private func classCount(grid: Int) -> Int {
             switch self {
-            case .columnOrder: 2
+            case .centre, .columnOrder: 2
             case .identity: PatchLabels.firstGlyphIdentity + GlyphFont.characters.count
             case .colour: 1 + Colour.allCases.count
             case .size: 1 + ObjectSize.allCases.count
             case .row, .column: grid
             case .glyph: GlyphFont.characters.count
             case .objects: PatchLabels.maxObjects + 1
-            case .centre: 2
             }
         }
 
@@ -115,7 +117,7 @@ public enum PatchLabels {
                 colour[patch] = 1 + Colour.allCases.firstIndex(of: object.colour)!
                 size[patch] = 1 + ObjectSize.allCases.firstIndex(of: object.size)!
             }
-            for patch in covered.indices where covered[patch] >= threshold && centre[patch] < 0 { centre[patch] = 0 }
+            for patch in covered.indices where covered[patch] >= threshold { centre[patch] = 0 }
         }
         for object in scene.objects {
             let column = min(grid - 1, max(0, Int(object.centreX) / patchSize)), row = min(grid - 1, max(0, Int(object.centreY) / patchSize))

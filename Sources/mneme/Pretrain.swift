@@ -122,13 +122,8 @@ struct Pretrain: ParsableCommand {
             throw ValidationError("unknown families \(unknown.joined(separator: ", ")); see `mneme shapes examples`")
         }
 
-        // 1. Tokenizer: the text of every family (base and continual), so pushed tasks' words are cheap too.
-        // Base then continual families, in the order that made the shipped model's tokenizer: a family added
-        // later (count-size) must not change the tokenizer its recipe reproduces.
-        let corpus = world.generateMixed(families: ShapesWorld.baseFamilies + ShapesWorld.continualSequence, count: 20_000, start: 1 << 30)
-            .flatMap { [$0.question, " " + $0.answer] } + [promptTemplate]
-        let trained = BPETrainer(vocabularySize: 1024, specialTokens: ["<s>", "</s>", "<pad>", "<image>"], minimumFrequency: 2,
-                                 bosToken: "<s>", eosToken: "</s>", padToken: "<pad>").train(corpus: corpus)
+        // 1. Tokenizer.
+        let trained = Self.trainTokenizer(world: world, promptTemplate: promptTemplate)
         try trained.write(to: directory)
         let config = ModelRecipe.reference(tokenizer: trained, visionFeatureLayer: visionFeatureLayer)
         let attentionSupervision = attentionLoss > 0 ? AttentionSupervision(weight: attentionLoss, queries: attentionQueries) : nil
@@ -261,6 +256,16 @@ struct Pretrain: ParsableCommand {
                              to: directory.appendingPathComponent("pretrain.json"))
         print(String(format: "wrote %@ in %.1f min: mean held-out accuracy %.3f", out, seconds / 60, final.values.reduce(0, +) / Double(final.count)))
         for (family, value) in final.sorted(by: { $0.key < $1.key }) { print(String(format: "  %-12@ %.3f", family, value)) }
+    }
+
+    /// A byte-level BPE tokenizer on the text of every base and continual family, so pushed tasks' words are
+    /// cheap too. Base then continual families, in the order that made the shipped model's tokenizer: a family
+    /// added later (count-size) must not change the tokenizer its recipe reproduces.
+    static func trainTokenizer(world: ShapesWorld, promptTemplate: String) -> TrainedTokenizer {
+        let corpus = world.generateMixed(families: ShapesWorld.baseFamilies + ShapesWorld.continualSequence, count: 20_000, start: 1 << 30)
+            .flatMap { [$0.question, " " + $0.answer] } + [promptTemplate]
+        return BPETrainer(vocabularySize: 1024, specialTokens: ["<s>", "</s>", "<pad>", "<image>"], minimumFrequency: 2,
+                          bosToken: "<s>", eosToken: "</s>", padToken: "<pad>").train(corpus: corpus)
     }
 
     /// The command that repeats this run: every option that changes the model, none left at its default.

@@ -29,7 +29,8 @@ struct TowerAccuracy {
             return Double(right) / Double(max(total, 1))
         }
         var shape = (0, 0), glyph = (0, 0), read = (0, 0)
-        let identity = sets.firstIndex(of: .identity).map { index in sets[..<index].reduce(0) { $0 + $1.classCounts(grid: grid).count } } ?? -1
+        // The identity head comes after every head of the sets before it.
+        let identity = sets.firstIndex(of: .identity).map { PatchLabels.classCounts(grid: grid, sets: Array(sets[..<$0])).count } ?? -1
         let identityGuesses: [[Int]] = identity >= 0 ? predicted[identity] : []
         for (image, guesses) in identityGuesses.enumerated() {
             var votes: [Int: [Int: Int]] = [:]

@@ -1,3 +1,6 @@
+import Foundation
+import LLaVA
+import ShapesWorld
 import XCTest
 @testable import mneme
 
@@ -42,5 +45,19 @@ final class PretrainCommandTests: XCTestCase {
         XCTAssertFalse(command.contains("--families"), command)
         XCTAssertFalse(command.contains("--attention"), command)
         XCTAssertFalse(command.contains("--resume"), command)
+    }
+
+    /// The recipe trains the shipped model's tokenizer byte for byte: a family added to ShapesWorld must not
+    /// change the text it is trained on (it did once: the corpus was every family, and `count-size` changed it).
+    func testRecipeTrainsTheShippedTokenizer() throws {
+        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("models/default")
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("mneme-tokenizer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: out) }
+        try Pretrain.trainTokenizer(world: ShapesWorld(seed: 0), promptTemplate: ModelSettings.defaultTemplate).write(to: out)
+        for file in ["tokenizer.json", "tokenizer_config.json"] {
+            XCTAssertEqual(try Data(contentsOf: out.appendingPathComponent(file)), try Data(contentsOf: shipped.appendingPathComponent(file)), file)
+        }
     }
 }
