@@ -147,6 +147,29 @@ extension Linear {
         case let .int8(weight): Int8Linear.forward(out: out, input: input, weight: weight, bias: bias)
         }
     }
+
+    /// out (N, O) += input (N, I) · matrix (O, I)ᵀ in float32, for a small matrix (a served adapter's B_t): a
+    /// half or int8 matrix is widened into the thread's scratch buffer, so a product allocates nothing and the
+    /// sums are exactly those of the widened float32 matrix.
+    public static func accumulate(into out: Tensor, input: Tensor, matrix: WeightMatrix) {
+        let rows = input.rows, inFeatures = input.columns, outFeatures = matrix.shape[0]
+        precondition(matrix.shape[1] == inFeatures && out.count == rows * outFeatures, "linear \(input.shape)·\(matrix.shape) into \(out.shape)")
+        guard rows > 0 else { return }
+        let weights: UnsafePointer<Float>
+        switch matrix {
+        case let .full(weight): weights = UnsafePointer(weight.data)
+        case let .half(weight):
+            let scratch = HalfLinear.Scratch.current.floats(weight.count)
+            weight.widen(into: scratch)
+            weights = UnsafePointer(scratch)
+        case let .int8(weight):
+            let scratch = HalfLinear.Scratch.current.floats(weight.count)
+            weight.widen(into: scratch)
+            weights = UnsafePointer(scratch)
+        }
+        BLAS.gemm(transB: true, m: rows, n: outFeatures, k: inFeatures, a: input.data, lda: inFeatures, b: weights, ldb: inFeatures,
+                  beta: 1, c: out.data, ldc: outFeatures)
+    }
 }
 
 /// Products with half-precision weights: `out = input · Wᵀ (+ bias)` for a PyTorch-layout (out, in) matrix.

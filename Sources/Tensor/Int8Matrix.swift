@@ -60,11 +60,16 @@ public final class Int8Matrix: @unchecked Sendable {
     /// The matrix as float32: scale · q (a new allocation).
     public func widened() -> Tensor {
         let out = Tensor(zeros: [rows, columns])
+        widen(into: out.data)
+        return out
+    }
+
+    /// Writes scale · q into `out` (rows × columns floats).
+    public func widen(into out: UnsafeMutablePointer<Float>) {
         for row in 0 ..< rows {
-            let scale = scales[row], source = values + row * columns, line = out.data + row * columns
+            let scale = scales[row], source = values + row * columns, line = out + row * columns
             for i in 0 ..< columns { line[i] = scale * Float(source[i]) }
         }
-        return out
     }
 }
 
@@ -86,9 +91,9 @@ public enum Int8Linear {
         let rows = input.rows, inFeatures = input.columns, outFeatures = weight.rows
         precondition(weight.columns == inFeatures && out.count == rows * outFeatures, "linear \(input.shape)·\(weight.shape) into \(out.shape)")
         guard rows > 0 else { return }
-        BLAS.flopCounter.add(2 * rows * inFeatures * outFeatures, ordering: .relaxed)
         if native ?? self.native,
            mneme_dnnl_s8_linear(Int64(rows), Int64(inFeatures), Int64(outFeatures), input.data, weight.values, weight.scales, out.data) == 0 {
+            BLAS.flopCounter.add(2 * rows * inFeatures * outFeatures, ordering: .relaxed)
             if let bias {
                 for row in 0 ..< rows {
                     let line = out.data + row * outFeatures
@@ -97,7 +102,13 @@ public enum Int8Linear {
             }
             return
         }
-        let widened = weight.widened()
-        Linear.forward(out: out, input: input, weight: widened, bias: bias)
+        // Widened into the thread's scratch buffer (as HalfLinear's widening kernel does): no allocation per product.
+        let scratch = HalfLinear.Scratch.current.floats(weight.count)
+        weight.widen(into: scratch)
+        if let bias {
+            for row in 0 ..< rows { (out.data + row * outFeatures).update(from: bias.data, count: outFeatures) }
+        }
+        BLAS.gemm(transB: true, m: rows, n: outFeatures, k: inFeatures, a: input.data, lda: inFeatures, b: scratch, ldb: inFeatures,
+                  beta: bias == nil ? 0 : 1, c: out.data, ldc: outFeatures)
     }
 }

@@ -43,6 +43,22 @@ final class HalfWeightsTests: XCTestCase {
         }
     }
 
+    /// A served adapter's B_t is added into a layer's output: for half, int8 and float32 matrices the sum is the
+    /// widened float32 matrix's product added to what `out` held, exactly.
+    func testAccumulateAddsTheWidenedProduct() {
+        let input = Tensor.uniform([3, 8], bound: 1, seed: 6)
+        let values = Tensor.uniform([20, 8], bound: 0.5, seed: 7)
+        let start = Tensor.uniform([3, 20], bound: 1, seed: 8)
+        for matrix in [WeightMatrix.full(values), .half(HalfMatrix(rounding: values, format: .bf16)), .int8(Int8Matrix(quantizing: values))] {
+            let expected = Tensor(shape: [3, 20], values: start.toArray())
+            BLAS.matmul(input, matrix.widened, transposeB: true, into: expected, beta: 1)
+            let out = Tensor(shape: [3, 20], values: start.toArray())
+            Linear.accumulate(into: out, input: input, matrix: matrix)
+            XCTAssertEqual(out.toArray(), expected.toArray())
+            XCTAssertNotEqual(out.toArray(), start.toArray(), "the product was added")
+        }
+    }
+
     /// Products on several threads at once (evaluation threads, the tuner beside the queries) give what they give
     /// one at a time: each call has its own oneDNN scratchpad.
     func testConcurrentBF16ProductsMatchSerialOnes() throws {

@@ -36,8 +36,9 @@ final class ServedBranchLoRA: Adapter, @unchecked Sendable {
         guard let branch = taskBranches[context.task], input.rows > 0 else { return AdapterActivations() }
         let h = Tensor(zeros: [input.rows, rank])
         Linear.forward(out: h, input: input, matrix: trunk, bias: nil)
-        // B_t (out × r, small) widened if half and accumulated into `out` by sgemm: no output-sized temporary.
-        BLAS.matmul(h, branch.widened, transposeB: true, into: out, beta: 1)
+        // B_t (out × r, small) accumulated into `out` by sgemm, widened into the thread's scratch if half: no
+        // output-sized temporary and no allocation per product.
+        Linear.accumulate(into: out, input: h, matrix: branch)
         return AdapterActivations()
     }
 
