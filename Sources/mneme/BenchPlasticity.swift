@@ -62,6 +62,9 @@ struct BenchPlasticity: ParsableCommand {
         var fullSteps: Int?
         var fresh: Double?
         var freshSteps: Int?
+        /// Held-out answers of (b) and (c) by expected answer: expected → given → items (what a wrong answer is).
+        var fullAnswers: [String: [String: Int]]?
+        var freshAnswers: [String: [String: Int]]?
         var seconds: [String: Double] = [:]
     }
 
@@ -105,24 +108,26 @@ struct BenchPlasticity: ParsableCommand {
                 let started = Date()
                 var sampler = BatchSampler(count: train.count, seed: 1)
                 let steps = maxEpochs * (train.count + 15) / 16
-                let (accuracy, done) = try Self.fullFineTune(directory: directory, steps: steps, lr: fullLr, every: (train.count + 15) / 16, patience: patience,
-                                                             watched: watched, heldOut: heldOut, bar: bar, label: "(b)") { _, count in
+                let (report, done) = try Self.fullFineTune(directory: directory, steps: steps, lr: fullLr, every: (train.count + 15) / 16, patience: patience,
+                                                           watched: watched, heldOut: heldOut, bar: bar, label: "(b)") { _, count in
                     sampler.next(count).map { train[$0] }
                 }
-                row.full = accuracy
+                row.full = report.accuracy
                 row.fullSteps = done
+                row.fullAnswers = Self.answers(report)
                 row.seconds["b"] = Date().timeIntervalSince(started)
             }
             let reached = max(row.adapter.values.max() ?? 0, row.full ?? 0)
             if run.contains("c"), reached < freshBelow {
                 let started = Date()
-                let (accuracy, done) = try Self.fullFineTune(directory: directory, steps: freshSteps, lr: fullLr, every: 100, patience: patience,
-                                                             watched: watched, heldOut: heldOut, bar: bar, label: "(c)") { step, count in
+                let (report, done) = try Self.fullFineTune(directory: directory, steps: freshSteps, lr: fullLr, every: 100, patience: patience,
+                                                           watched: watched, heldOut: heldOut, bar: bar, label: "(c)") { step, count in
                     // Fresh items after the N training items; the held-out range starts at 2⁴⁰.
                     world.generate(family: family, count: count, start: items + step * count).map { Pretrain.item($0) }
                 }
-                row.fresh = accuracy
+                row.fresh = report.accuracy
                 row.freshSteps = done
+                row.freshAnswers = Self.answers(report)
                 row.seconds["c"] = Date().timeIntervalSince(started)
             }
             bar.update(1, 1, detail: "done", force: true)
@@ -158,10 +163,15 @@ struct BenchPlasticity: ParsableCommand {
         return Configuration(label: "r\(rank) \(parts[1]) lr \(parts[2])", adapter: adapter, lr: lr)
     }
 
+    /// expected answer → given answer → held-out items.
+    static func answers(_ report: Evaluation.Report) -> [String: [String: Int]] {
+        report.predictions.reduce(into: [:]) { $0[$1.expected, default: [:]][$1.answer, default: 0] += 1 }
+    }
+
     /// Every weight trained from a fresh copy of the model, watched on `watched` until its plateau, measured on
-    /// `heldOut` at its best state: (accuracy, steps run).
+    /// `heldOut` at its best state: (the held-out report, steps run).
     static func fullFineTune(directory: URL, steps: Int, lr: Float, every: Int, patience: Int, watched: [LabeledItem], heldOut: [LabeledItem],
-                             bar: ProgressBar, label: String, draw: (Int, Int) -> [LabeledItem]) throws -> (Double, Int) {
+                             bar: ProgressBar, label: String, draw: (Int, Int) -> [LabeledItem]) throws -> (Evaluation.Report, Int) {
         let pipeline = try LlavaPipeline.load(from: directory)
         let training = TrainingSettings(steps: steps, batchSize: 16, learningRate: lr, warmupSteps: min(50, steps / 10), weightDecay: 0, seed: 2)
         let watch = TrainingWatch(task: "base", items: watched, settings: .init(every: every, patience: patience, minimumChecks: 3))
@@ -169,6 +179,6 @@ struct BenchPlasticity: ParsableCommand {
             bar.update(p.step, p.total, detail: "\(label) full fine-tuning  loss \(String(format: "%.3f", p.loss))")
         })
         let snapshot = Snapshot(base: pipeline, adapters: nil, selector: nil, tasks: ["base"])
-        return (try Evaluation.evaluate(snapshot: snapshot, items: heldOut, routing: .task("base")).accuracy, report.steps)
+        return (try Evaluation.evaluate(snapshot: snapshot, items: heldOut, routing: .task("base")), report.steps)
     }
 }
