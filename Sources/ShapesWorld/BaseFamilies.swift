@@ -8,6 +8,7 @@ extension QuestionFamily {
         case .shape: return composeShape(&composer)
         case .count: return composeCount(&composer)
         case .countSize: return composeCountBySize(&composer)
+        case .existsPlural: return composeExistsPlural(&composer)
         case .position: return composePosition(&composer)
         case .size: return composeSize(&composer)
         case .glyph: return composeGlyph(&composer)
@@ -88,6 +89,29 @@ extension QuestionFamily {
         }
         let word = asked == .small ? "small" : composer.random.pick(["big", "large"])
         return (phrase(&composer, ["size": word]), String(matching))
+    }
+
+    // Whether any object of the named shape is there, the shape named in the plural ("Are there any squares?"),
+    // the form `count-shape` asks in and no base family uses: 0–3 objects of the shape (half the scenes none)
+    // among 1–5 objects. Where to look: every object of the shape, none when the answer is no.
+    private func composeExistsPlural(_ composer: inout SceneComposer) -> (String, String)? {
+        let kind = composer.random.pick(ShapeKind.allCases)
+        let matching = composer.random.chance(0.5) ? composer.random.int(in: 1 ... 3) : 0
+        let others = composer.random.int(in: (matching == 0 ? 1 : 0) ... 5 - matching)
+        let otherKinds = ShapeKind.allCases.filter { $0 != kind }
+        var drawn = Array(repeating: kind, count: matching)
+        for _ in 0 ..< others { drawn.append(composer.random.pick(otherKinds)) }
+        let kinds = composer.random.shuffled(drawn)
+        var named: [Int] = []
+        for shapeKind in kinds {
+            guard let index = composer.addShape(shapeKind, colour: composer.random.pick(Colour.allCases),
+                                                size: composer.randomSize(largeChance: kinds.count <= 3 ? 0.3 : 0.1)) else { return nil }
+            if shapeKind == kind { named.append(index) }
+        }
+        composer.lookups[objects: .firstByShape] = named
+        composer.lookups[objects: .answerObject] = named
+        composer.lookups[word: .firstShapeWord] = kind.plural
+        return (phrase(&composer, ["shapes": kind.plural]), matching > 0 ? "yes" : "no")
     }
 
     // Cell of the named shape: its centre is at least 0.06 × size inside a cell's borders.

@@ -11,10 +11,12 @@ import Foundation
 public enum QuestionFamily: String, CaseIterable, Sendable, Codable {
     // Base families.
     case colour, shape, count, position, size, glyph, exists, relation, arithmetic, describe
-    // A pretraining family outside `base`: counting by an attribute (docs/BENCHMARK.md). The first models
-    // trained with it lost `relation`'s left and right; with the `column-order` patch labels one run kept them
-    // (models/default/README.md, runs M, N and P), so the shipped recipe does not use it yet.
+    // Pretraining families outside `base` (docs/BENCHMARK.md): counting by an attribute, and the plural shape
+    // words. The first models trained with `count-size` lost `relation`'s left and right; with the
+    // `column-order` patch labels two runs kept them (models/default/README.md, runs M, N, P and P1), so the
+    // shipped recipe does not use them yet.
     case countSize = "count-size"
+    case existsPlural = "exists-plural"
     // Continual families.
     case countColour = "count-colour"
     case colourAt = "colour-at"
@@ -43,6 +45,7 @@ public enum QuestionFamily: String, CaseIterable, Sendable, Codable {
         case .shape: return "shape of the object with the named colour; 1–3 objects, all shapes and colours different"
         case .count: return "number of objects; 1–5 shapes"
         case .countSize: return "number of big (0–2) or small (0–4) objects; 2–5 objects"
+        case .existsPlural: return "yes/no: is any object of the shape named in the plural there (0–3 of it, half yes); 1–5 objects"
         case .position: return "grid cell (3 × 3) of the named shape's centre; 1–3 objects, all shapes different"
         case .size: return "the bigger of two named shapes (one small, one large); 2–3 objects"
         case .glyph: return "the character shown; one glyph, sometimes with small shapes beside it"
@@ -70,7 +73,7 @@ public enum QuestionFamily: String, CaseIterable, Sendable, Codable {
         case .countSize: return "0–4"
         case .position: return "a cell (9): top left, top centre, ..., bottom right"
         case .glyph, .glyphByColour: return "a character (36): 0–9, A–Z"
-        case .exists, .relation: return "yes or no"
+        case .exists, .existsPlural, .relation: return "yes or no"
         case .arithmetic: return "0–18"
         case .describe: return "colour and shape (64), e.g. \"red circle\""
         case .countColour, .countShape: return "0–4"
@@ -93,6 +96,9 @@ public enum QuestionFamily: String, CaseIterable, Sendable, Codable {
         case .countSize:
             return ["How many {size} objects are there?", "How many {size} shapes are in the picture?", "Count the {size} objects.",
                     "What is the number of {size} shapes?"]
+        case .existsPlural:
+            return ["Are there any {shapes}?", "Does the image contain any {shapes}?", "Can you see any {shapes}?",
+                    "Are any {shapes} in the picture?"]
         case .position:
             return ["Where is the {shape}?", "In which part of the image is the {shape}?", "Where is the {shape} located?",
                     "Which area of the picture holds the {shape}?"]

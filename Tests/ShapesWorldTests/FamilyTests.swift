@@ -20,7 +20,7 @@ final class FamilyTests: XCTestCase {
         func numbers(_ range: ClosedRange<Int>) -> Set<String> { Set(range.map(String.init)) }
         let spaces: [QuestionFamily: Set<String>] = [
             .colour: colours, .shape: shapes, .count: numbers(1 ... 5), .countSize: numbers(0 ... 4), .position: Set(GridCell.allCases.map(\.rawValue)),
-            .size: shapes, .glyph: characters, .exists: ["yes", "no"], .relation: ["yes", "no"], .arithmetic: numbers(0 ... 18),
+            .size: shapes, .glyph: characters, .exists: ["yes", "no"], .existsPlural: ["yes", "no"], .relation: ["yes", "no"], .arithmetic: numbers(0 ... 18),
             .describe: Set(colours.flatMap { colour in shapes.map { "\(colour) \($0)" } }),
             .countColour: numbers(0 ... 4), .colourAt: colours, .shapeAt: shapes, .minus: numbers(0 ... 9),
             .biggestColour: colours, .oddShape: shapes, .glyphByColour: characters, .countShape: numbers(0 ... 4),
@@ -34,7 +34,7 @@ final class FamilyTests: XCTestCase {
     }
 
     func testYesNoFamiliesAreRoughlyBalanced() {
-        for family in [QuestionFamily.exists, .relation] {
+        for family in [QuestionFamily.exists, .existsPlural, .relation] {
             let yes = (0 ..< 200).filter { world.question(family, index: $0).answer == "yes" }.count
             XCTAssertTrue((70 ... 130).contains(yes), "\(family.rawValue): \(yes)/200 yes")
         }
@@ -66,8 +66,9 @@ final class FamilyTests: XCTestCase {
         XCTAssertEqual(ShapesWorld.baseFamilies.count, 10)
         XCTAssertGreaterThanOrEqual(ShapesWorld.continualSequence.count, 6)
         XCTAssertTrue(Set(ShapesWorld.baseFamilies).isDisjoint(with: ShapesWorld.continualSequence))
-        XCTAssertEqual(Set(ShapesWorld.baseFamilies).union(ShapesWorld.continualSequence).union([.countSize]), Set(QuestionFamily.allCases))
-        XCTAssertEqual([QuestionFamily.count, .countColour, .countSize].map(\.role), ["base", "continual", "pretraining"])
+        XCTAssertEqual(Set(ShapesWorld.baseFamilies).union(ShapesWorld.continualSequence).union([.countSize, .existsPlural]),
+                       Set(QuestionFamily.allCases))
+        XCTAssertEqual([QuestionFamily.count, .countColour, .countSize, .existsPlural].map(\.role), ["base", "continual", "pretraining", "pretraining"])
         XCTAssertEqual(QuestionFamily.parseList("base").families, ShapesWorld.baseFamilies)
         XCTAssertEqual(QuestionFamily.parseList("continual").families, ShapesWorld.continualSequence)
         let parsed = QuestionFamily.parseList("count, colour-at,count,bogus")

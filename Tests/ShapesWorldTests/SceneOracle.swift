@@ -64,6 +64,9 @@ struct SceneOracle {
                 throw Failure("a glyph scene holds a shape that looks like a character")
             }
             return String(glyph.glyph!)
+        case .existsPlural:
+            guard colours.isEmpty, shapes.count == 1, words.contains(shapes[0].plural) else { throw Failure("\(question): expected one shape, in the plural") }
+            return objects.contains { $0.shape == shapes[0] } ? "yes" : "no"
         case .exists:
             guard colours.count == 1, shapes.count == 1 else { throw Failure("\(question): expected one colour and one shape") }
             return objects.contains { $0.colour == colours[0] && $0.shape == shapes[0] } ? "yes" : "no"
