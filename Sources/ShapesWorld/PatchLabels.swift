@@ -1,7 +1,8 @@
 /// What each image patch shows, as labels for pretraining's patch heads (`PatchSupervision`): the scene
 /// is known, so every patch of a `patchSize` grid gets the object covering most of it.
 public enum PatchLabels {
-    /// What one patch head learns. `standard` is the default model's recipe: what the object is (8 shapes,
+    /// What one patch head learns. `standard`, the six sets every default model has had (the shipped one, run R,
+    /// adds `centre` and `column-order`; models/default/README.md): what the object is (8 shapes,
     /// 36 glyphs; class 0 is never a target, background patches are −1, "no target"), its colour
     /// (background + 8), its size (background, small, large), the patch's own row and column, and again which
     /// glyph (36 characters) for glyph patches only (−1 elsewhere).

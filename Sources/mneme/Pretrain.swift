@@ -65,7 +65,7 @@ struct Pretrain: ParsableCommand {
     @Option(parsing: .unconditional, help: "The vision tower layer the projector reads: -2 (LLaVA's choice; the last layer goes unused) or -1 (all layers).")
     var visionFeatureLayer = -2
 
-    @Option(help: "Families to train on: comma-separated names, or base (the default model's recipe).")
+    @Option(help: "Families to train on: comma-separated names, or base, continual, all (the default model: base,count-size,exists-plural).")
     var families: String = "base"
 
     @Option(help: "The prompt around each question (written to mneme.json); {question} is replaced, <image> marks the image.")

@@ -47,6 +47,20 @@ final class PretrainCommandTests: XCTestCase {
         XCTAssertFalse(command.contains("--resume"), command)
     }
 
+    /// `mneme base-keys --families` takes the pretraining families (the shipped model's are more than `base`),
+    /// and names a family it does not know before it loads anything.
+    func testBaseKeysTakeThePretrainingFamilies() throws {
+        XCTAssertEqual(try BaseKeys.parse([]).families, "base")
+        XCTAssertThrowsError(try BaseKeys.parse(["--model", "/nonexistent", "--families", "base,count-sizes"]).run()) { error in
+            XCTAssertTrue("\(error)".contains("count-sizes"), "\(error)")
+        }
+        let shipped = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("models/default/pretrain.json"))) as? [String: Any]
+        let command = try XCTUnwrap(shipped?["command"] as? String)
+        let families = try XCTUnwrap(command.components(separatedBy: "--families ").last?.split(separator: " ").first)
+        XCTAssertTrue(QuestionFamily.parseList(String(families)).unknown.isEmpty, "the shipped recipe's families parse: \(families)")
+    }
+
     /// The recipe trains the shipped model's tokenizer byte for byte: a family added to ShapesWorld must not
     /// change the text it is trained on (it did once: the corpus was every family, and `count-size` changed it).
     func testRecipeTrainsTheShippedTokenizer() throws {
