@@ -136,6 +136,22 @@ public enum WeightMatrix: Sendable {
         case let .int8(matrix): return matrix.widened()
         }
     }
+
+    /// Calls `body` with the values in float32: the tensor's own, or widened into the thread's scratch buffer
+    /// (valid only during the call; no allocation once the buffer has grown).
+    func withFloat32<Result>(_ body: (UnsafePointer<Float>) -> Result) -> Result {
+        switch self {
+        case let .full(tensor): return body(tensor.data)
+        case let .half(matrix):
+            let scratch = HalfLinear.Scratch.current.floats(matrix.count)
+            matrix.widen(into: scratch)
+            return body(scratch)
+        case let .int8(matrix):
+            let scratch = HalfLinear.Scratch.current.floats(matrix.count)
+            matrix.widen(into: scratch)
+            return body(scratch)
+        }
+    }
 }
 
 extension Linear {
@@ -152,23 +168,10 @@ extension Linear {
     /// half or int8 matrix is widened into the thread's scratch buffer, so a product allocates nothing and the
     /// sums are exactly those of the widened float32 matrix.
     public static func accumulate(into out: Tensor, input: Tensor, matrix: WeightMatrix) {
-        let rows = input.rows, inFeatures = input.columns, outFeatures = matrix.shape[0]
-        precondition(matrix.shape[1] == inFeatures && out.count == rows * outFeatures, "linear \(input.shape)·\(matrix.shape) into \(out.shape)")
-        guard rows > 0 else { return }
-        let weights: UnsafePointer<Float>
-        switch matrix {
-        case let .full(weight): weights = UnsafePointer(weight.data)
-        case let .half(weight):
-            let scratch = HalfLinear.Scratch.current.floats(weight.count)
-            weight.widen(into: scratch)
-            weights = UnsafePointer(scratch)
-        case let .int8(weight):
-            let scratch = HalfLinear.Scratch.current.floats(weight.count)
-            weight.widen(into: scratch)
-            weights = UnsafePointer(scratch)
-        }
-        BLAS.gemm(transB: true, m: rows, n: outFeatures, k: inFeatures, a: input.data, lda: inFeatures, b: weights, ldb: inFeatures,
-                  beta: 1, c: out.data, ldc: outFeatures)
+        let outFeatures = matrix.shape[0]
+        precondition(matrix.shape[1] == input.columns && out.count == input.rows * outFeatures, "linear \(input.shape)·\(matrix.shape) into \(out.shape)")
+        guard input.rows > 0 else { return }
+        matrix.withFloat32 { forward(out: out, input: input, weights: $0, outFeatures: outFeatures, bias: nil, accumulate: true) }
     }
 }
 
@@ -244,13 +247,7 @@ public enum HalfLinear {
                 }
             }
         case .widen:
-            let scratch = Scratch.current.floats(weight.count)
-            weight.widen(into: scratch)
-            if let bias {
-                for row in 0 ..< rows { (out.data + row * outFeatures).update(from: bias.data, count: outFeatures) }
-            }
-            BLAS.gemm(transB: true, m: rows, n: outFeatures, k: inFeatures, a: input.data, lda: inFeatures, b: scratch, ldb: inFeatures,
-                      beta: bias == nil ? 0 : 1, c: out.data, ldc: outFeatures)
+            WeightMatrix.half(weight).withFloat32 { Linear.forward(out: out, input: input, weights: $0, outFeatures: outFeatures, bias: bias) }
         }
     }
 

@@ -103,12 +103,6 @@ public enum Int8Linear {
             return
         }
         // Widened into the thread's scratch buffer (as HalfLinear's widening kernel does): no allocation per product.
-        let scratch = HalfLinear.Scratch.current.floats(weight.count)
-        weight.widen(into: scratch)
-        if let bias {
-            for row in 0 ..< rows { (out.data + row * outFeatures).update(from: bias.data, count: outFeatures) }
-        }
-        BLAS.gemm(transB: true, m: rows, n: outFeatures, k: inFeatures, a: input.data, lda: inFeatures, b: scratch, ldb: inFeatures,
-                  beta: bias == nil ? 0 : 1, c: out.data, ldc: outFeatures)
+        WeightMatrix.int8(weight).withFloat32 { Linear.forward(out: out, input: input, weights: $0, outFeatures: outFeatures, bias: bias) }
     }
 }
