@@ -79,6 +79,8 @@ public final class Trainer {
     public var afterStep: ((Int) -> Void)?
     /// Called after each step with the number of steps done; false stops the run early (a plateau).
     public var shouldContinue: ((Int) -> Bool)?
+    /// A factor on the scheduled learning rate of each 0-based step (a watch's cool-down).
+    public var rateFactor: ((Int) -> Float)?
     /// Runs each batch as one shard per core.
     public let sharded = ShardedStep()
 
@@ -112,7 +114,7 @@ public final class Trainer {
             if let auxiliary = batch.auxiliary { loss += auxiliary(gradients) }
             gradients.clip(norm: settings.clipNorm)
             beforeUpdate?(step)
-            let rate = schedule.rate(at: step)
+            let rate = schedule.rate(at: step) * (rateFactor?(step) ?? 1)
             optimizer.update(gradients, rate: rate)
             afterStep?(step)
             items += batch.items

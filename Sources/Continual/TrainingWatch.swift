@@ -4,8 +4,11 @@ import Tensor
 
 /// Watches a tuning run on held-out items: every `every` steps it measures the model as it is trained, keeps a
 /// copy of the trained tensors whenever the accuracy is the best so far, and calls a plateau when `patience`
-/// checks in a row have not beaten the best. The run then stops and the best state is put back, so a task is
-/// trained until it stops improving, not for a fixed number of epochs, and ends at its best point.
+/// checks in a row have not beaten the best. At the plateau the run goes back to its best state and cools down:
+/// `cooldownChecks` more check intervals with the learning rate falling linearly to zero (a run still at its
+/// peak rate wanders around its optimum rather than settling in it). It then stops and the best state is put
+/// back, so a task is trained until it stops improving, not for a fixed number of epochs, and ends at its best
+/// point (docs/DESIGN.md §4).
 public final class TrainingWatch {
     public struct Settings: Sendable, Codable, Equatable {
         /// Steps between checks; nil: one epoch of the task's training items, but at least `minimumInterval`
@@ -17,15 +20,31 @@ public final class TrainingWatch {
         public var minimumChecks: Int
         /// At most this many held-out items are evaluated per check (the first ones, always the same).
         public var maxItems: Int
+        /// Check intervals run after the plateau, from the best state, with the learning rate falling to zero;
+        /// 0 stops at the plateau.
+        public var cooldownChecks: Int
 
-        public init(every: Int? = nil, patience: Int = 4, minimumChecks: Int = 3, maxItems: Int = 200) {
+        public init(every: Int? = nil, patience: Int = 4, minimumChecks: Int = 3, maxItems: Int = 200, cooldownChecks: Int = 2) {
             self.every = every
             self.patience = patience
             self.minimumChecks = minimumChecks
             self.maxItems = maxItems
+            self.cooldownChecks = cooldownChecks
         }
 
-        enum CodingKeys: String, CodingKey { case every, patience, minimumChecks = "minimum_checks", maxItems = "max_items" }
+        enum CodingKeys: String, CodingKey {
+            case every, patience, minimumChecks = "minimum_checks", maxItems = "max_items", cooldownChecks = "cooldown_checks"
+        }
+
+        public init(from decoder: Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(every: try container.decodeIfPresent(Int.self, forKey: .every),
+                      patience: try container.decode(Int.self, forKey: .patience),
+                      minimumChecks: try container.decode(Int.self, forKey: .minimumChecks),
+                      maxItems: try container.decode(Int.self, forKey: .maxItems),
+                      // Settings stored before the cool-down existed stopped at the plateau.
+                      cooldownChecks: try container.decodeIfPresent(Int.self, forKey: .cooldownChecks) ?? 0)
+        }
     }
 
     /// One measurement: after `step` optimiser steps, `correct` of `items` held-out items were answered right.
@@ -46,6 +65,8 @@ public final class TrainingWatch {
     public private(set) var checks: [Check] = []
     public private(set) var best: Check?
     public private(set) var stoppedOnPlateau = false
+    /// The cool-down after the plateau: from the step after `start` to `end`, the rate falls linearly to zero.
+    public private(set) var cooldown: (start: Int, end: Int)?
     private var bestState: [Tensor] = []
     private var sinceBest = 0
 
@@ -67,11 +88,20 @@ public final class TrainingWatch {
     func afterStep(_ step: Int, of total: Int, stepsPerEpoch: Int, tensors: [Tensor], snapshot: () -> Snapshot) throws -> Bool {
         guard !items.isEmpty, step % interval(stepsPerEpoch: stepsPerEpoch) == 0 || step == total else { return true }
         let report = try Evaluation.evaluate(snapshot: snapshot(), items: items, routing: .task(task), shouldStop: shouldStop)
-        return record(Check(step: step, correct: report.correct, items: report.items), tensors: tensors)
+        return record(Check(step: step, correct: report.correct, items: report.items), tensors: tensors,
+                      interval: interval(stepsPerEpoch: stepsPerEpoch))
     }
 
-    /// Records a measurement: keeps `tensors` when it is a new best, and returns whether training should go on.
-    func record(_ check: Check, tensors: [Tensor]) -> Bool {
+    /// The factor on the learning rate of 0-based step `step`: 1, but during the cool-down falling linearly
+    /// from 1 (its first step) to 1 / length (its last).
+    public func rateFactor(step: Int) -> Float {
+        guard let cooldown, step >= cooldown.start else { return 1 }
+        return Float(max(cooldown.end - step, 0)) / Float(cooldown.end - cooldown.start)
+    }
+
+    /// Records a measurement made every `interval` steps: keeps `tensors` when it is a new best, at the plateau
+    /// puts the best state back into them and starts the cool-down, and returns whether training should go on.
+    func record(_ check: Check, tensors: [Tensor], interval: Int) -> Bool {
         checks.append(check)
         if best.map({ check.correct > $0.correct }) ?? true {
             best = check
@@ -82,9 +112,18 @@ public final class TrainingWatch {
         }
         onCheck?(check)
         if check.correct == check.items { return false }  // nothing left to learn on these items
-        if checks.count >= settings.minimumChecks, sinceBest >= settings.patience {
+        if let cooldown {
+            if check.step < cooldown.end { return true }
             stoppedOnPlateau = true
             return false
+        }
+        if checks.count >= settings.minimumChecks, sinceBest >= settings.patience {
+            guard settings.cooldownChecks > 0 else {
+                stoppedOnPlateau = true
+                return false
+            }
+            restoreBest(into: tensors)
+            cooldown = (check.step, check.step + settings.cooldownChecks * interval)
         }
         return true
     }
@@ -103,6 +142,7 @@ extension TrainingWatch {
         let attachment = Attachment(tensors: trainer.gradients.parameters.map(\.value))
         let stepsPerEpoch = max(1, (examples + trainer.settings.batchSize - 1) / trainer.settings.batchSize)
         let total = trainer.settings.steps
+        trainer.rateFactor = { [self] step in rateFactor(step: step) }
         trainer.shouldContinue = { [self] step in
             if shouldStop?() == true {
                 attachment.error = CancellationError()

@@ -43,6 +43,9 @@ struct BenchPlasticity: ParsableCommand {
     @Option(help: "Checks without a gain before (b) and (c) stop (a check every epoch for (b), every 100 steps for (c)).")
     var patience = 4
 
+    @Option(help: "Check intervals of cool-down (rate falling to zero from the best state) after the plateau of (b) and (c), as the tuner does; 0 stops at the plateau.")
+    var cooldown = TrainingWatch.Settings().cooldownChecks
+
     @Option(help: "Run (c) only where the best of (a) and (b) is below this accuracy: above it the data is already enough and the skill there.")
     var freshBelow = 0.95
 
@@ -108,7 +111,7 @@ struct BenchPlasticity: ParsableCommand {
                 let started = Date()
                 var sampler = BatchSampler(count: train.count, seed: 1)
                 let steps = maxEpochs * (train.count + 15) / 16
-                let (report, done) = try Self.fullFineTune(directory: directory, steps: steps, lr: fullLr, every: (train.count + 15) / 16, patience: patience,
+                let (report, done) = try Self.fullFineTune(directory: directory, steps: steps, lr: fullLr, every: (train.count + 15) / 16, patience: patience, cooldown: cooldown,
                                                            watched: watched, heldOut: heldOut, bar: bar, label: "(b)") { _, count in
                     sampler.next(count).map { train[$0] }
                 }
@@ -120,7 +123,7 @@ struct BenchPlasticity: ParsableCommand {
             let reached = max(row.adapter.values.max() ?? 0, row.full ?? 0)
             if run.contains("c"), reached < freshBelow {
                 let started = Date()
-                let (report, done) = try Self.fullFineTune(directory: directory, steps: freshSteps, lr: fullLr, every: 100, patience: patience,
+                let (report, done) = try Self.fullFineTune(directory: directory, steps: freshSteps, lr: fullLr, every: 100, patience: patience, cooldown: cooldown,
                                                            watched: watched, heldOut: heldOut, bar: bar, label: "(c)") { step, count in
                     // Fresh items after the N training items; the held-out range starts at 2⁴⁰.
                     world.generate(family: family, count: count, start: items + step * count).map { Pretrain.item($0) }
@@ -170,11 +173,12 @@ struct BenchPlasticity: ParsableCommand {
 
     /// Every weight trained from a fresh copy of the model, watched on `watched` until its plateau, measured on
     /// `heldOut` at its best state: (the held-out report, steps run).
-    static func fullFineTune(directory: URL, steps: Int, lr: Float, every: Int, patience: Int, watched: [LabeledItem], heldOut: [LabeledItem],
+    static func fullFineTune(directory: URL, steps: Int, lr: Float, every: Int, patience: Int, cooldown: Int, watched: [LabeledItem], heldOut: [LabeledItem],
                              bar: ProgressBar, label: String, draw: (Int, Int) -> [LabeledItem]) throws -> (Evaluation.Report, Int) {
         let pipeline = try LlavaPipeline.load(from: directory)
         let training = TrainingSettings(steps: steps, batchSize: 16, learningRate: lr, warmupSteps: min(50, steps / 10), weightDecay: 0, seed: 2)
-        let watch = TrainingWatch(task: "base", items: watched, settings: .init(every: every, patience: patience, minimumChecks: 3))
+        let watch = TrainingWatch(task: "base", items: watched, settings: .init(every: every, patience: patience, minimumChecks: 3,
+                                                                                    cooldownChecks: cooldown))
         let (report, _) = try Pretraining(training: training).run(pipeline: pipeline, draw: draw, heldOut: [:], watch: watch, progress: { p in
             bar.update(p.step, p.total, detail: "\(label) full fine-tuning  loss \(String(format: "%.3f", p.loss))")
         })

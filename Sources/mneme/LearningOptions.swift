@@ -26,6 +26,9 @@ struct LearningOptions: ParsableArguments {
     @Option(help: "Held-out checks in a row without a new best before training stops.")
     var patience = TaskLearning.Settings().watch.patience
 
+    @Option(help: "Check intervals of cool-down after the plateau: training goes back to its best state and runs on with the learning rate falling linearly to zero; 0 stops at the plateau.")
+    var cooldown = TaskLearning.Settings().watch.cooldownChecks
+
     @Option(help: "Optimiser steps between held-out checks. Default: one epoch.")
     var checkEvery: Int?
 
@@ -37,6 +40,7 @@ struct LearningOptions: ParsableArguments {
             throw ValidationError("--max-epochs, --batch, --rank and --patience must be at least 1, --lr above 0")
         }
         if let checkEvery, checkEvery < 1 { throw ValidationError("--check-every must be at least 1") }
+        if cooldown < 0 { throw ValidationError("--cooldown must be 0 or more") }
     }
 
     var settings: TaskLearning.Settings {
@@ -49,6 +53,7 @@ struct LearningOptions: ParsableArguments {
         settings.adapter.targets = targets.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         settings.watch.patience = patience
         settings.watch.every = checkEvery
+        settings.watch.cooldownChecks = cooldown
         settings.regressionGatePoints = gatePoints
         return settings
     }

@@ -10,11 +10,11 @@ final class TaskLearningTests: XCTestCase {
     /// without a new best, and not before `minimumChecks`.
     func testTheBestStateIsKeptAndAPlateauStops() {
         let tensor = Tensor(shape: [2], values: [0, 0])
-        let watch = TrainingWatch(task: "t", items: [], settings: .init(patience: 2, minimumChecks: 3))
+        let watch = TrainingWatch(task: "t", items: [], settings: .init(patience: 2, minimumChecks: 3, cooldownChecks: 0))
         var goOn: [Bool] = []
         for (step, correct) in [(1, 3), (2, 7), (3, 5), (4, 7), (5, 6)] {
             tensor.copy(from: Tensor(shape: [2], values: [Float(step), Float(correct)]))
-            goOn.append(watch.record(.init(step: step, correct: correct, items: 10), tensors: [tensor]))
+            goOn.append(watch.record(.init(step: step, correct: correct, items: 10), tensors: [tensor], interval: 1))
         }
         XCTAssertEqual(goOn, [true, true, true, false, false], "two checks without beating 7 end the run")
         XCTAssertTrue(watch.stoppedOnPlateau)
@@ -23,8 +23,34 @@ final class TaskLearningTests: XCTestCase {
         XCTAssertEqual(tensor.toArray(), [2, 7], "the best check's state is put back")
 
         let perfect = TrainingWatch(task: "t", items: [], settings: .init(patience: 5, minimumChecks: 3))
-        XCTAssertFalse(perfect.record(.init(step: 1, correct: 10, items: 10), tensors: [tensor]), "nothing left to learn")
+        XCTAssertFalse(perfect.record(.init(step: 1, correct: 10, items: 10), tensors: [tensor], interval: 1), "nothing left to learn")
         XCTAssertFalse(perfect.stoppedOnPlateau)
+    }
+
+    /// At the plateau the best state is put back and the run cools down for `cooldownChecks` intervals, the rate
+    /// falling linearly to zero; a cool-down check that beats the best is kept, one that does not is dropped.
+    func testAPlateauCoolsDownFromTheBestState() {
+        for (cooled, bestStep) in [(8, 60), (6, 20)] {
+            let tensor = Tensor(shape: [2], values: [0, 0])
+            let watch = TrainingWatch(task: "t", items: [], settings: .init(patience: 2, minimumChecks: 3, cooldownChecks: 2))
+            var goOn: [Bool] = []
+            for (step, correct) in [(10, 3), (20, 7), (30, 5), (40, 6), (50, 6), (60, cooled)] {
+                tensor.copy(from: Tensor(shape: [2], values: [Float(step), Float(correct)]))
+                goOn.append(watch.record(.init(step: step, correct: correct, items: 10), tensors: [tensor], interval: 10))
+                if step == 40 {
+                    XCTAssertEqual(tensor.toArray(), [20, 7], "the plateau puts the best state back before cooling down")
+                    XCTAssertFalse(watch.stoppedOnPlateau)
+                }
+            }
+            XCTAssertEqual(goOn, [true, true, true, true, true, false], "two intervals of cool-down, then the end")
+            XCTAssertTrue(watch.stoppedOnPlateau)
+            XCTAssertEqual(watch.cooldown?.start, 40)
+            XCTAssertEqual(watch.cooldown?.end, 60)
+            XCTAssertEqual([39, 40, 45, 59].map { watch.rateFactor(step: $0) }, [1, 1, 0.75, 0.05])
+            XCTAssertEqual(watch.best?.step, bestStep)
+            watch.restoreBest(into: [tensor])
+            XCTAssertEqual(tensor.toArray(), [Float(bestStep), Float(max(cooled, 7))])
+        }
     }
 
     /// A watched run stops on its plateau well inside a large budget, and reports its checks.
@@ -41,6 +67,34 @@ final class TaskLearningTests: XCTestCase {
         XCTAssertEqual(report.steps, watch.checks.last?.step)
         XCTAssertEqual(watch.checks.map(\.step), Array(stride(from: 8, through: report.steps, by: 8)))
         XCTAssertEqual(watch.best?.correct, 12, "the colour task is learned to the end: \(watch.checks)")
+    }
+
+    /// A run that plateaus cools down inside the trainer: the rates it reports fall linearly to zero over the
+    /// cool-down's steps, and the run ends at the cool-down's end.
+    func testAPlateauedRunCoolsDownInTheTrainer() throws {
+        let snapshot = try Snapshot.load(from: TuningTests.modelDirectory)
+        let words = ["alpha", "bravo", "delta", "echo", "golf", "hotel", "kilo", "lima", "mike", "oscar"]
+        var generator = SplitMix64(seed: 4)
+        func noise(_ items: [LabeledItem]) -> [LabeledItem] {
+            items.map { LabeledItem(image: $0.image, question: "Which word?", answer: words.randomElement(using: &generator)!) }
+        }
+        let question = "What colour is the background?"
+        let train = try AdapterTuning.prepare(noise(TuningTests.colourTask(TuningTests.warm, question: question, count: 16, seed: 1)),
+                                              base: snapshot.base)
+        let watched = noise(TuningTests.colourTask(TuningTests.warm, question: question, count: 12, seed: 2))
+        let watch = TrainingWatch(task: "noise", items: watched, settings: .init(every: 4, patience: 2, minimumChecks: 2, cooldownChecks: 2))
+        let training = TrainingSettings(steps: 300, batchSize: 8, learningRate: 1e-2, warmupSteps: 2, seed: 1)
+        let tuning = AdapterTuning(adapterSettings: .init(kind: .lora, targets: ["q_proj", "v_proj"], rank: 4, alpha: 8), training: training)
+        var rates: [Float] = []
+        let (_, report) = try tuning.tune(snapshot: snapshot, name: "noise", examples: train, watch: watch) { rates.append($0.learningRate) }
+        let cooldown = try XCTUnwrap(watch.cooldown, "random labels plateau: \(watch.checks)")
+        XCTAssertEqual(report.steps, cooldown.end)
+        XCTAssertTrue(watch.stoppedOnPlateau)
+        let schedule = LearningRateSchedule(peak: 1e-2, warmupSteps: 2, totalSteps: 300)
+        for step in 0 ..< report.steps {
+            let factor: Float = step < cooldown.start ? 1 : Float(cooldown.end - step) / 8
+            XCTAssertEqual(rates[step], schedule.rate(at: step) * factor, accuracy: 1e-7, "step \(step)")
+        }
     }
 
     /// Before and after are measured on the same held-out items; a task learned from chance is `learned`,
