@@ -4,11 +4,11 @@ import Tensor
 
 /// Watches a tuning run on held-out items: every `every` steps it measures the model as it is trained, keeps a
 /// copy of the trained tensors whenever the accuracy is the best so far, and calls a plateau when `patience`
-/// checks in a row have not beaten the best. At the plateau the run goes back to its best state and cools down:
-/// `cooldownChecks` more check intervals with the learning rate falling linearly to zero (a run still at its
-/// peak rate wanders around its optimum rather than settling in it). It then stops and the best state is put
-/// back, so a task is trained until it stops improving, not for a fixed number of epochs, and ends at its best
-/// point (docs/DESIGN.md §4).
+/// checks in a row have not beaten the best. The run then stops and the best state is put back, so a task is
+/// trained until it stops improving, not for a fixed number of epochs, and ends at its best point. With
+/// `cooldownChecks`, the plateau first sends the run back to its best state for that many more check intervals
+/// with the learning rate falling linearly to zero (off by default: on the benchmark sequence it found a new
+/// best for one task of eight, docs/RESULTS.md; docs/DESIGN.md §4).
 public final class TrainingWatch {
     public struct Settings: Sendable, Codable, Equatable {
         /// Steps between checks; nil: one epoch of the task's training items, but at least `minimumInterval`
@@ -24,7 +24,7 @@ public final class TrainingWatch {
         /// 0 stops at the plateau.
         public var cooldownChecks: Int
 
-        public init(every: Int? = nil, patience: Int = 4, minimumChecks: Int = 3, maxItems: Int = 200, cooldownChecks: Int = 2) {
+        public init(every: Int? = nil, patience: Int = 4, minimumChecks: Int = 3, maxItems: Int = 200, cooldownChecks: Int = 0) {
             self.every = every
             self.patience = patience
             self.minimumChecks = minimumChecks
@@ -42,7 +42,7 @@ public final class TrainingWatch {
                       patience: try container.decode(Int.self, forKey: .patience),
                       minimumChecks: try container.decode(Int.self, forKey: .minimumChecks),
                       maxItems: try container.decode(Int.self, forKey: .maxItems),
-                      // Settings stored before the cool-down existed stopped at the plateau.
+                      // Settings stored before the cool-down existed have none.
                       cooldownChecks: try container.decodeIfPresent(Int.self, forKey: .cooldownChecks) ?? 0)
         }
     }

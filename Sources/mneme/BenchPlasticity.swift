@@ -43,7 +43,7 @@ struct BenchPlasticity: ParsableCommand {
     @Option(help: "Checks without a gain before (b) and (c) stop (a check every epoch for (b), every 100 steps for (c)).")
     var patience = 4
 
-    @Option(help: "Check intervals of cool-down (rate falling to zero from the best state) after the plateau of (b) and (c), as the tuner does; 0 stops at the plateau.")
+    @Option(help: "Check intervals of cool-down (rate falling to zero from the best state) after the plateau of (b) and (c), as the tuner's --cooldown; 0 stops at the plateau.")
     var cooldown = TrainingWatch.Settings().cooldownChecks
 
     @Option(help: "Run (c) only where the best of (a) and (b) is below this accuracy: above it the data is already enough and the skill there.")

@@ -69,6 +69,15 @@ final class TaskLearningTests: XCTestCase {
         XCTAssertEqual(watch.best?.correct, 12, "the colour task is learned to the end: \(watch.checks)")
     }
 
+    /// Watch settings stored before the cool-down existed read back without one.
+    func testStoredSettingsWithoutACooldownHaveNone() throws {
+        let stored = #"{"patience": 6, "minimum_checks": 2, "max_items": 50}"#
+        let settings = try JSONDecoder().decode(TrainingWatch.Settings.self, from: Data(stored.utf8))
+        XCTAssertEqual(settings, .init(every: nil, patience: 6, minimumChecks: 2, maxItems: 50, cooldownChecks: 0))
+        let again = try JSONDecoder().decode(TrainingWatch.Settings.self, from: JSONEncoder().encode(TrainingWatch.Settings(cooldownChecks: 3)))
+        XCTAssertEqual(again.cooldownChecks, 3)
+    }
+
     /// A run that plateaus cools down inside the trainer: the rates it reports fall linearly to zero over the
     /// cool-down's steps, and the run ends at the cool-down's end.
     func testAPlateauedRunCoolsDownInTheTrainer() throws {
