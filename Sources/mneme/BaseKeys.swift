@@ -15,16 +15,32 @@ struct BaseKeys: ParsableCommand {
     @Option(help: "World seed of the scenes the keys are computed from.")
     var seed: UInt64 = 0
 
-    @Option(help: "The families the model was pretrained on (its `mneme pretrain --families`): their questions are the base model's.")
-    var families = "base"
+    @Option(help: "The families the model was pretrained on (its `mneme pretrain --families`): their questions are the base model's. Default: those its pretrain.json records, else `base`.")
+    var families: String?
 
     func run() throws {
-        let (families, unknown) = QuestionFamily.parseList(self.families)
-        guard unknown.isEmpty, !families.isEmpty else { throw ValidationError("--families: no such family: \(unknown.joined(separator: ", "))") }
+        if let families = self.families { _ = try Self.parse(families) }  // a misspelt family is named before anything loads
         let directory = try DefaultModel.resolve(model)
+        let families = try Self.parse(self.families ?? Self.pretrainedFamilies(in: directory))
         let pipeline = try LlavaPipeline.load(from: directory)
         let prototypes = try Pretrain.writeBaseKeys(pipeline: pipeline, world: ShapesWorld(seed: seed, imageSize: pipeline.model.config.visionConfig.imageSize),
                                    families: families, to: directory)
         print("wrote \(directory.appendingPathComponent("base_keys.safetensors").path): \(prototypes) prototypes for \(families.count) families")
+    }
+
+    static func parse(_ list: String) throws -> [QuestionFamily] {
+        let (families, unknown) = QuestionFamily.parseList(list)
+        guard unknown.isEmpty, !families.isEmpty else { throw ValidationError("--families: no such family: \(unknown.joined(separator: ", "))") }
+        return families
+    }
+
+    /// The families a model in `directory` was pretrained on, as its `pretrain.json` records them: its `families`,
+    /// or (written before that was recorded) the families it measured; `base` without a report.
+    static func pretrainedFamilies(in directory: URL) -> String {
+        guard let data = try? Data(contentsOf: directory.appendingPathComponent("pretrain.json")),
+              let report = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return "base" }
+        let names = (report["families"] as? [String]) ?? (report["accuracy"] as? [String: Any]).map { $0.keys.sorted() } ?? []
+        let known = names.filter { QuestionFamily(rawValue: $0) != nil }
+        return known.isEmpty ? "base" : known.joined(separator: ",")
     }
 }

@@ -240,7 +240,7 @@ struct Pretrain: ParsableCommand {
         let final = checkpoints.last!.accuracy
         let seconds = Date().timeIntervalSince(started)
         let summary: [String: Any] = [
-            "command": recipeCommand, "seed": seed, "steps": steps, "batch": batch, "learning_rate": Double(lr), "warmup": warmup,
+            "command": recipeCommand, "families": families.map(\.rawValue), "seed": seed, "steps": steps, "batch": batch, "learning_rate": Double(lr), "warmup": warmup,
             "items_seen": steps * batch, "seconds": seconds, "items_per_second": report.itemsPerSecond,
             "final_loss": Double(report.finalLoss), "held_out_items_per_family": evalItems, "accuracy": final,
             "checkpoints": checkpoints.map { ["step": firstStep + $0.step, "accuracy": $0.accuracy] },

@@ -47,10 +47,21 @@ final class PretrainCommandTests: XCTestCase {
         XCTAssertFalse(command.contains("--resume"), command)
     }
 
-    /// `mneme base-keys --families` takes the pretraining families (the shipped model's are more than `base`),
-    /// and names a family it does not know before it loads anything.
+    /// `mneme base-keys --families` takes the pretraining families (the shipped model's are more than `base`);
+    /// without it, those the model's pretrain.json records; it names a family it does not know before it loads anything.
     func testBaseKeysTakeThePretrainingFamilies() throws {
-        XCTAssertEqual(try BaseKeys.parse([]).families, "base")
+        XCTAssertNil(try BaseKeys.parse([]).families)
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let recorded = BaseKeys.pretrainedFamilies(in: root.appendingPathComponent("models/default"))
+        XCTAssertEqual(Set(QuestionFamily.parseList(recorded).families),
+                       Set(QuestionFamily.parseList("base,count-size,exists-plural").families), "the shipped model's twelve families")
+        XCTAssertEqual(QuestionFamily.parseList(recorded).families.count, 12)
+        XCTAssertEqual(BaseKeys.pretrainedFamilies(in: URL(fileURLWithPath: "/nonexistent")), "base", "no report: the base families")
+        let listed = FileManager.default.temporaryDirectory.appendingPathComponent("mneme-families-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: listed, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: listed) }
+        try Data(#"{"families": ["count", "glyph"], "accuracy": {"colour": 1}}"#.utf8).write(to: listed.appendingPathComponent("pretrain.json"))
+        XCTAssertEqual(BaseKeys.pretrainedFamilies(in: listed), "count,glyph", "a recorded list wins over the measured families")
         XCTAssertThrowsError(try BaseKeys.parse(["--model", "/nonexistent", "--families", "base,count-sizes"]).run()) { error in
             XCTAssertTrue("\(error)".contains("count-sizes"), "\(error)")
         }
