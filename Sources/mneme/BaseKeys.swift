@@ -35,12 +35,18 @@ struct BaseKeys: ParsableCommand {
     }
 
     /// The families a model in `directory` was pretrained on, as its `pretrain.json` records them: its `families`,
-    /// or (written before that was recorded) the families it measured; `base` without a report.
+    /// or (written before that was recorded) the families it measured, in the order `base,…` lists them (the
+    /// keys' order); `base` without a report.
     static func pretrainedFamilies(in directory: URL) -> String {
         guard let data = try? Data(contentsOf: directory.appendingPathComponent("pretrain.json")),
               let report = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return "base" }
-        let names = (report["families"] as? [String]) ?? (report["accuracy"] as? [String: Any]).map { $0.keys.sorted() } ?? []
-        let known = names.filter { QuestionFamily(rawValue: $0) != nil }
+        let known: [String]
+        if let recorded = report["families"] as? [String] {
+            known = recorded.filter { QuestionFamily(rawValue: $0) != nil }
+        } else {
+            let measured = Set((report["accuracy"] as? [String: Any])?.keys.map { $0 } ?? [])
+            known = QuestionFamily.parseList("base,all").families.map(\.rawValue).filter(measured.contains)
+        }
         return known.isEmpty ? "base" : known.joined(separator: ",")
     }
 }

@@ -53,9 +53,8 @@ final class PretrainCommandTests: XCTestCase {
         XCTAssertNil(try BaseKeys.parse([]).families)
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let recorded = BaseKeys.pretrainedFamilies(in: root.appendingPathComponent("models/default"))
-        XCTAssertEqual(Set(QuestionFamily.parseList(recorded).families),
-                       Set(QuestionFamily.parseList("base,count-size,exists-plural").families), "the shipped model's twelve families")
-        XCTAssertEqual(QuestionFamily.parseList(recorded).families.count, 12)
+        XCTAssertEqual(QuestionFamily.parseList(recorded).families, QuestionFamily.parseList("base,count-size,exists-plural").families,
+                       "the shipped model's twelve families, in its recipe's order (the order of its keys)")
         XCTAssertEqual(BaseKeys.pretrainedFamilies(in: URL(fileURLWithPath: "/nonexistent")), "base", "no report: the base families")
         let listed = FileManager.default.temporaryDirectory.appendingPathComponent("mneme-families-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: listed, withIntermediateDirectories: true)
