@@ -36,6 +36,9 @@ struct BenchContinual: ParsableCommand {
     @Option(help: "Share of each task's training items set aside for training to watch (its plateau and best state); the held-out items are never seen.")
     var watchFraction = 0.1
 
+    @Option(help: "Seed of the tuning runs (batch order, adapter initialisation, the training items set aside to watch): the spread of a result over seeds, from the same items.")
+    var tuningSeed: UInt64 = 0
+
     @Option(help: "Write every result (matrices, metrics, timings) to this JSON file.")
     var json: String?
 
@@ -55,7 +58,9 @@ struct BenchContinual: ParsableCommand {
 
         var results: [ContinualSequence.Result] = []
         for strategy in chosen {
-            let runner = ContinualSequence(settings: .init(learning: learning.settings, watchFraction: watchFraction))
+            var settings = learning.settings
+            settings.seed = tuningSeed
+            let runner = ContinualSequence(settings: .init(learning: settings, watchFraction: watchFraction))
             let bar = ProgressBar(strategy.name)
             let result = try runner.run(strategy, base: base, tasks: sequence, baseFamilies: baseFamilies, baseBefore: baseBefore) { event in
                 switch event {
