@@ -28,8 +28,8 @@ struct BenchPlasticity: ParsableCommand {
     @Option(help: "Model directory. Default: models/default.")
     var model: String?
 
-    @Option(help: "Adapter configurations searched for (a), as rank:targets:lr separated by spaces; targets 'attn-mlp' (the server's), 'all' (every projection) or a comma list.")
-    var search = "8:attn-mlp:0.002 32:all:0.001 32:all:0.003"
+    @Option(help: "Adapter configurations searched for (a), as rank:targets:lr separated by spaces; targets 'all' (every projection, the server's), 'attn-mlp' (q, v and the MLP) or a comma list. The first is the server's default.")
+    var search = "32:all:0.0005 32:all:0.001 8:attn-mlp:0.002"
 
     @Option(help: "Budget of (a) and (b): at most this many epochs over the items.")
     var maxEpochs = 40
