@@ -66,7 +66,7 @@ public final class TrainingWatch {
     public private(set) var best: Check?
     public private(set) var stoppedOnPlateau = false
     /// The cool-down after the plateau: from the step after `start` to `end`, the rate falls linearly to zero.
-    public private(set) var cooldown: (start: Int, end: Int)?
+    private(set) var cooldown: (start: Int, end: Int)?
     private var bestState: [Tensor] = []
     private var sinceBest = 0
 
@@ -94,7 +94,7 @@ public final class TrainingWatch {
 
     /// The factor on the learning rate of 0-based step `step`: 1, but during the cool-down falling linearly
     /// from 1 (its first step) to 1 / length (its last).
-    public func rateFactor(step: Int) -> Float {
+    func rateFactor(step: Int) -> Float {
         guard let cooldown, step >= cooldown.start else { return 1 }
         return Float(max(cooldown.end - step, 0)) / Float(cooldown.end - cooldown.start)
     }
