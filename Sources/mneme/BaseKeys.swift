@@ -19,19 +19,13 @@ struct BaseKeys: ParsableCommand {
     var families: String?
 
     func run() throws {
-        if let families = self.families { _ = try Self.parse(families) }  // a misspelt family is named before anything loads
+        let given = try self.families.map(ShapesOptions.families)  // a misspelt family is named before anything loads
         let directory = try DefaultModel.resolve(model)
-        let families = try Self.parse(self.families ?? Self.pretrainedFamilies(in: directory))
+        let families = try given ?? ShapesOptions.families(Self.pretrainedFamilies(in: directory))
         let pipeline = try LlavaPipeline.load(from: directory)
         let prototypes = try Pretrain.writeBaseKeys(pipeline: pipeline, world: ShapesWorld(seed: seed, imageSize: pipeline.model.config.visionConfig.imageSize),
                                    families: families, to: directory)
         print("wrote \(directory.appendingPathComponent("base_keys.safetensors").path): \(prototypes) prototypes for \(families.count) families")
-    }
-
-    static func parse(_ list: String) throws -> [QuestionFamily] {
-        let (families, unknown) = QuestionFamily.parseList(list)
-        guard unknown.isEmpty, !families.isEmpty else { throw ValidationError("--families: no such family: \(unknown.joined(separator: ", "))") }
-        return families
     }
 
     /// The families a model in `directory` was pretrained on, as its `pretrain.json` records them: its `families`,
@@ -44,7 +38,7 @@ struct BaseKeys: ParsableCommand {
         if let recorded = report["families"] as? [String] {
             known = recorded.filter { QuestionFamily(rawValue: $0) != nil }
         } else {
-            let measured = Set((report["accuracy"] as? [String: Any])?.keys.map { $0 } ?? [])
+            let measured = Set((report["accuracy"] as? [String: Any] ?? [:]).keys)
             known = QuestionFamily.parseList("base,all").families.map(\.rawValue).filter(measured.contains)
         }
         return known.isEmpty ? "base" : known.joined(separator: ",")

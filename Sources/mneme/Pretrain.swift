@@ -117,10 +117,7 @@ struct Pretrain: ParsableCommand {
         let directory = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let world = ShapesWorld(seed: seed)
-        let (families, unknown) = QuestionFamily.parseList(self.families)
-        guard unknown.isEmpty, !families.isEmpty else {
-            throw ValidationError("unknown families \(unknown.joined(separator: ", ")); see `mneme shapes examples`")
-        }
+        let families = try ShapesOptions.families(self.families)
 
         // 1. Tokenizer.
         let trained = Self.trainTokenizer(world: world, promptTemplate: promptTemplate)
