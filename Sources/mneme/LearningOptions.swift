@@ -17,6 +17,9 @@ struct LearningOptions: ParsableArguments {
     @Option(help: "Adapter rank.")
     var rank = TaskLearning.Settings().adapter.rank
 
+    @Option(name: .customLong("own-rank"), help: "BranchLoRA: rank of the pair each task owns beside the shared trunk (0: none).")
+    var ownRank = TaskLearning.Settings().adapter.ownRank
+
     @Option(help: "Adapter alpha (scale = alpha / rank). Default: twice the rank.")
     var alpha: Float?
 
@@ -39,6 +42,7 @@ struct LearningOptions: ParsableArguments {
         guard maxEpochs >= 1, batch >= 1, rank >= 1, patience >= 1, lr > 0 else {
             throw ValidationError("--max-epochs, --batch, --rank and --patience must be at least 1, --lr above 0")
         }
+        if ownRank < 0 { throw ValidationError("--own-rank must be 0 or more") }
         if let checkEvery, checkEvery < 1 { throw ValidationError("--check-every must be at least 1") }
         if cooldown < 0 { throw ValidationError("--cooldown must be 0 or more") }
     }
@@ -50,6 +54,7 @@ struct LearningOptions: ParsableArguments {
         settings.batchSize = batch
         settings.adapter.rank = rank
         settings.adapter.alpha = alpha ?? Float(2 * rank)
+        settings.adapter.ownRank = ownRank
         settings.adapter.targets = targets.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         settings.watch.patience = patience
         settings.watch.every = checkEvery

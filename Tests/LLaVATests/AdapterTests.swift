@@ -59,7 +59,9 @@ final class AdapterTests: XCTestCase {
     func testBranchLoRAGradientsWithLiveRouter() {
         let adapter = BranchLoRAAdapter(trunk: random([3, 6], seed: 1), branches: (0 ..< 4).map { random([5, 3], seed: 10 + UInt64($0)) },
                                         scale: 2, topK: 2, routers: [(random([4, 6], seed: 7), random([4], seed: 8))],
-                                        recordedGates: [:], frozenBranches: [1], trunkFrozen: false)
+                                        recordedGates: [:], frozenBranches: [1], trunkFrozen: false,
+                                        ownRank: 2, own: [1: (random([2, 6], seed: 20), random([5, 2], seed: 21))])
+        XCTAssertTrue(adapter.trainableTensors(task: 1).contains { $0.0 == "own_A.1" }, "a live task trains its own pair")
         let context = AdapterContext(task: 1, sequences: [0 ..< 3, 3 ..< 6])
         // The input is not checked here: the router reads the first token's input as a constant of the prefix.
         gradientCheck(adapter, context: context, rows: 6, checkInput: false, label: "branchlora")
@@ -69,7 +71,9 @@ final class AdapterTests: XCTestCase {
     func testBranchLoRAInputGradientWithRecordedGates() {
         let adapter = BranchLoRAAdapter(trunk: random([3, 6], seed: 1), branches: (0 ..< 4).map { random([5, 3], seed: 10 + UInt64($0)) },
                                         scale: 2, topK: 2, routers: [(random([4, 6], seed: 7), random([4], seed: 8))],
-                                        recordedGates: [1: [0.25, 0, 0.75, 0]], frozenBranches: [0, 2], trunkFrozen: false)
+                                        recordedGates: [1: [0.25, 0, 0.75, 0]], frozenBranches: [0, 2], trunkFrozen: false,
+                                        ownRank: 2, own: [1: (random([2, 6], seed: 20), random([5, 2], seed: 21))])
+        XCTAssertFalse(adapter.trainableTensors(task: 1).contains { $0.0.hasPrefix("own_") }, "a finished task's own pair is frozen")
         gradientCheck(adapter, context: AdapterContext(task: 1, sequences: [0 ..< 3, 3 ..< 6]), rows: 6, checkInput: true,
                       label: "branchlora recorded")
     }
@@ -98,8 +102,9 @@ final class AdapterTests: XCTestCase {
     /// For every adapted task, the merged dense decoder gives the unmerged adapter's logits.
     func testMergedWeightsEqualUnmergedAdapters() throws {
         let model = try LlavaModel.load(from: ModelFixtures.directory("mha_untied_default_m2_f32"))
-        for kind in [AdapterSet.Kind.lora, .branchLora] {
-            let settings = AdapterSet.Settings(kind: kind, targets: ["q_proj", "v_proj", "down_proj"], rank: 4, alpha: 8, branches: 4, topK: 2)
+        for (kind, ownRank) in [(AdapterSet.Kind.lora, 0), (.branchLora, 0), (.branchLora, 3)] {
+            let settings = AdapterSet.Settings(kind: kind, targets: ["q_proj", "v_proj", "down_proj"], rank: 4, alpha: 8, branches: 4, topK: 2,
+                                               ownRank: ownRank)
             let adapters = AdapterSet(settings: settings, decoder: model.text, seed: 5)
             // Give every update a non-zero value (B starts at zero) and, for BranchLoRA, two finished tasks.
             for (index, (name, tensor)) in adapters.namedTensors().enumerated() where name.contains("_B") {
@@ -111,6 +116,9 @@ final class AdapterTests: XCTestCase {
                 tasks = [1, 2]
                 for task in tasks {
                     for layer in adapters.layers { for adapter in layer.values { (adapter as! BranchLoRAAdapter).addTask(seed: UInt64(task)) } }
+                    for (index, (name, tensor)) in adapters.trainableTensors(task: task).enumerated() where name.contains("own_B") {
+                        tensor.copy(from: Tensor.uniform(tensor.shape, bound: 0.2, seed: UInt64(50 * task + index)))
+                    }
                     // Record gates from the live routers at the first token, as the trainer does after a task.
                     recordGates(model: model, adapters: adapters, task: task, ids: ids)
                 }
@@ -187,8 +195,12 @@ final class AdapterTests: XCTestCase {
     /// When tuning-freezing has frozen every branch, a new task gets new ones: it has capacity of its own, and
     /// the earlier tasks' merged weights stay exactly what they were, through a save and a load too.
     func testBranchesGrowWhenTuningFreezingLeavesTooFewAndEarlierTasksStayExact() throws {
+        for ownRank in [0, 2] { try branchesGrow(ownRank: ownRank) }
+    }
+
+    func branchesGrow(ownRank: Int) throws {
         let model = try LlavaModel.load(from: ModelFixtures.directory("mha_untied_default_m2_f32"))
-        let adapters = smallBranchLoRA(model)
+        let adapters = smallBranchLoRA(model, ownRank: ownRank)
         var deltas: [Int: Tensor] = [:]
         for task in 1 ... 3 {
             finishNewTask(task, adapters: adapters, model: model)
@@ -208,8 +220,12 @@ final class AdapterTests: XCTestCase {
     /// update is what it was; trained, only its own update moves — every other task's stays exact, the branches
     /// it used before stay frozen, and the result survives a save and a load.
     func testReopeningATaskContinuesItWithoutMovingAnyOther() throws {
+        for ownRank in [0, 2] { try reopening(ownRank: ownRank) }
+    }
+
+    func reopening(ownRank: Int) throws {
         let model = try LlavaModel.load(from: ModelFixtures.directory("mha_untied_default_m2_f32"))
-        let adapters = smallBranchLoRA(model)
+        let adapters = smallBranchLoRA(model, ownRank: ownRank)
         for task in 1 ... 3 { finishNewTask(task, adapters: adapters, model: model) }
         let first = adapters.layers[0]["q_proj"] as! BranchLoRAAdapter
         let deltas = try (1 ... 3).map { try XCTUnwrap(first.mergedDelta(task: $0)).toArray() }
@@ -220,6 +236,7 @@ final class AdapterTests: XCTestCase {
         XCTAssertEqual(first.branchCount, branchesBefore + 2, "the two branches it gates are copied")
         let trainable = first.trainableTensors(task: 2).map(\.0)
         XCTAssertTrue(trainable.contains("branch_B.\(branchesBefore)") && trainable.contains("router.2.weight"), "\(trainable)")
+        XCTAssertEqual(trainable.contains("own_B.2"), ownRank > 0, "a reopened task trains its own pair again")
         for branch in frozenBefore { XCTAssertFalse(trainable.contains("branch_B.\(branch)"), "branch \(branch) stays frozen") }
         let probe = adapters.copy()
         recordGates(model: model, adapters: probe, task: 2)
@@ -243,11 +260,12 @@ final class AdapterTests: XCTestCase {
     /// up to float32 rounding on a float32 model, within bf16 on a bf16 one. A snapshot loaded so reads its full
     /// adapters from its file when it is tuned further.
     func testServedAdaptersHoldOneUpdatePerTaskAndAnswerAsTheFullOnes() throws {
-        for name in ["mha_untied_default_m2_f32", "gqa_bf16_layers_bias_sharded"] {
+        for (name, ownRank) in [("mha_untied_default_m2_f32", 0), ("gqa_bf16_layers_bias_sharded", 0), ("mha_untied_default_m2_f32", 2),
+                                ("gqa_bf16_layers_bias_sharded", 2)] {
             let modelDirectory = ModelFixtures.directory(name)
             let model = try LlavaModel(config: LlavaConfig.load(from: modelDirectory),
                                        checkpoint: Checkpoint(directory: modelDirectory, keepHalf: true))
-            let adapters = smallBranchLoRA(model)
+            let adapters = smallBranchLoRA(model, ownRank: ownRank)
             for task in 1 ... 3 { finishNewTask(task, adapters: adapters, model: model) }
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mneme-served-\(UUID())")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -261,6 +279,7 @@ final class AdapterTests: XCTestCase {
                 for adapter in layer.values {
                     let compact = try XCTUnwrap(adapter as? ServedBranchLoRA, name)
                     XCTAssertEqual(compact.taskBranches.keys.sorted(), [1, 2, 3], "\(name): one update per task")
+                    XCTAssertEqual(compact.own.keys.sorted(), ownRank > 0 ? [1, 2, 3] : [], "\(name): one own pair per task")
                     for matrix in [compact.trunk] + Array(compact.taskBranches.values) {
                         if case .half = matrix { XCTAssertTrue(halfModel, name) } else { XCTAssertFalse(halfModel, name) }
                     }
@@ -287,7 +306,7 @@ final class AdapterTests: XCTestCase {
         }
         // A served snapshot's adapters for tuning are the file's, in full.
         let pipeline = try LlavaPipeline.load(from: ModelFixtures.directory("mha_untied_default_m2_f32"))
-        let adapters = smallBranchLoRA(pipeline.model)
+        let adapters = smallBranchLoRA(pipeline.model, ownRank: 2)
         for task in 1 ... 2 { finishNewTask(task, adapters: adapters, model: pipeline.model) }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mneme-served-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -302,9 +321,44 @@ final class AdapterTests: XCTestCase {
         for ((_, a), (_, b)) in zip(trainable.namedTensors(), adapters.namedTensors()) { XCTAssertEqual(a.toArray(), b.toArray()) }
     }
 
+    /// A task exported as plain PEFT LoRA (A, B, alpha / r) adds exactly the task's merged update, its own pair
+    /// included, and the base task exports a zero update.
+    func testPEFTExportGivesEachTasksMergedUpdate() throws {
+        let model = try LlavaModel.load(from: ModelFixtures.directory("mha_untied_default_m2_f32"))
+        for ownRank in [0, 2] {
+            let adapters = smallBranchLoRA(model, ownRank: ownRank)
+            for task in 1 ... 2 { finishNewTask(task, adapters: adapters, model: model) }
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mneme-peft-\(UUID())")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            for task in 0 ... 2 {
+                try PEFTExport.write(adapters, task: task, baseModel: "base", to: directory)
+                let config = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("adapter_config.json"))) as? [String: Any])
+                let r = try XCTUnwrap(config["r"] as? Int), alpha = try XCTUnwrap((config["lora_alpha"] as? NSNumber)?.floatValue)
+                XCTAssertEqual(r, 4 + ownRank)
+                let file = try SafeTensorsFile(contentsOf: directory.appendingPathComponent("adapter_model.safetensors"))
+                let prefix = "base_model.model.model.language_model.layers.0.self_attn.q_proj"
+                let a = try file.tensor(prefix + ".lora_A.weight"), b = try file.tensor(prefix + ".lora_B.weight")
+                let delta = Tensor(zeros: [b.shape[0], a.shape[1]])
+                BLAS.matmul(b, a, into: delta, alpha: alpha / Float(r))
+                let expected = try XCTUnwrap((adapters.layers[0]["q_proj"] as! BranchLoRAAdapter).mergedDelta(task: task))
+                XCTAssertLessThan(ModelFixtures.relativeError(delta, expected).maxDiff, 1e-5, "own rank \(ownRank), task \(task)")
+                if task > 0 { XCTAssertGreaterThan(ModelFixtures.relativeError(expected, Tensor(zeros: expected.shape)).maxDiff, 1e-3) }
+            }
+        }
+    }
+
+    /// Settings written before tasks could own a pair read as own rank 0; written now, they keep it.
+    func testSettingsWithoutOwnRankDecodeAsNone() throws {
+        let old = #"{"kind":"branchlora","targets":["q_proj"],"rank":4,"alpha":8,"branches":4,"top_k":2}"#
+        XCTAssertEqual(try JSONDecoder().decode(AdapterSet.Settings.self, from: Data(old.utf8)).ownRank, 0)
+        let settings = AdapterSet.Settings(kind: .branchLora, rank: 4, ownRank: 3)
+        XCTAssertEqual(try JSONDecoder().decode(AdapterSet.Settings.self, from: JSONEncoder().encode(settings)), settings)
+    }
+
     /// BranchLoRA on q and v, rank 4, four branches, top 2: tuning-freezing runs out of branches by the third task.
-    func smallBranchLoRA(_ model: LlavaModel) -> AdapterSet {
-        AdapterSet(settings: .init(kind: .branchLora, targets: ["q_proj", "v_proj"], rank: 4, alpha: 8, branches: 4, topK: 2),
+    /// With `ownRank` > 0 each task also owns a pair of that rank.
+    func smallBranchLoRA(_ model: LlavaModel, ownRank: Int = 0) -> AdapterSet {
+        AdapterSet(settings: .init(kind: .branchLora, targets: ["q_proj", "v_proj"], rank: 4, alpha: 8, branches: 4, topK: 2, ownRank: ownRank),
                    decoder: model.text, seed: 5)
     }
 
@@ -315,9 +369,9 @@ final class AdapterTests: XCTestCase {
         recordGates(model: model, adapters: adapters, task: task)
     }
 
-    /// Random values in every branch `task` may train, as a training run would leave them.
+    /// Random values in every branch (and own B) `task` may train, as a training run would leave them.
     func trainBranches(of task: Int, adapters: AdapterSet, seed: UInt64) {
-        for (index, (name, tensor)) in adapters.trainableTensors(task: task).enumerated() where name.contains("branch_B") {
+        for (index, (name, tensor)) in adapters.trainableTensors(task: task).enumerated() where name.contains("branch_B") || name.contains("own_B") {
             tensor.copy(from: Tensor.uniform(tensor.shape, bound: 0.2, seed: seed + UInt64(index)))
         }
     }

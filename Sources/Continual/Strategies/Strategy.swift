@@ -58,6 +58,7 @@ extension ContinualStrategy {
                       progress: ((TrainingProgress) -> Void)?) throws -> (Snapshot, TrainingReport) {
         var settings = adapterSettings
         settings.kind = adapterKind
+        if adapterKind != .branchLora { settings.ownRank = 0 }
         let tuning = AdapterTuning(adapterSettings: settings, training: training)
         return try tuning.tune(snapshot: snapshot, name: task.name, examples: task.examples, baseExamples: baseExamples,
                                plan: try plan(task: task, earlier: earlier, snapshot: snapshot), revise: task.revises, watch: watch,

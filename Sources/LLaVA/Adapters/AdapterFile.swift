@@ -97,11 +97,19 @@ public enum AdapterFile {
                     }
                     var gates: [Int: [Float]] = [:]
                     for (key, value) in state.recordedGates ?? [:] { if let task = Int(key) { gates[task] = value } }
+                    var own: [Int: (a: Tensor, b: Tensor)] = [:]
+                    if s.ownRank > 0 {
+                        for task in 1 ..< routers.count + 1 {
+                            own[task] = (try binder.take(prefix + "own_A.\(task)", shape: [s.ownRank, inF]),
+                                         try binder.take(prefix + "own_B.\(task)", shape: [outF, s.ownRank]))
+                        }
+                    }
                     let adapter = BranchLoRAAdapter(
                         trunk: try binder.take(prefix + "trunk_A", shape: [s.rank, inF]),
                         branches: try (0 ..< (state.branches ?? s.branches)).map { try binder.take(prefix + "branch_B.\($0)", shape: [outF, s.rank]) },
                         scale: scale, topK: s.topK, routers: routers, recordedGates: gates,
-                        frozenBranches: Set(state.frozenBranches ?? []), trunkFrozen: state.trunkFrozen ?? false)
+                        frozenBranches: Set(state.frozenBranches ?? []), trunkFrozen: state.trunkFrozen ?? false,
+                        ownRank: s.ownRank, own: own)
                     // Half precision where the projection it adapts is.
                     var half: HalfMatrix.Format?
                     if case let .half(matrix) = linear.matrix { half = matrix.format }

@@ -28,18 +28,30 @@ public final class AdapterSet: @unchecked Sendable {
         /// MoELoRA experts / BranchLoRA branches.
         public var branches: Int
         public var topK: Int
+        /// BranchLoRA: rank of the pair each task owns beside the shared trunk (0: none); other kinds have none.
+        public var ownRank: Int
 
         public init(kind: Kind, targets: [String] = ["q_proj", "v_proj"], rank: Int = 8, alpha: Float = 16,
-                    branches: Int = 8, topK: Int = 2) {
+                    branches: Int = 8, topK: Int = 2, ownRank: Int = 0) {
             self.kind = kind
             self.targets = targets
             self.rank = rank
             self.alpha = alpha
             self.branches = branches
             self.topK = topK
+            self.ownRank = ownRank
         }
 
-        enum CodingKeys: String, CodingKey { case kind, targets, rank, alpha, branches, topK = "top_k" }
+        enum CodingKeys: String, CodingKey { case kind, targets, rank, alpha, branches, topK = "top_k", ownRank = "own_rank" }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(kind: try container.decode(Kind.self, forKey: .kind), targets: try container.decode([String].self, forKey: .targets),
+                      rank: try container.decode(Int.self, forKey: .rank), alpha: try container.decode(Float.self, forKey: .alpha),
+                      branches: try container.decode(Int.self, forKey: .branches), topK: try container.decode(Int.self, forKey: .topK),
+                      // Written before tasks could own a pair.
+                      ownRank: try container.decodeIfPresent(Int.self, forKey: .ownRank) ?? 0)
+        }
 
         /// Why these settings cannot build adapters, or nil.
         public var problem: String? {
@@ -51,6 +63,7 @@ public final class AdapterSet: @unchecked Sendable {
             if kind != .lora && branches < 1 { return "at least one expert or branch is needed" }
             if kind == .moeLora && rank % branches != 0 { return "MoELoRA splits rank \(rank) over \(branches) experts: it must divide evenly" }
             if kind == .branchLora && !(1 ... branches).contains(topK) { return "top-k \(topK) must be between 1 and \(branches) branches" }
+            if ownRank < 0 { return "own rank must be 0 or more" }
             return nil
         }
     }
@@ -82,7 +95,8 @@ public final class AdapterSet: @unchecked Sendable {
                 case .branchLora:
                     adapters[name] = BranchLoRAAdapter(inFeatures: linear.inFeatures, outFeatures: linear.outFeatures,
                                                        rank: settings.rank, alpha: settings.alpha,
-                                                       branchCount: settings.branches, topK: settings.topK, seed: seed)
+                                                       branchCount: settings.branches, topK: settings.topK,
+                                                       ownRank: settings.ownRank, seed: seed)
                 }
             }
             layers.append(adapters)

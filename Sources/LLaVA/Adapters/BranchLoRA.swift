@@ -8,6 +8,12 @@ import Tensor
 /// prompt (causal decoder, fixed prefix), so a learned task's gates are constants: they are recorded when the task
 /// is finished and its router frozen, which is what lets a task's weights merge into one dense matrix.
 /// The router gradient does not flow back into the first token's hidden state (it is a constant of the prefix).
+///
+/// Each task may also own a small plain LoRA pair (A_t (k, in), B_t (out, k), same scale) that only it uses:
+/// y += (α / r) · B_t A_t x. The trunk is frozen after the first task (so finished tasks' merged updates stay
+/// exact) and a later task's branches can only read the directions the first task chose; its own pair gives it
+/// directions of its own (docs/DESIGN.md §3, "Own directions"). It trains while the task is live and is frozen
+/// with it, so merged weights stay exact per task.
 public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
     public let trunk: Tensor  // A (r, in)
     /// B_i (out, r). Grows when a new task would find fewer than `topK` tunable branches (`addTask`).
@@ -20,16 +26,23 @@ public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
     public private(set) var recordedGates: [Int: [Float]] = [:]
     public private(set) var frozenBranches: Set<Int> = []
     public var trunkFrozen = false
+    /// Rank k of the pair each new task gets for itself (0: none).
+    public let ownRank: Int
+    /// own[t] = (A_t (k, in), B_t (out, k)) of task t.
+    public private(set) var own: [Int: (a: Tensor, b: Tensor)] = [:]
 
-    public init(inFeatures: Int, outFeatures: Int, rank: Int, alpha: Float, branchCount: Int, topK: Int, seed: UInt64) {
+    public init(inFeatures: Int, outFeatures: Int, rank: Int, alpha: Float, branchCount: Int, topK: Int, ownRank: Int = 0,
+                seed: UInt64) {
         trunk = Tensor.uniform([rank, inFeatures], bound: 1 / Float(inFeatures).squareRoot(), seed: seed)
         branches = (0 ..< branchCount).map { _ in Tensor(zeros: [outFeatures, rank]) }
         scale = alpha / Float(rank)
         self.topK = min(topK, branchCount)
+        self.ownRank = ownRank
     }
 
     public init(trunk: Tensor, branches: [Tensor], scale: Float, topK: Int, routers: [(Tensor, Tensor)],
-                recordedGates: [Int: [Float]], frozenBranches: Set<Int>, trunkFrozen: Bool) {
+                recordedGates: [Int: [Float]], frozenBranches: Set<Int>, trunkFrozen: Bool,
+                ownRank: Int = 0, own: [Int: (a: Tensor, b: Tensor)] = [:]) {
         self.trunk = trunk
         self.branches = branches
         self.scale = scale
@@ -38,6 +51,8 @@ public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
         self.recordedGates = recordedGates
         self.frozenBranches = frozenBranches
         self.trunkFrozen = trunkFrozen
+        self.ownRank = ownRank
+        self.own = own
     }
 
     public var inFeatures: Int { trunk.shape[1] }
@@ -63,6 +78,11 @@ public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
             bias.data[branch] = preference
         }
         routers.append((weight, bias))
+        if ownRank > 0 {
+            // Like LoRA's own initialisation: A uniform, B zero, so the task starts from its parent's function.
+            own[routers.count] = (Tensor.uniform([ownRank, inFeatures], bound: 1 / Float(inFeatures).squareRoot(), seed: seed &+ 0x5EED),
+                                  Tensor(zeros: [outFeatures, ownRank]))
+        }
         return routers.count
     }
 
@@ -163,6 +183,12 @@ public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
             BLAS.matmul(h.slice(rows), combinedBranch(gates), transposeB: true, into: out.slice(rows), alpha: scale, beta: 1)
         }
         saved.tensors["h"] = h
+        if let pair = own[context.task] {
+            let hOwn = Tensor(zeros: [input.rows, ownRank])
+            BLAS.matmul(input, pair.a, transposeB: true, into: hOwn)
+            BLAS.matmul(hOwn, pair.b, transposeB: true, into: out, alpha: scale, beta: 1)
+            saved.tensors["hOwn"] = hOwn
+        }
         return saved
     }
 
@@ -206,14 +232,22 @@ public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
         }
         if let dA = gradients.of(trunk) { BLAS.matmul(dH, transposeA: true, input, into: dA, beta: 1) }
         if let dInput { BLAS.matmul(dH, trunk, into: dInput, beta: 1) }
+        if let pair = own[task], let hOwn = saved.tensors["hOwn"] {
+            if let dB = gradients.of(pair.b) { BLAS.matmul(dOut, transposeA: true, hOwn, into: dB, alpha: scale, beta: 1) }
+            let dHOwn = Tensor(zeros: hOwn.shape)
+            BLAS.matmul(dOut, pair.b, into: dHOwn, alpha: scale)
+            if let dA = gradients.of(pair.a) { BLAS.matmul(dHOwn, transposeA: true, input, into: dA, beta: 1) }
+            if let dInput { BLAS.matmul(dHOwn, pair.a, into: dInput, beta: 1) }
+        }
     }
 
-    /// (α / r) · (Σ_i g_i B_i) · A for a task whose gates are recorded; nil for the base task or a task in training.
+    /// (α / r) · ((Σ_i g_i B_i) · A + B_t A_t) for a task whose gates are recorded; nil for a task in training.
     public func mergedDelta(task: Int) -> Tensor? {
         if task == 0 { return Tensor(zeros: [outFeatures, inFeatures]) }
         guard let gates = recordedGates[task] else { return nil }
         let delta = Tensor(zeros: [outFeatures, inFeatures])
         BLAS.matmul(combinedBranch(gates), trunk, into: delta, alpha: scale)
+        if let pair = own[task] { BLAS.matmul(pair.b, pair.a, into: delta, alpha: scale, beta: 1) }
         return delta
     }
 
@@ -223,6 +257,10 @@ public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
         for (t, router) in routers.enumerated() {
             named.append(("router.\(t + 1).weight", router.weight))
             named.append(("router.\(t + 1).bias", router.bias))
+        }
+        for t in own.keys.sorted() {
+            named.append(("own_A.\(t)", own[t]!.a))
+            named.append(("own_B.\(t)", own[t]!.b))
         }
         return named
     }
@@ -235,6 +273,7 @@ public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
         if recordedGates[task] == nil, task <= routers.count {
             named.append(("router.\(task).weight", routers[task - 1].weight))
             named.append(("router.\(task).bias", routers[task - 1].bias))
+            if let pair = own[task] { named += [("own_A.\(task)", pair.a), ("own_B.\(task)", pair.b)] }
         }
         return named
     }
@@ -242,6 +281,7 @@ public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
     public func copy() -> any Adapter {
         BranchLoRAAdapter(trunk: trunk.copy(), branches: branches.map { $0.copy() }, scale: scale, topK: topK,
                           routers: routers.map { ($0.weight.copy(), $0.bias.copy()) }, recordedGates: recordedGates,
-                          frozenBranches: frozenBranches, trunkFrozen: trunkFrozen)
+                          frozenBranches: frozenBranches, trunkFrozen: trunkFrozen, ownRank: ownRank,
+                          own: own.mapValues { ($0.a.copy(), $0.b.copy()) })
     }
 }

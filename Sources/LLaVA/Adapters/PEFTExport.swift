@@ -4,7 +4,8 @@ import Tensor
 
 /// Writes a task's adapters as a plain PEFT LoRA adapter (`adapter_config.json` + `adapter_model.safetensors`).
 ///
-/// BranchLoRA exports exactly: its trunk is LoRA's A and the gate-weighted sum of branches its B.
+/// BranchLoRA exports exactly: its trunk is LoRA's A and the gate-weighted sum of branches its B; a task's own
+/// pair adds its rows to A and its columns to B (one LoRA of rank r + k with the same scale).
 public enum PEFTExport {
     public enum ExportError: Error, CustomStringConvertible {
         case notPlainLoRA(AdapterSet.Kind)
@@ -22,11 +23,24 @@ public enum PEFTExport {
         switch adapter {
         case let lora as LoRAAdapter: return (lora.a, lora.b)
         case let branch as BranchLoRAAdapter:
+            let width = branch.rank + branch.ownRank
+            let a = Tensor(zeros: [width, branch.inFeatures]), b = Tensor(zeros: [branch.outFeatures, width])
+            a.data.update(from: branch.trunk.data, count: branch.trunk.count)
             guard let gates = branch.recordedGates[task] else {
-                if task == 0 { return (branch.trunk, Tensor(zeros: [branch.outFeatures, branch.rank])) }
+                if task == 0 { return (a, b) }
                 throw ExportError.taskInTraining(task)
             }
-            return (branch.trunk, branch.combinedBranch(gates))
+            let combined = branch.combinedBranch(gates)
+            for row in 0 ..< branch.outFeatures {
+                (b.data + row * width).update(from: combined.data + row * branch.rank, count: branch.rank)
+            }
+            if let pair = branch.own[task] {
+                (a.data + branch.trunk.count).update(from: pair.a.data, count: pair.a.count)
+                for row in 0 ..< branch.outFeatures {
+                    (b.data + row * width + branch.rank).update(from: pair.b.data + row * branch.ownRank, count: branch.ownRank)
+                }
+            }
+            return (a, b)
         default: throw ExportError.notPlainLoRA(.moeLora)
         }
     }
@@ -46,8 +60,11 @@ public enum PEFTExport {
         }
         try SafeTensorsWriter.write(tensors, to: directory.appendingPathComponent("adapter_model.safetensors"), metadata: ["format": "pt"])
         let targets = adapters.settings.targets.joined(separator: "|")
+        // One LoRA of rank r + k for BranchLoRA with own pairs, alpha scaled so that alpha / rank stays α / r.
+        let settings = adapters.settings
+        let rank = settings.rank + (settings.kind == .branchLora ? settings.ownRank : 0)
         let config: [String: Any] = [
-            "peft_type": "LORA", "r": adapters.settings.rank, "lora_alpha": adapters.settings.alpha,
+            "peft_type": "LORA", "r": rank, "lora_alpha": settings.alpha * Float(rank) / Float(settings.rank),
             "target_modules": ".*language_model.*\\.(\(targets))", "lora_dropout": 0.0, "bias": "none",
             "fan_in_fan_out": false, "inference_mode": true, "base_model_name_or_path": baseModel,
             "init_lora_weights": true, "use_rslora": false, "use_dora": false,

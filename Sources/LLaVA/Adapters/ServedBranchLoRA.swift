@@ -4,12 +4,15 @@ import Tensor
 /// per task, its branches combined by its recorded gates with the scale folded in, B_t = (α / r) · Σ_i g_i B_i —
 /// one (out, r) matrix per task instead of every branch and router. A task costs the server one B_t, a few MB
 /// at real sizes, and nothing else. Kept in half precision when the projection it adapts is (a bf16 checkpoint
-/// served with `--weights half`), so it costs what the base model's own matrices cost per value.
+/// served with `--weights half`), so it costs what the base model's own matrices cost per value. A task's own
+/// pair is kept beside it, its B scaled the same way.
 ///
 /// Inference only: a snapshot that trains reads the full adapters from its file (`Snapshot.trainableAdapters`).
 final class ServedBranchLoRA: Adapter, @unchecked Sendable {
     let trunk: WeightMatrix
     let taskBranches: [Int: WeightMatrix]
+    /// Each task's own pair (A_t, (α / r) · B_t), if it has one.
+    let own: [Int: (a: WeightMatrix, b: WeightMatrix)]
     let inFeatures: Int
     let outFeatures: Int
 
@@ -26,6 +29,11 @@ final class ServedBranchLoRA: Adapter, @unchecked Sendable {
             taskBranches[task] = keep(combined)
         }
         self.taskBranches = taskBranches
+        own = adapter.own.mapValues { pair in
+            let b = pair.b.copy()
+            for i in 0 ..< b.count { b.data[i] *= adapter.scale }
+            return (keep(pair.a), keep(b))
+        }
         inFeatures = adapter.inFeatures
         outFeatures = adapter.outFeatures
     }
@@ -39,6 +47,11 @@ final class ServedBranchLoRA: Adapter, @unchecked Sendable {
         // B_t (out × r, small) accumulated into `out` by sgemm, widened into the thread's scratch if half: no
         // output-sized temporary and no allocation per product.
         Linear.accumulate(into: out, input: h, matrix: branch)
+        if let pair = own[context.task] {
+            let hOwn = Tensor(zeros: [input.rows, pair.a.shape[0]])
+            Linear.forward(out: hOwn, input: input, matrix: pair.a, bias: nil)
+            Linear.accumulate(into: out, input: hOwn, matrix: pair.b)
+        }
         return AdapterActivations()
     }
 
@@ -52,11 +65,13 @@ final class ServedBranchLoRA: Adapter, @unchecked Sendable {
         guard let branch = taskBranches[task] else { return nil }
         let delta = Tensor(zeros: [outFeatures, inFeatures])
         BLAS.matmul(branch.widened, trunk.widened, into: delta)
+        if let pair = own[task] { BLAS.matmul(pair.b.widened, pair.a.widened, into: delta, beta: 1) }
         return delta
     }
 
     func namedTensors() -> [(String, Tensor)] {
         [("trunk_A", trunk.widened)] + taskBranches.keys.sorted().map { ("task_B.\($0)", taskBranches[$0]!.widened) }
+            + own.keys.sorted().flatMap { [("own_A.\($0)", own[$0]!.a.widened), ("own_B.\($0)", own[$0]!.b.widened)] }
     }
 
     func trainableTensors(task: Int) -> [(String, Tensor)] { [] }
@@ -65,7 +80,9 @@ final class ServedBranchLoRA: Adapter, @unchecked Sendable {
     func copy() -> any Adapter { self }
 
     /// Bytes its matrices hold.
-    var bytes: Int { taskBranches.values.reduce(trunk.bytes) { $0 + $1.bytes } }
+    var bytes: Int {
+        taskBranches.values.reduce(trunk.bytes) { $0 + $1.bytes } + own.values.reduce(0) { $0 + $1.a.bytes + $1.b.bytes }
+    }
 }
 
 extension AdapterSet {
