@@ -26,8 +26,12 @@ echo "== PEFT adapter in peft on the base model"
 "$python" scripts/check_transformers.py --model "$model" --peft "$work/peft" --mneme-model "$work/snapshot" --task colour \
     --data "$work/data" --mneme "$mneme" --limit 24
 
-"$mneme" tune --model "$model" --task colour --data "$work/data" --out "$work/branch" --strategy branchlora --max-epochs 6
-"$mneme" export --snapshot "$work/branch" --task colour --format peft "$work/branch-peft"
+# A task the base model cannot answer (colours asked and answered in French), so identical generations show
+# that peft applied the whole exported update, the own pair's rows and columns included.
+"$mneme" shapes generate --families describe --count 300 --seed 3 --out "$work/describe"
+python3 scripts/french_colours.py "$work/describe" "$work/couleur"
+"$mneme" tune --model "$model" --task couleur --data "$work/couleur" --out "$work/branch" --strategy branchlora --max-epochs 8
+"$mneme" export --snapshot "$work/branch" --task couleur --format peft "$work/branch-peft"
 echo "== BranchLoRA (own pair included) as a PEFT adapter in peft on the base model"
-"$python" scripts/check_transformers.py --model "$model" --peft "$work/branch-peft" --mneme-model "$work/branch" --task colour \
-    --data "$work/data" --mneme "$mneme" --limit 24
+"$python" scripts/check_transformers.py --model "$model" --peft "$work/branch-peft" --mneme-model "$work/branch" --task couleur \
+    --data "$work/couleur" --mneme "$mneme" --limit 24
