@@ -45,6 +45,7 @@ final class ServeCommandTests: XCTestCase {
         XCTAssertEqual(configuration.tuner.minimumShare, 0.35)
         XCTAssertEqual(configuration.tuner.defaultStrategy, "branchlora")
         XCTAssertEqual(configuration.tuner.learning.adapter.rank, 32)
+        XCTAssertEqual(configuration.tuner.learning.adapter.ownRank, 32)
         XCTAssertEqual(configuration.tuner.learning.learningRate, 5e-4)
         XCTAssertEqual(configuration.tuner.learning.adapter.targets.count, 7)
     }
@@ -57,6 +58,7 @@ final class ServeCommandTests: XCTestCase {
         XCTAssertEqual(refusal(["--max-buffered-mb", "8"])?.contains("--max-buffered-mb"), true)
         XCTAssertEqual(refusal(["--feedback-canary", "1"])?.contains("--feedback-canary"), true)
         XCTAssertEqual(refusal(["--keep-snapshots=-1"])?.contains("--keep-snapshots"), true)
+        XCTAssertEqual(refusal(["--own-rank=-1"])?.contains("--own-rank"), true)
         XCTAssertNil(refusal([]))
     }
 }

@@ -1,11 +1,11 @@
 import Tensor
 
 /// A finished BranchLoRA adapter as a served snapshot needs it (docs/DESIGN.md §3, "Serving"): the trunk A and,
-/// per task, its branches combined by its recorded gates with the scale folded in, B_t = (α / r) · Σ_i g_i B_i —
-/// one (out, r) matrix per task instead of every branch and router. A task costs the server one B_t, a few MB
-/// at real sizes, and nothing else. Kept in half precision when the projection it adapts is (a bf16 checkpoint
-/// served with `--weights half`), so it costs what the base model's own matrices cost per value. A task's own
-/// pair is kept beside it, its B scaled the same way.
+/// per task, its branches combined by its recorded gates with the scale folded in, B̄_t = (α / r) · Σ_i g_i B_i —
+/// one (out, r) matrix per task instead of every branch and router — and the task's own pair (A_t, (α / r) B_t).
+/// A task costs the server those, a few MB at real sizes, and nothing else. Kept in half precision when the
+/// projection it adapts is (a bf16 checkpoint served with `--weights half`), so it costs what the base model's
+/// own matrices cost per value.
 ///
 /// Inference only: a snapshot that trains reads the full adapters from its file (`Snapshot.trainableAdapters`).
 final class ServedBranchLoRA: Adapter, @unchecked Sendable {
