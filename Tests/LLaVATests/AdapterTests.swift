@@ -255,6 +255,30 @@ final class AdapterTests: XCTestCase {
         }
     }
 
+    /// A copy shares what is frozen (trunk, frozen branches, finished tasks' pairs) and copies the rest; a task
+    /// reopened and trained on the copy moves nothing in the original, its pair included.
+    func testACopySharesFrozenTensorsAndTrainingItLeavesTheOriginal() throws {
+        let model = try LlavaModel.load(from: ModelFixtures.directory("mha_untied_default_m2_f32"))
+        let adapters = smallBranchLoRA(model, ownRank: 2)
+        for task in 1 ... 2 { finishNewTask(task, adapters: adapters, model: model) }
+        BranchLoRATraining.addTask(adapters: adapters, seed: 3)
+        let original = adapters.layers[0]["q_proj"] as! BranchLoRAAdapter
+        let deltas = try (1 ... 2).map { try XCTUnwrap(original.mergedDelta(task: $0)).toArray() }
+        let copied = adapters.copy()
+        let copy = copied.layers[0]["q_proj"] as! BranchLoRAAdapter
+        XCTAssertTrue(copy.trunk.storage === original.trunk.storage, "the frozen trunk is shared")
+        XCTAssertTrue(copy.own[1]!.b.storage === original.own[1]!.b.storage, "a finished task's pair is shared")
+        XCTAssertFalse(copy.own[3]!.b.storage === original.own[3]!.b.storage, "the live task's pair is copied")
+        for i in 0 ..< original.branchCount {
+            XCTAssertEqual(copy.branches[i].storage === original.branches[i].storage, original.frozenBranches.contains(i), "branch \(i)")
+        }
+        BranchLoRATraining.reopenTask(2, adapters: copied)
+        trainBranches(of: 2, adapters: copied, seed: 700)
+        recordGates(model: model, adapters: copied, task: 2)
+        XCTAssertNotEqual(try XCTUnwrap(copy.mergedDelta(task: 2)).toArray(), deltas[1], "the copy's task 2 learned")
+        for task in 1 ... 2 { XCTAssertEqual(try XCTUnwrap(original.mergedDelta(task: task)).toArray(), deltas[task - 1], "task \(task)") }
+    }
+
     /// Loaded for serving, finished BranchLoRA adapters keep the trunk and one update per task — no branches, no
     /// routers — in the precision of the projection they adapt, and answer every task as the full adapters do:
     /// up to float32 rounding on a float32 model, within bf16 on a bf16 one. A snapshot loaded so reads its full

@@ -95,6 +95,8 @@ public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
     public func reopenTask(_ task: Int) {
         guard let gates = recordedGates[task] else { return }
         let old = routers[task - 1]
+        // Its pair trains again: a copy of its own, since copies of this adapter may share the frozen one.
+        if let pair = own[task] { own[task] = (pair.a.copy(), pair.b.copy()) }
         var copies: [(original: Int, copy: Int)] = []
         for original in gates.indices where gates[original] > 0 {
             branches.append(branches[original].copy())
@@ -278,10 +280,17 @@ public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
         return named
     }
 
+    /// A copy that shares what is frozen — the trunk once frozen, frozen branches, finished tasks' routers and
+    /// pairs — since nothing writes to those (`reopenTask` copies what it makes trainable again), and copies the
+    /// rest. A copy then costs the tunable tensors, not every finished task's (the tuner copies at every check).
     public func copy() -> any Adapter {
-        BranchLoRAAdapter(trunk: trunk.copy(), branches: branches.map { $0.copy() }, scale: scale, topK: topK,
-                          routers: routers.map { ($0.weight.copy(), $0.bias.copy()) }, recordedGates: recordedGates,
-                          frozenBranches: frozenBranches, trunkFrozen: trunkFrozen, ownRank: ownRank,
-                          own: own.mapValues { ($0.a.copy(), $0.b.copy()) })
+        let finished = { (task: Int) in self.recordedGates[task] != nil }
+        return BranchLoRAAdapter(
+            trunk: trunkFrozen ? trunk : trunk.copy(),
+            branches: branches.indices.map { frozenBranches.contains($0) ? branches[$0] : branches[$0].copy() },
+            scale: scale, topK: topK,
+            routers: routers.indices.map { finished($0 + 1) ? routers[$0] : (routers[$0].weight.copy(), routers[$0].bias.copy()) },
+            recordedGates: recordedGates, frozenBranches: frozenBranches, trunkFrozen: trunkFrozen, ownRank: ownRank,
+            own: Dictionary(uniqueKeysWithValues: own.map { task, pair in (task, finished(task) ? pair : (pair.a.copy(), pair.b.copy())) }))
     }
 }
