@@ -158,10 +158,25 @@ public final class MnemeServer: Sendable {
             }
             context.tuner = tuner
             tuner.start()
+            noteAdapterSettings()
         }
         context.metrics.activeSnapshot(registry.active!, previous: nil)
         try http.start()
         context.logger.info("\(configuration.role.rawValue): listening on http://\(configuration.host):\(http.port ?? configuration.port), active snapshot \(registry.active!)")
+    }
+
+    /// New BranchLoRA tasks continue the active snapshot's adapters, whose rank, own rank and targets were fixed
+    /// when its first task was learned; say so when they differ from the options, which then apply only to a
+    /// data directory without adapters (a directory made before the own pair keeps own rank 0).
+    private func noteAdapterSettings() {
+        guard let adapters = try? context.loaded.active().snapshot.adapters, adapters.settings.kind == .branchLora else { return }
+        let existing = adapters.settings, wanted = context.tunerSettings.learning.adapter
+        guard existing.rank != wanted.rank || existing.ownRank != wanted.ownRank || existing.targets != wanted.targets else { return }
+        context.logger.notice("""
+            new BranchLoRA tasks continue the active snapshot's adapters: rank \(existing.rank), own rank \(existing.ownRank), \
+            \(existing.targets.count) projections (the options say rank \(wanted.rank), own rank \(wanted.ownRank), \
+            \(wanted.targets.count) projections; they apply where no snapshot has adapters yet)
+            """)
     }
 
     public var port: UInt16? { http.port }
