@@ -144,7 +144,7 @@ function onlineSummary(online) {
   if (!judged) return h('span', { class: 'hint' }, answers ? `${answers} answers, none judged` : '–');
   const detail = Object.entries(online).filter(([, cell]) => cell.feedback)
     .map(([task, cell]) => `${task}: ${cell.correct}/${cell.feedback} right (95%: ${percent(cell.low)}–${percent(cell.high)})`).join('\n');
-  return h('span', { title: detail }, `${right}/${judged} right`, h('div', { class: 'small hint' }, `${answers} answers`));
+  return h('span', { title: detail }, `${right}/${judged} right`, h('div', { class: 'small hint' }, `${answers} answer${answers === 1 ? '' : 's'}`));
 }
 
 // ---- Ask and compare -------------------------------------------------------------------------
@@ -385,6 +385,10 @@ async function pollJobs() {
   try {
     const { jobs } = await api('GET', '/v1/jobs');
     showError('jobs-error', null);
+    const busy = new Set(jobs.filter((job) => ['queued', 'running', 'evaluating'].includes(job.state)).map((job) => job.task_id));
+    const busyChanged = [...busy].join() !== [...busyTasks].join();
+    busyTasks = busy;
+    if (busyChanged && renderedTasks) renderTasks(renderedTasks.tasks, renderedTasks.snapshots);
     const rows = jobs.slice().reverse().map(jobRow);
     $('jobs-body').replaceChildren(...(rows.length ? rows : [h('tr', {}, h('td', { colspan: 8, class: 'hint' }, 'No jobs yet.'))]));
     const signature = jobs.map((job) => `${job.id}:${job.state}:${job.snapshot}`).join(',');
@@ -454,7 +458,12 @@ async function deleteTask(task, button) {
   if (await run(button, 'tasks-error', () => api('DELETE', `/v1/tasks/${encodeURIComponent(task.id)}`, { write: true }))) refreshSnapshots();
 }
 
+// Tasks whose job is queued or running: the server refuses to delete them (409), so the page offers no Delete.
+let busyTasks = new Set();
+let renderedTasks = null;
+
 function renderTasks(tasks, snapshots) {
+  renderedTasks = { tasks, snapshots };
   // By id: a revision keeps its task's name, and a snapshot's lineage names the revision in its place.
   const learnedBy = (task) => snapshots.filter((s) => (s.task_ids || []).includes(task.id)).map((s) => s.id);
   $('tasks-body').replaceChildren(...(tasks.length ? tasks.map((task) => {
@@ -465,7 +474,7 @@ function renderTasks(tasks, snapshots) {
       h('td', { class: 'num' }, String(task.items)), h('td', { class: 'num' }, String(task.eval_items)),
       h('td', {}, users.length ? `${users.length} snapshot${users.length > 1 ? 's' : ''}` : h('span', { class: 'hint' }, 'none')),
       h('td', {}, shortTime(task.created_at)),
-      h('td', {}, users.length ? null : h('button', { type: 'button', class: 'secondary', 'aria-label': `Delete task ${task.name}`,
+      h('td', {}, users.length || busyTasks.has(task.id) ? null : h('button', { type: 'button', class: 'secondary', 'aria-label': `Delete task ${task.name}`,
         onclick: (event) => deleteTask(task, event.currentTarget) }, 'Delete')));
   }) : [h('tr', {}, h('td', { colspan: 6, class: 'hint' }, 'No tasks pushed yet.'))]));
 }

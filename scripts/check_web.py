@@ -117,6 +117,10 @@ def main():
         check("a push shows its upload's progress", not bar[0] and bar[2] > 1000 and bar[1] == bar[2], f"hidden, sent, total = {bar}")
         job = js("document.getElementById('push-result').textContent").split("job ")[-1].rstrip(".")
         browser.wait_for(f"!!document.querySelector('#jobs-body button[aria-label=\"Cancel job {job}\"]')", what="the job's Cancel button")
+        js("refreshSnapshots()")
+        browser.wait_for("document.getElementById('tasks-body').textContent.includes('webcheck')", what="the pushed task's row")
+        check("a task whose job is running offers no Delete (the server would refuse it)",
+              not js("!!document.querySelector('#tasks-body button[aria-label=\"Delete task webcheck\"]')"))
         js(f"document.querySelector('#jobs-body button[aria-label=\"Cancel job {job}\"]').click()")
         browser.wait_for(f"fetch('/v1/jobs/{job}').then(r => r.json()).then(j => j.state === 'failed')", timeout=120, what="the cancellation")
         js("refreshSnapshots()")

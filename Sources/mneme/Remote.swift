@@ -121,12 +121,14 @@ struct Jobs: ParsableCommand {
     static func table(_ jobs: [[String: Any]]) -> String {
         let rows = jobs.map { job -> [String] in
             let progress = job["progress"] as? [String: Any]
-            let step = progress.map { "\($0["step"] as? Int ?? 0)/\($0["total"] as? Int ?? 0)" } ?? "–"
+            // The total is the budget; a finished job usually stopped earlier, on its plateau.
+            let live = ["queued", "running", "evaluating"].contains(job["state"] as? String ?? "")
+            let step = progress.map { live ? "\($0["step"] as? Int ?? 0) of at most \($0["total"] as? Int ?? 0)" : "\($0["step"] as? Int ?? 0)" } ?? "–"
             let learned = (job["outcome"] as? [String: Any])?["summary"] as? String ?? (job["error"] as? String) ?? ""
             return [job["id"] as? String ?? "?", job["task"] as? String ?? "?", job["state"] as? String ?? "?", step,
                     job["snapshot"] as? String ?? "–", learned]
         }
-        return Table.render(["JOB", "TASK", "STATE", "STEP", "SNAPSHOT", "WHAT IT LEARNED"], rows)
+        return Table.render(["JOB", "TASK", "STATE", "STEPS", "SNAPSHOT", "WHAT IT LEARNED"], rows)
     }
 }
 
