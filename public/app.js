@@ -424,14 +424,21 @@ function renderMatrix(snapshots, tasks) {
     h('caption', { class: 'sr-only' }, 'Held-out accuracy of each snapshot on each task'),
     h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Snapshot'), columns.map((name) => h('th', { scope: 'col' }, name)))),
     h('tbody', {}, snapshots.map((s) => h('tr', {}, h('th', { scope: 'row' }, h('code', {}, s.id)),
-      columns.map((name) => matrixCell(s, name))))));
+      columns.map((name) => matrixCell(s, name, snapshots))))));
 }
 
 /** A task's held-out accuracy on a snapshot: the percentage, n, and for the task the snapshot learned, before → after.
  *  Fewer than 20 held-out items cannot tell much: such a cell is flagged and not coloured. */
-function matrixCell(snapshot, name) {
+function matrixCell(snapshot, name, snapshots = []) {
   const value = snapshot.accuracy ? snapshot.accuracy[name] : undefined;
-  if (value === undefined) return h('td', { class: 'empty' }, '–');
+  if (value === undefined) {
+    // Not evaluated on this snapshot, but a child tuned on it measured it there first (its "before").
+    const child = snapshots.find((c) => c.parent === snapshot.id && c.before && c.before[name]);
+    if (!child) return h('td', { class: 'empty' }, '–');
+    const measured = child.before[name];
+    return h('td', { class: 'num measured-before', title: `${measured.correct}/${measured.items} held-out items right, measured before tuning ${child.id}` },
+      percent(measured.accuracy), h('span', { class: 'n' }, ` n=${measured.items} (before)`));
+  }
   const score = snapshot.held_out && snapshot.held_out[name];
   const before = snapshot.before && snapshot.before[name];
   const small = score && score.small;
