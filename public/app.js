@@ -341,6 +341,9 @@ $('push-form').addEventListener('submit', (event) => {
 let jobsSignature = null;
 let jobsTimer = null;
 
+/** Whether a job is queued or running (the server's `JobState.isUnfinished`). */
+const isUnfinished = (job) => ['queued', 'running', 'evaluating'].includes(job.state);
+
 function jobRow(job) {
   const progress = job.progress;
   const done = job.state === 'done';
@@ -370,7 +373,7 @@ function jobRow(job) {
     h('td', {}, bar), h('td', { class: 'num' }, progress && progress.loss !== undefined ? progress.loss.toFixed(3) : '–'),
     h('td', { class: 'num' }, done || job.state === 'failed' ? '–' : duration(progress && progress.eta_s)),
     h('td', {}, snapshot, learned,
-      ['queued', 'running', 'evaluating'].includes(job.state)
+      isUnfinished(job)
         ? h('button', { type: 'button', class: 'small', 'aria-label': `Cancel job ${job.id}`,
             onclick: (event) => cancelJob(job.id, event.currentTarget) }, 'Cancel')
         : null));
@@ -385,7 +388,7 @@ async function pollJobs() {
   try {
     const { jobs } = await api('GET', '/v1/jobs');
     showError('jobs-error', null);
-    const busy = new Set(jobs.filter((job) => ['queued', 'running', 'evaluating'].includes(job.state)).map((job) => job.task_id));
+    const busy = new Set(jobs.filter(isUnfinished).map((job) => job.task_id));
     const busyChanged = [...busy].join() !== [...busyTasks].join();
     busyTasks = busy;
     if (busyChanged && renderedTasks) renderTasks(renderedTasks.tasks, renderedTasks.snapshots);

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Server
+import Store
 
 /// Where a running server is and how to write to it: the options every command that talks to one shares.
 struct ServerOptions: ParsableArguments {
@@ -112,7 +113,7 @@ struct Jobs: ParsableCommand {
             let listing = try client.send("GET", "/v1/jobs")
             let jobs = listing["jobs"] as? [[String: Any]] ?? []
             if options.json { try options.print(listing) } else { Swift.print(Self.table(jobs) + "\n") }
-            let busy = jobs.contains { ["queued", "running", "evaluating"].contains($0["state"] as? String ?? "") }
+            let busy = jobs.contains(where: Self.isUnfinished)
             guard follow, busy else { return }
             Thread.sleep(forTimeInterval: 2)
         }
@@ -122,13 +123,17 @@ struct Jobs: ParsableCommand {
         let rows = jobs.map { job -> [String] in
             let progress = job["progress"] as? [String: Any]
             // The total is the budget; a finished job usually stopped earlier, on its plateau.
-            let live = ["queued", "running", "evaluating"].contains(job["state"] as? String ?? "")
-            let step = progress.map { live ? "\($0["step"] as? Int ?? 0) of at most \($0["total"] as? Int ?? 0)" : "\($0["step"] as? Int ?? 0)" } ?? "–"
+            let step = progress.map { isUnfinished(job) ? "\($0["step"] as? Int ?? 0) of at most \($0["total"] as? Int ?? 0)" : "\($0["step"] as? Int ?? 0)" } ?? "–"
             let learned = (job["outcome"] as? [String: Any])?["summary"] as? String ?? (job["error"] as? String) ?? ""
             return [job["id"] as? String ?? "?", job["task"] as? String ?? "?", job["state"] as? String ?? "?", step,
                     job["snapshot"] as? String ?? "–", learned]
         }
         return Table.render(["JOB", "TASK", "STATE", "STEPS", "SNAPSHOT", "WHAT IT LEARNED"], rows)
+    }
+
+    /// Whether a listed job is queued or running (`JobState.isUnfinished`).
+    static func isUnfinished(_ job: [String: Any]) -> Bool {
+        JobState(rawValue: job["state"] as? String ?? "")?.isUnfinished ?? false
     }
 }
 

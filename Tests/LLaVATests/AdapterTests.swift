@@ -60,7 +60,7 @@ final class AdapterTests: XCTestCase {
         let adapter = BranchLoRAAdapter(trunk: random([3, 6], seed: 1), branches: (0 ..< 4).map { random([5, 3], seed: 10 + UInt64($0)) },
                                         scale: 2, topK: 2, routers: [(random([4, 6], seed: 7), random([4], seed: 8))],
                                         recordedGates: [:], frozenBranches: [1], trunkFrozen: false,
-                                        ownRank: 2, own: [1: (random([2, 6], seed: 20), random([5, 2], seed: 21))])
+                                        ownRank: 2, own: [1: LoRAAdapter(a: random([2, 6], seed: 20), b: random([5, 2], seed: 21), scale: 2)])
         XCTAssertTrue(adapter.trainableTensors(task: 1).contains { $0.0 == "own_A.1" }, "a live task trains its own pair")
         let context = AdapterContext(task: 1, sequences: [0 ..< 3, 3 ..< 6])
         // The input is not checked here: the router reads the first token's input as a constant of the prefix.
@@ -72,7 +72,7 @@ final class AdapterTests: XCTestCase {
         let adapter = BranchLoRAAdapter(trunk: random([3, 6], seed: 1), branches: (0 ..< 4).map { random([5, 3], seed: 10 + UInt64($0)) },
                                         scale: 2, topK: 2, routers: [(random([4, 6], seed: 7), random([4], seed: 8))],
                                         recordedGates: [1: [0.25, 0, 0.75, 0]], frozenBranches: [0, 2], trunkFrozen: false,
-                                        ownRank: 2, own: [1: (random([2, 6], seed: 20), random([5, 2], seed: 21))])
+                                        ownRank: 2, own: [1: LoRAAdapter(a: random([2, 6], seed: 20), b: random([5, 2], seed: 21), scale: 2)])
         XCTAssertFalse(adapter.trainableTensors(task: 1).contains { $0.0.hasPrefix("own_") }, "a finished task's own pair is frozen")
         gradientCheck(adapter, context: AdapterContext(task: 1, sequences: [0 ..< 3, 3 ..< 6]), rows: 6, checkInput: true,
                       label: "branchlora recorded")

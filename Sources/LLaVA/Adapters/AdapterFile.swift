@@ -97,11 +97,11 @@ public enum AdapterFile {
                     }
                     var gates: [Int: [Float]] = [:]
                     for (key, value) in state.recordedGates ?? [:] { if let task = Int(key) { gates[task] = value } }
-                    var own: [Int: (a: Tensor, b: Tensor)] = [:]
+                    var own: [Int: LoRAAdapter] = [:]
                     if s.ownRank > 0 {
                         for task in 1 ..< routers.count + 1 {
-                            own[task] = (try binder.take(prefix + "own_A.\(task)", shape: [s.ownRank, inF]),
-                                         try binder.take(prefix + "own_B.\(task)", shape: [outF, s.ownRank]))
+                            own[task] = LoRAAdapter(a: try binder.take(prefix + "own_A.\(task)", shape: [s.ownRank, inF]),
+                                                    b: try binder.take(prefix + "own_B.\(task)", shape: [outF, s.ownRank]), scale: scale)
                         }
                     }
                     let adapter = BranchLoRAAdapter(

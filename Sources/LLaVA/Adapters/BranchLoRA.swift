@@ -28,8 +28,8 @@ public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
     public var trunkFrozen = false
     /// Rank k of the pair each new task gets for itself (0: none).
     public let ownRank: Int
-    /// own[t] = (A_t (k, in), B_t (out, k)) of task t.
-    public private(set) var own: [Int: (a: Tensor, b: Tensor)] = [:]
+    /// own[t]: task t's pair, A_t (k, in) and B_t (out, k) at the adapter's scale — a plain LoRA.
+    public private(set) var own: [Int: LoRAAdapter] = [:]
 
     public init(inFeatures: Int, outFeatures: Int, rank: Int, alpha: Float, branchCount: Int, topK: Int, ownRank: Int = 0,
                 seed: UInt64) {
@@ -42,7 +42,7 @@ public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
 
     public init(trunk: Tensor, branches: [Tensor], scale: Float, topK: Int, routers: [(Tensor, Tensor)],
                 recordedGates: [Int: [Float]], frozenBranches: Set<Int>, trunkFrozen: Bool,
-                ownRank: Int = 0, own: [Int: (a: Tensor, b: Tensor)] = [:]) {
+                ownRank: Int = 0, own: [Int: LoRAAdapter] = [:]) {
         self.trunk = trunk
         self.branches = branches
         self.scale = scale
@@ -80,8 +80,8 @@ public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
         routers.append((weight, bias))
         if ownRank > 0 {
             // Like LoRA's own initialisation: A uniform, B zero, so the task starts from its parent's function.
-            own[routers.count] = (Tensor.uniform([ownRank, inFeatures], bound: 1 / Float(inFeatures).squareRoot(), seed: seed &+ 0x5EED),
-                                  Tensor(zeros: [outFeatures, ownRank]))
+            own[routers.count] = LoRAAdapter(a: Tensor.uniform([ownRank, inFeatures], bound: 1 / Float(inFeatures).squareRoot(), seed: seed &+ 0x5EED),
+                                             b: Tensor(zeros: [outFeatures, ownRank]), scale: scale)
         }
         return routers.count
     }
@@ -96,7 +96,7 @@ public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
         guard let gates = recordedGates[task] else { return }
         let old = routers[task - 1]
         // Its pair trains again: a copy of its own, since copies of this adapter may share the frozen one.
-        if let pair = own[task] { own[task] = (pair.a.copy(), pair.b.copy()) }
+        own[task] = own[task]?.copied()
         var copies: [(original: Int, copy: Int)] = []
         for original in gates.indices where gates[original] > 0 {
             branches.append(branches[original].copy())
@@ -185,12 +185,7 @@ public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
             BLAS.matmul(h.slice(rows), combinedBranch(gates), transposeB: true, into: out.slice(rows), alpha: scale, beta: 1)
         }
         saved.tensors["h"] = h
-        if let pair = own[context.task] {
-            let hOwn = Tensor(zeros: [input.rows, ownRank])
-            BLAS.matmul(input, pair.a, transposeB: true, into: hOwn)
-            BLAS.matmul(hOwn, pair.b, transposeB: true, into: out, alpha: scale, beta: 1)
-            saved.tensors["hOwn"] = hOwn
-        }
+        if let pair = own[context.task] { saved.tensors["hOwn"] = pair.forward(input: input, out: out, context: context).tensors["h"] }
         return saved
     }
 
@@ -235,11 +230,9 @@ public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
         if let dA = gradients.of(trunk) { BLAS.matmul(dH, transposeA: true, input, into: dA, beta: 1) }
         if let dInput { BLAS.matmul(dH, trunk, into: dInput, beta: 1) }
         if let pair = own[task], let hOwn = saved.tensors["hOwn"] {
-            if let dB = gradients.of(pair.b) { BLAS.matmul(dOut, transposeA: true, hOwn, into: dB, alpha: scale, beta: 1) }
-            let dHOwn = Tensor(zeros: hOwn.shape)
-            BLAS.matmul(dOut, pair.b, into: dHOwn, alpha: scale)
-            if let dA = gradients.of(pair.a) { BLAS.matmul(dHOwn, transposeA: true, input, into: dA, beta: 1) }
-            if let dInput { BLAS.matmul(dHOwn, pair.a, into: dInput, beta: 1) }
+            let ownSaved = AdapterActivations()
+            ownSaved.tensors["h"] = hOwn
+            pair.backward(dOut: dOut, input: input, dInput: dInput, saved: ownSaved, gradients: gradients, context: context)
         }
     }
 
@@ -291,6 +284,6 @@ public final class BranchLoRAAdapter: Adapter, @unchecked Sendable {
             scale: scale, topK: topK,
             routers: routers.indices.map { finished($0 + 1) ? routers[$0] : (routers[$0].weight.copy(), routers[$0].bias.copy()) },
             recordedGates: recordedGates, frozenBranches: frozenBranches, trunkFrozen: trunkFrozen, ownRank: ownRank,
-            own: Dictionary(uniqueKeysWithValues: own.map { task, pair in (task, finished(task) ? pair : (pair.a.copy(), pair.b.copy())) }))
+            own: Dictionary(uniqueKeysWithValues: own.map { task, pair in (task, finished(task) ? pair : pair.copied()) }))
     }
 }

@@ -51,5 +51,8 @@ public final class LoRAAdapter: Adapter, @unchecked Sendable {
     public func namedTensors() -> [(String, Tensor)] { [("lora_A", a), ("lora_B", b)] }
     public func trainableTensors(task: Int) -> [(String, Tensor)] { namedTensors() }
 
-    public func copy() -> any Adapter { LoRAAdapter(a: a.copy(), b: b.copy(), scale: scale) }
+    public func copy() -> any Adapter { copied() }
+
+    /// `copy()`, typed (BranchLoRA keeps each task's own pair as a LoRAAdapter).
+    func copied() -> LoRAAdapter { LoRAAdapter(a: a.copy(), b: b.copy(), scale: scale) }
 }

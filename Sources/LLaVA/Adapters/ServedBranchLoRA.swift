@@ -38,21 +38,19 @@ final class ServedBranchLoRA: Adapter, @unchecked Sendable {
         outFeatures = adapter.outFeatures
     }
 
-    var rank: Int { trunk.shape[0] }
-
     func forward(input: Tensor, out: Tensor, context: AdapterContext) -> AdapterActivations {
         guard let branch = taskBranches[context.task], input.rows > 0 else { return AdapterActivations() }
-        let h = Tensor(zeros: [input.rows, rank])
-        Linear.forward(out: h, input: input, matrix: trunk, bias: nil)
-        // B_t (out × r, small) accumulated into `out` by sgemm, widened into the thread's scratch if half: no
-        // output-sized temporary and no allocation per product.
-        Linear.accumulate(into: out, input: h, matrix: branch)
-        if let pair = own[context.task] {
-            let hOwn = Tensor(zeros: [input.rows, pair.a.shape[0]])
-            Linear.forward(out: hOwn, input: input, matrix: pair.a, bias: nil)
-            Linear.accumulate(into: out, input: hOwn, matrix: pair.b)
-        }
+        Self.add(into: out, input: input, a: trunk, b: branch)
+        if let pair = own[context.task] { Self.add(into: out, input: input, a: pair.a, b: pair.b) }
         return AdapterActivations()
+    }
+
+    /// out += input · Aᵀ · Bᵀ: the (rows × rank) product first, then B (out × rank, small) accumulated into `out`
+    /// by sgemm, widened into the thread's scratch if half — no output-sized temporary, no allocation per product.
+    private static func add(into out: Tensor, input: Tensor, a: WeightMatrix, b: WeightMatrix) {
+        let h = Tensor(zeros: [input.rows, a.shape[0]])
+        Linear.forward(out: h, input: input, matrix: a, bias: nil)
+        Linear.accumulate(into: out, input: h, matrix: b)
     }
 
     func backward(dOut: Tensor, input: Tensor, dInput: Tensor?, saved: AdapterActivations,
